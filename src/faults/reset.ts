@@ -1,0 +1,14 @@
+// reset: an abrupt RST, so both ends see ECONNRESET, as when a middlebox or a crashed peer drops
+// the connection. Toxiproxy's reset_peer only affects new data; this resets at once.
+import type { Socket } from "node:net";
+
+/** Sends a RST on the socket (or destroys it when it never connected). Never throws. */
+export function sendReset(socket: Socket | null): void {
+  if (socket === null || socket.destroyed) return;
+  try {
+    if (socket.connecting || !socket.readable) socket.destroy();
+    else socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}

@@ -1,0 +1,124 @@
+// The link model of one direction, as pure math: given when bytes arrive, it says when each
+// segment is released to the far side. No sockets, no timers; time comes in as numbers (ms).
+//
+//   a chunk is cut into segments of at most `mtu` bytes (or `slice.size`);
+//   departure = max(arrival, previous departure) + size / bandwidth        (the bandwidth clock)
+//   release   = departure + delay + jitter sample [+ rto when lost]
+//   release  >= previous release                     (bytes are never reordered)
+//   release  >= previous release + slice.delay       (slicing: pieces with gaps)
+//   release inside a stall window -> the window's end, then paced at the link's rate.
+import type { DirectionSpec } from "../profiles/types.js";
+import type { Random } from "../clock.js";
+import type { StallSchedule } from "../faults/stall.js";
+import { jitterSampler, type JitterSampler } from "./jitter.js";
+import { lossModel, type LossModel } from "./loss.js";
+
+/** One scheduled piece: `size` bytes at `offset` of the chunk, released at `release` (ms). */
+export interface ScheduledPiece {
+  offset: number;
+  size: number;
+  release: number;
+}
+
+/** Pieces whose release times lie this close together are handed over as one write. */
+export const COALESCE_MS = 1;
+
+export class LinkTiming {
+  private msPerByte = 0;
+  private jitter: JitterSampler = () => 0;
+  private loss: LossModel = { lost: () => false };
+  private lastDeparture = -Infinity;
+  private lastRelease = -Infinity;
+  /** true while releases are being paced out after a stall */
+  private catchingUp = false;
+  /** segments delivered late as lost since the counter was last read */
+  lostSegments = 0;
+
+  constructor(
+    private spec: DirectionSpec,
+    private stall: StallSchedule | null,
+    private readonly random: Random,
+  ) {
+    this.configure(spec, stall);
+  }
+
+  get direction(): DirectionSpec {
+    return this.spec;
+  }
+
+  /** Switches to a new link. Timing state is kept so bytes stay in order. */
+  configure(spec: DirectionSpec, stall: StallSchedule | null): void {
+    this.spec = spec;
+    this.stall = stall;
+    this.msPerByte = spec.bandwidth === null ? 0 : 8000 / spec.bandwidth;
+    this.jitter = jitterSampler(spec.jitterDistribution, spec.jitter, this.random);
+    this.loss = lossModel(spec, this.random);
+  }
+
+  /**
+   * Forgets the bandwidth clock, for re-timing queued bytes under a new link: releases
+   * continue from `lastDelivered`, the release time of the last piece actually handed over.
+   */
+  restartClock(lastDelivered: number): void {
+    this.lastDeparture = -Infinity;
+    this.lastRelease = lastDelivered;
+    this.catchingUp = false;
+  }
+
+  /** The largest number of bytes per piece. */
+  pieceSize(): number {
+    return this.spec.slice ? Math.min(this.spec.slice.size, this.spec.mtu) : this.spec.mtu;
+  }
+
+  /**
+   * Schedules `length` bytes that arrived at `arrival`. Consecutive segments released within
+   * COALESCE_MS of the first one of a run are merged into one piece (never with slicing).
+   */
+  schedule(arrival: number, length: number, out: ScheduledPiece[] = []): ScheduledPiece[] {
+    const spec = this.spec;
+    const seg = this.pieceSize();
+    const sliceGap = spec.slice ? spec.slice.delay : 0;
+    const coalesce = spec.slice === null;
+    let runStart = -1;
+    let run: ScheduledPiece | null = null;
+    for (let offset = 0; offset < length; offset += seg) {
+      const size = Math.min(seg, length - offset);
+      const serialization = size * this.msPerByte;
+      const departure = Math.max(arrival, this.lastDeparture) + serialization;
+      this.lastDeparture = departure;
+      let release = departure + spec.delay + this.jitter();
+      if (this.loss.lost()) {
+        release += spec.rto;
+        this.lostSegments++;
+      }
+      release = this.applyStall(release, serialization);
+      if (release < this.lastRelease + sliceGap) release = this.lastRelease + sliceGap;
+      this.lastRelease = release;
+      if (coalesce && run !== null && release - runStart < COALESCE_MS) {
+        run.size += size;
+        run.release = release;
+      } else {
+        run = { offset, size, release };
+        runStart = release;
+        out.push(run);
+      }
+    }
+    return out;
+  }
+
+  private applyStall(release: number, serialization: number): number {
+    let paced = release;
+    if (this.catchingUp) {
+      paced = Math.max(release, this.lastRelease + serialization);
+      if (paced === release) this.catchingUp = false;
+    }
+    if (this.stall) {
+      // A release pushed out of one window may land in a later one: loop until clear.
+      for (let end = this.stall.windowEnd(paced); end !== null; end = this.stall.windowEnd(paced)) {
+        paced = Math.max(end, this.lastRelease + serialization);
+        this.catchingUp = true;
+      }
+    }
+    return Math.max(paced, this.lastRelease);
+  }
+}

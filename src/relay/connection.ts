@@ -1,0 +1,461 @@
+// One relayed connection: a client socket and its upstream socket, wired in both directions.
+//   up = client -> upstream, down = upstream -> client.
+// A direction with nothing configured takes the fast path (write, pause on a full buffer, resume
+// on drain: no queue, no timers). An impaired direction goes through its Link. Faults that end or
+// freeze the connection (reset, half-open, limit, slow close) act here, on the pair.
+import net, { type Socket } from "node:net";
+import type { ImpairmentSpec, DirectionSpec } from "../profiles/types.js";
+import { cleanDirection, isCleanDirection } from "../profiles/types.js";
+import type { FaultKind } from "../control/protocol.js";
+import type { Now, Random } from "../clock.js";
+import { Link, type LinkSink } from "../link/link.js";
+import { StallSchedule, armStallCounter } from "../faults/stall.js";
+import { armTrigger, drawn, firesAtOnce, type ArmedTrigger } from "../faults/trigger.js";
+import { ByteLimit, type Direction } from "../faults/limit.js";
+import { corruptInPlace } from "../faults/corrupt.js";
+import { decideConnect } from "../faults/connect.js";
+import { finDelay } from "../faults/slow-close.js";
+import { sendReset } from "../faults/reset.js";
+import { enterHalfOpen, type HalfOpenState } from "../faults/half-open.js";
+import { isTargeted, type Cidr } from "./targeting.js";
+import type { HostPort } from "./address.js";
+
+/** The impairment a proxy hands its connections, with CIDRs already parsed. */
+export interface ConnectionImpairment {
+  spec: ImpairmentSpec;
+  percent: number;
+  clients: readonly Cidr[];
+}
+
+/** What a connection needs from its proxy. */
+export interface ConnectionHost {
+  readonly now: Now;
+  readonly random: Random;
+  readonly connectTimeoutMs: number;
+  /** bytes delivered, counted as they go */
+  countBytes(dir: Direction, n: number): void;
+  fault(conn: Connection, kind: FaultKind, detail: string, count?: number): void;
+  observeDelay?(dir: Direction, seconds: number): void;
+  closed(conn: Connection, error: string | null): void;
+}
+
+type State = "connecting" | "open" | "halfOpen" | "closing" | "closed";
+
+/** After a limit closes both sides gracefully, peers get this long to finish before a destroy. */
+const GRACEFUL_CLOSE_MS = 5000;
+
+export class Connection {
+  readonly openedAt = new Date();
+  readonly acceptedAt: number;
+  /** sticky draw for `percent` targeting */
+  readonly share: number;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  bytesUp = 0;
+  bytesDown = 0;
+  impaired = false;
+  readonly faults: FaultKind[] = [];
+
+  private upstream: Socket | null = null;
+  private state: State = "connecting";
+  private spec: ImpairmentSpec | null = null;
+  private readonly links: Record<Direction, Link | null> = { up: null, down: null };
+  private readonly retiring: Record<Direction, boolean> = { up: false, down: false };
+  private readonly blocked: Record<Direction, boolean> = { up: false, down: false };
+  private readonly ended: Record<Direction, boolean> = { up: false, down: false };
+  private readonly finSent: Record<Direction, boolean> = { up: false, down: false };
+  private clientClosed = false;
+  private upstreamClosed = false;
+  private triggers: ArmedTrigger[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private stallCounter: { cancel(): void } | null = null;
+  private halfOpenState: HalfOpenState | null = null;
+  private limit: ByteLimit | null = null;
+  private corruptProbability = 0;
+  private finDelayMs = 0;
+  /** delivered byte counts at the trigger origin */
+  private originUp = 0;
+  private originDown = 0;
+  /** true when deliver() has nothing to check but counting (the common case) */
+  private plain = true;
+  private error: string | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly client: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    this.acceptedAt = host.now();
+    this.share = host.random();
+    this.clientAddress = client.remoteAddress ?? "";
+    this.clientPort = client.remotePort ?? 0;
+    client.setNoDelay(true);
+    client.pause();
+    client.on("error", (err: NodeJS.ErrnoException) => this.onSocketError("client", err));
+    client.on("close", () => this.onClientClose());
+    client.on("data", (chunk: Buffer) => this.onData("up", chunk));
+    client.on("end", () => this.onEnd("up"));
+    client.on("drain", () => this.onDrain("down"));
+  }
+
+  /** Starts the connection: connect faults, then the upstream dial. */
+  start(upstream: HostPort, impairment: ConnectionImpairment | null): void {
+    this.applyImpairment(impairment, this.acceptedAt);
+    if (this.state !== "connecting") return; // a fault at once already acted
+    const decision = decideConnect(this.spec?.connect ?? null, this.host.random);
+    if (decision.refuse) {
+      this.recordFault("refuse", "connection refused by the connect fault");
+      this.reset();
+      return;
+    }
+    if (decision.delay > 0) this.later(decision.delay, () => this.dial(upstream));
+    else this.dial(upstream);
+  }
+
+  /** The client's address as HOST:PORT. */
+  get clientLabel(): string {
+    return this.clientAddress.includes(":") ? `[${this.clientAddress}]:${this.clientPort}` : `${this.clientAddress}:${this.clientPort}`;
+  }
+
+  queued(dir: Direction): number {
+    return this.links[dir]?.queuedBytes ?? 0;
+  }
+
+  /** Applies (or clears) an impairment; time triggers count from `origin`. */
+  applyImpairment(impairment: ConnectionImpairment | null, origin: number): void {
+    if (this.state === "halfOpen" || this.state === "closing" || this.state === "closed") return;
+    this.disarmFaults();
+    const random = this.host.random;
+    this.impaired =
+      impairment !== null && isTargeted(this.share, this.clientAddress, impairment.percent, impairment.clients);
+    const spec = this.impaired && impairment ? impairment.spec : null;
+    this.spec = spec;
+    this.originUp = this.bytesUp;
+    this.originDown = this.bytesDown;
+    this.limit = spec?.limit && drawn(spec.limit.probability, random) ? new ByteLimit(spec.limit) : null;
+    this.corruptProbability = spec?.corrupt?.probability ?? 0;
+    this.finDelayMs = finDelay(spec?.slowClose ?? null, random);
+
+    let stall: StallSchedule | null = null;
+    if (spec?.stall && drawn(spec.stall.probability, random)) {
+      stall = new StallSchedule(origin, spec.stall.every, spec.stall.duration);
+      this.stallCounter = armStallCounter(stall, this.host.now(), () => {
+        if (this.state === "open") this.recordFault("stall", `stall for ${spec.stall?.duration} ms`);
+      });
+    }
+    this.setLink("up", spec?.up ?? null, stall);
+    this.setLink("down", spec?.down ?? null, stall);
+
+    let byteTriggers = false;
+    if (spec?.reset && drawn(spec.reset.probability, random)) {
+      if (firesAtOnce(spec.reset) && this.state === "connecting") {
+        this.recordFault("reset", "reset at once");
+        this.reset();
+        return;
+      }
+      this.triggers.push(armTrigger(spec.reset, () => this.faultReset()));
+      byteTriggers ||= spec.reset.afterBytes !== null;
+    }
+    if (spec?.halfOpen && drawn(spec.halfOpen.probability, random)) {
+      const h = spec.halfOpen;
+      if (firesAtOnce(h) && this.state === "connecting") {
+        this.halfOpen(h.mode, h.hold);
+        return;
+      }
+      this.triggers.push(armTrigger(h, () => this.halfOpen(h.mode, h.hold)));
+      byteTriggers ||= h.afterBytes !== null;
+    }
+    this.plain = this.limit === null && this.corruptProbability === 0 && !byteTriggers;
+  }
+
+  /** Sends a RST both ways now (conn.reset, or the reset fault). */
+  reset(): void {
+    if (this.state === "closed") return;
+    this.state = "closing";
+    this.closeLinks();
+    sendReset(this.client);
+    sendReset(this.upstream);
+  }
+
+  /** Destroys both sockets quietly (proxy shutdown). */
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  // ---- wiring -------------------------------------------------------------------------------
+
+  private dial(target: HostPort): void {
+    if (this.state !== "connecting") return;
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.upstream = upstream;
+    const timeout = this.later(this.host.connectTimeoutMs, () => {
+      this.error = `upstream connect timeout after ${this.host.connectTimeoutMs} ms`;
+      this.reset();
+    });
+    upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError("upstream", err));
+    upstream.on("close", () => this.onUpstreamClose());
+    upstream.once("connect", () => {
+      clearTimeout(timeout);
+      if (this.state !== "connecting") return;
+      this.state = "open";
+      upstream.on("data", (chunk: Buffer) => this.onData("down", chunk));
+      upstream.on("end", () => this.onEnd("down"));
+      upstream.on("drain", () => this.onDrain("up"));
+      this.client.resume();
+    });
+  }
+
+  private source(dir: Direction): Socket | null {
+    return dir === "up" ? this.client : this.upstream;
+  }
+
+  private target(dir: Direction): Socket | null {
+    return dir === "up" ? this.upstream : this.client;
+  }
+
+  private onData(dir: Direction, chunk: Buffer): void {
+    if (this.state !== "open") return; // half-open (drop mode), closing: read and discard
+    const link = this.links[dir];
+    if (link !== null) {
+      if (!link.push(chunk)) this.source(dir)?.pause();
+    } else if (!this.deliver(dir, chunk)) {
+      this.source(dir)?.pause();
+    }
+  }
+
+  /** Hands bytes to the far side. False when its buffer is full. */
+  private deliver(dir: Direction, chunk: Buffer): boolean {
+    if (this.state !== "open") return true;
+    const target = dir === "up" ? this.upstream! : this.client;
+    if (this.plain) {
+      this.count(dir, chunk.length);
+      const ok = target.write(chunk);
+      if (!ok) this.blocked[dir] = true;
+      return ok;
+    }
+    let buf = chunk;
+    let limitReached = false;
+    if (this.limit !== null) {
+      const pass = this.limit.allow(dir, buf.length);
+      if (pass < buf.length) buf = buf.subarray(0, pass);
+      limitReached = this.limit.reached(dir);
+    }
+    if (this.corruptProbability > 0) {
+      const flips = corruptInPlace(buf, this.corruptProbability, this.host.random);
+      if (flips > 0) this.recordFault("corrupt", `${flips} byte(s) corrupted`, flips);
+    }
+    this.count(dir, buf.length);
+    const ok = buf.length === 0 || target.write(buf);
+    if (!ok) this.blocked[dir] = true;
+    const since = this.bytesUp - this.originUp + (this.bytesDown - this.originDown);
+    for (const t of this.triggers) t.bytes(since);
+    if (limitReached) this.limitReached(dir);
+    return ok;
+  }
+
+  private count(dir: Direction, n: number): void {
+    if (dir === "up") this.bytesUp += n;
+    else this.bytesDown += n;
+    this.host.countBytes(dir, n);
+  }
+
+  private onDrain(dir: Direction): void {
+    this.blocked[dir] = false;
+    const link = this.links[dir];
+    if (link !== null) link.resume();
+    else this.updateFlow(dir);
+  }
+
+  /** Pauses or resumes a direction's source to match where its bytes can go. */
+  private updateFlow(dir: Direction): void {
+    const src = this.source(dir);
+    if (src === null || this.state !== "open") return;
+    const link = this.links[dir];
+    const hold = link !== null ? link.full : this.blocked[dir];
+    if (hold) src.pause();
+    else src.resume();
+  }
+
+  private onEnd(dir: Direction): void {
+    this.ended[dir] = true;
+    if (this.state === "halfOpen") {
+      if (dir === "up") this.client.destroy(); // the client closed its silent connection
+      return;
+    }
+    if (this.state !== "open") return;
+    const link = this.links[dir];
+    if (link === null || link.idle) this.forwardFin(dir);
+    // else: the link's onIdle forwards it once the queued bytes have left
+  }
+
+  private forwardFin(dir: Direction): void {
+    if (this.finSent[dir]) return;
+    this.finSent[dir] = true;
+    const send = (): void => {
+      if (this.state === "open") this.target(dir)?.end();
+    };
+    if (this.finDelayMs > 0) this.later(this.finDelayMs, send);
+    else send();
+  }
+
+  // ---- links --------------------------------------------------------------------------------
+
+  private setLink(dir: Direction, spec: DirectionSpec | null, stall: StallSchedule | null): void {
+    const needed = stall !== null || (spec !== null && !isCleanDirection(spec));
+    const link = this.links[dir];
+    if (needed) {
+      const direction = spec ?? cleanDirection();
+      this.retiring[dir] = false;
+      if (link !== null) link.reconfigure(direction, stall);
+      else this.links[dir] = this.newLink(dir, direction, stall);
+    } else if (link !== null) {
+      // Bytes already queued leave at once, in order; then the fast path takes over.
+      this.retiring[dir] = true;
+      link.reconfigure(cleanDirection(), null);
+      if (link.idle) this.retire(dir);
+    }
+  }
+
+  private newLink(dir: Direction, spec: DirectionSpec, stall: StallSchedule | null): Link {
+    const sink: LinkSink = {
+      write: (buf) => this.deliver(dir, buf),
+      cork: () => this.target(dir)?.cork(),
+      uncork: () => this.target(dir)?.uncork(),
+    };
+    const observe = this.host.observeDelay;
+    return new Link(
+      spec,
+      stall,
+      sink,
+      {
+        onDelay: observe ? (s) => observe(dir, s) : undefined,
+        onLoss: (n) => this.recordFault("loss", `${n} segment(s) delivered one rto late`, n),
+        onWritable: () => this.updateFlow(dir),
+        onIdle: () => {
+          if (this.retiring[dir]) this.retire(dir);
+          if (this.ended[dir]) this.forwardFin(dir);
+        },
+      },
+      this.host.now,
+      this.host.random,
+    );
+  }
+
+  private retire(dir: Direction): void {
+    this.links[dir]?.close();
+    this.links[dir] = null;
+    this.retiring[dir] = false;
+    this.updateFlow(dir);
+  }
+
+  private closeLinks(): void {
+    for (const dir of ["up", "down"] as const) {
+      this.links[dir]?.close();
+      this.links[dir] = null;
+    }
+  }
+
+  // ---- faults -------------------------------------------------------------------------------
+
+  private recordFault(kind: FaultKind, detail: string, count = 1): void {
+    if (kind !== "loss" && kind !== "corrupt" && kind !== "stall") this.faults.push(kind);
+    else if (!this.faults.includes(kind)) this.faults.push(kind);
+    this.host.fault(this, kind, detail, count);
+  }
+
+  private faultReset(): void {
+    if (this.state === "closed" || this.state === "closing") return;
+    this.recordFault("reset", "connection reset");
+    this.reset();
+  }
+
+  private halfOpen(mode: "drop" | "freeze", hold: number): void {
+    if (this.state === "closed" || this.state === "closing" || this.state === "halfOpen") return;
+    this.recordFault("half_open", `half-open (${mode}), client held ${hold} ms`);
+    this.state = "halfOpen";
+    this.disarmFaults();
+    this.closeLinks();
+    const upstream = this.upstream;
+    this.upstream = null; // forgotten
+    this.upstreamClosed = true;
+    this.halfOpenState = enterHalfOpen(this.client, upstream, mode, hold);
+    if (this.clientClosed) this.finish();
+  }
+
+  private limitReached(dir: Direction): void {
+    this.recordFault("limit", `limit reached after ${dir === "up" ? this.bytesUp - this.originUp : this.bytesDown - this.originDown} bytes ${dir}`);
+    this.state = "closing";
+    this.disarmFaults();
+    this.closeLinks();
+    this.client.end();
+    this.upstream?.end();
+    // keep reading (and discarding) so peers can finish; then make sure both are gone
+    this.client.resume();
+    this.upstream?.resume();
+    const t = setTimeout(() => this.destroy(), GRACEFUL_CLOSE_MS);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private disarmFaults(): void {
+    for (const t of this.triggers) t.cancel();
+    this.triggers = [];
+    this.stallCounter?.cancel();
+    this.stallCounter = null;
+  }
+
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      const i = this.timers.indexOf(t);
+      if (i >= 0) this.timers.splice(i, 1);
+      fn();
+    }, ms);
+    this.timers.push(t);
+    return t;
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  private onSocketError(side: "client" | "upstream", err: NodeJS.ErrnoException): void {
+    this.error ??= `${side}: ${err.code ?? err.message}`;
+    // A failure travels as on a real network: the other side is reset.
+    if (this.state === "halfOpen") return;
+    this.state = this.state === "closed" ? "closed" : "closing";
+    this.closeLinks();
+    sendReset(side === "client" ? this.upstream : this.client);
+  }
+
+  private onClientClose(): void {
+    this.clientClosed = true;
+    if (this.state === "connecting") {
+      // the client went away before the upstream answered
+      this.state = "closing";
+      this.upstream?.destroy();
+    }
+    if (this.upstreamClosed || this.upstream === null) this.finish();
+  }
+
+  private onUpstreamClose(): void {
+    if (this.state === "halfOpen") return; // forgotten
+    this.upstreamClosed = true;
+    if (this.state === "connecting") {
+      // refused or failed before connecting: the client is reset, as a real network would show
+      this.error ??= "upstream: closed before connecting";
+      this.state = "closing";
+      sendReset(this.client);
+    }
+    if (this.clientClosed) this.finish();
+  }
+
+  private finish(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.disarmFaults();
+    this.closeLinks();
+    this.halfOpenState?.cancel();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+    this.host.closed(this, this.error);
+  }
+}

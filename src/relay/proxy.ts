@@ -1,0 +1,273 @@
+// A proxy: a named listener and its upstream. It accepts clients, dials the upstream for each
+// (never blocking other accepts), and hands every connection the current impairment.
+import net, { type Server, type Socket } from "node:net";
+import { EventEmitter } from "node:events";
+import type { ImpairmentSpec } from "../profiles/types.js";
+import { FAULT_KINDS, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
+import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
+import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
+import { parseCidr, type Cidr } from "./targeting.js";
+import { Connection, type ConnectionHost, type ConnectionImpairment } from "./connection.js";
+import { sendReset } from "../faults/reset.js";
+import type { Direction } from "../faults/limit.js";
+
+export interface ProxyOptions {
+  name: string;
+  /** HOST:PORT; port 0 picks one */
+  listen: string;
+  /** HOST:PORT */
+  upstream: string;
+  enabled?: boolean;
+  connectTimeoutMs?: number;
+  /** 0 = unlimited; beyond it new clients are reset */
+  maxConnections?: number;
+  /** time bytes spent inside the agent, per delivered piece of an impaired direction */
+  onDelay?: (direction: Direction, seconds: number) => void;
+  now?: Now;
+  random?: Random;
+}
+
+/** An impairment as a proxy takes it: percent 0..100, clients as CIDR strings (empty = all). */
+export interface AppliedImpairment {
+  spec: ImpairmentSpec;
+  percent: number;
+  clients: string[];
+}
+
+export interface ConnCloseInfo extends ConnInfo {
+  durationMs: number;
+  faults: FaultKind[];
+  error: string | null;
+}
+
+export interface FaultEvent {
+  conn: string;
+  client: string;
+  kind: FaultKind;
+  detail: string;
+}
+
+export class ProxyError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Proxy extends EventEmitter {
+  readonly name: string;
+  private listenAddr: HostPort;
+  private boundAddr: HostPort | null = null;
+  private upstreamAddr: HostPort;
+  private isEnabled: boolean;
+  private server: Server | null = null;
+  private readonly conns = new Map<string, Connection>();
+  private nextId = 1;
+  private current: AppliedImpairment | null = null;
+  private currentForConnections: ConnectionImpairment | null = null;
+  private readonly maxConnections: number;
+  private readonly counters = {
+    connectionsTotal: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+  };
+  private readonly host: ConnectionHost;
+
+  constructor(opts: ProxyOptions) {
+    super();
+    this.name = opts.name;
+    this.listenAddr = mustParse("listen", opts.listen);
+    this.upstreamAddr = mustParse("upstream", opts.upstream);
+    this.isEnabled = opts.enabled ?? true;
+    this.maxConnections = opts.maxConnections ?? 0;
+    const counters = this.counters;
+    const onDelay = opts.onDelay;
+    this.host = {
+      now: opts.now ?? monotonicNow,
+      random: opts.random ?? mathRandom,
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      countBytes(dir, n) {
+        if (dir === "up") counters.bytesUp += n;
+        else counters.bytesDown += n;
+      },
+      fault: (conn, kind, detail, count = 1) => {
+        counters.faults[kind] += count;
+        const event: FaultEvent = { conn: conn.id, client: conn.clientLabel, kind, detail };
+        this.emit("fault", event);
+      },
+      observeDelay: onDelay,
+      closed: (conn, error) => {
+        this.conns.delete(conn.id);
+        const info: ConnCloseInfo = {
+          ...connInfo(conn),
+          durationMs: Date.now() - conn.openedAt.getTime(),
+          faults: conn.faults,
+          error,
+        };
+        this.emit("close", info);
+      },
+    };
+  }
+
+  get listen(): string {
+    const a = this.boundAddr ?? this.listenAddr;
+    return formatHostPort(a.host, a.port);
+  }
+
+  get upstream(): string {
+    return formatHostPort(this.upstreamAddr.host, this.upstreamAddr.port);
+  }
+
+  get enabled(): boolean {
+    return this.isEnabled;
+  }
+
+  get impairment(): AppliedImpairment | null {
+    return this.current;
+  }
+
+  /** Listens if enabled. Rejects with the listen error (code EADDRINUSE, EACCES, ...). */
+  async start(): Promise<void> {
+    if (this.isEnabled) await this.listenNow();
+  }
+
+  async setEnabled(on: boolean): Promise<void> {
+    if (on === this.isEnabled) return;
+    if (on) {
+      await this.listenNow();
+      this.isEnabled = true;
+    } else {
+      this.isEnabled = false;
+      await this.stopListening();
+      for (const c of this.conns.values()) c.destroy();
+    }
+  }
+
+  setUpstream(addr: string): void {
+    this.upstreamAddr = mustParse("upstream", addr);
+  }
+
+  /** Replaces the impairment; live connections take it at once, triggers counting from now. */
+  setImpairment(imp: AppliedImpairment | null): void {
+    const clients: Cidr[] = [];
+    for (const text of imp?.clients ?? []) {
+      const c = parseCidr(text);
+      if (typeof c === "string") throw new ProxyError(`clients: ${c}`, "EINVAL");
+      clients.push(c);
+    }
+    this.current = imp;
+    this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
+    const now = this.host.now();
+    for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now);
+  }
+
+  stats(): ProxyStats {
+    let queueUp = 0;
+    let queueDown = 0;
+    for (const c of this.conns.values()) {
+      queueUp += c.queued("up");
+      queueDown += c.queued("down");
+    }
+    const k = this.counters;
+    return {
+      connectionsActive: this.conns.size,
+      connectionsTotal: k.connectionsTotal,
+      bytesUp: k.bytesUp,
+      bytesDown: k.bytesDown,
+      queueUp,
+      queueDown,
+      faults: { ...k.faults },
+    };
+  }
+
+  connections(): ConnInfo[] {
+    return [...this.conns.values()].map(connInfo);
+  }
+
+  /** Sends a RST on one connection (by id) or all; returns how many. */
+  resetConnections(id?: string): number {
+    if (id !== undefined) {
+      const c = this.conns.get(id);
+      if (!c) return 0;
+      c.reset();
+      return 1;
+    }
+    let n = 0;
+    for (const c of this.conns.values()) {
+      c.reset();
+      n++;
+    }
+    return n;
+  }
+
+  /** Stops listening and destroys every connection. */
+  async close(): Promise<void> {
+    await this.stopListening();
+    for (const c of this.conns.values()) c.destroy();
+  }
+
+  private listenNow(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
+        this.accept(socket),
+      );
+      // EMFILE and friends on accept must not kill the agent
+      server.on("error", (err) => {
+        if (this.server === server) this.emit("listenError", err);
+      });
+      const onError = (err: Error): void => {
+        server.close();
+        reject(err);
+      };
+      server.once("error", onError);
+      server.listen({ host: this.listenAddr.host, port: this.listenAddr.port }, () => {
+        server.off("error", onError);
+        const a = server.address();
+        if (a && typeof a === "object") this.boundAddr = { host: this.listenAddr.host, port: a.port };
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private stopListening(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    this.boundAddr = null;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    socket.on("error", () => {}); // the connection adds its own; this covers a reset before then
+    if (!this.isEnabled || (this.maxConnections > 0 && this.conns.size >= this.maxConnections)) {
+      sendReset(socket);
+      return;
+    }
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);
+    this.conns.set(conn.id, conn);
+    this.counters.connectionsTotal++;
+    this.emit("open", connInfo(conn));
+    conn.start(this.upstreamAddr, this.currentForConnections);
+  }
+}
+
+function connInfo(c: Connection): ConnInfo {
+  return {
+    id: c.id,
+    client: c.clientLabel,
+    openedAt: c.openedAt.toISOString(),
+    bytesUp: c.bytesUp,
+    bytesDown: c.bytesDown,
+    impaired: c.impaired,
+  };
+}
+
+function mustParse(field: string, value: string): HostPort {
+  const r = parseHostPort(value);
+  if (typeof r === "string") throw new ProxyError(`${field}: ${r}`, "EINVAL");
+  return r;
+}
