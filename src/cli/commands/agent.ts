@@ -1,0 +1,70 @@
+// `netimpair agent [--config agent.yaml] [--control HOST:PORT] [--proxy NAME=LISTEN,UPSTREAM]...
+//  [--profiles DIR] [--token-file F] [--tls-cert F --tls-key F] [--label k=v]... [--log-level L]
+//  [--insecure] [--allow-origin ORIGIN]...`
+import type { Command } from "commander";
+import type { AgentFlags } from "../../agent/config.js";
+import { collect } from "../flags.js";
+import { ExitCode, UsageError } from "../output.js";
+
+interface AgentCommandFlags {
+  config?: string;
+  control?: string;
+  proxy?: string[];
+  profiles?: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  label?: string[];
+  logLevel?: string;
+  insecure?: boolean;
+  allowOrigin?: string[];
+}
+
+/** The flags as runAgent takes them; flag syntax problems are usage errors (the agent checks the rest). */
+export function agentFlags(f: AgentCommandFlags): AgentFlags {
+  for (const l of f.label ?? []) {
+    if (l.indexOf("=") <= 0) throw new UsageError(`--label ${JSON.stringify(l)}: expected key=value`);
+  }
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) {
+    throw new UsageError(f.tlsCert === undefined ? `--tls-key ${JSON.stringify(f.tlsKey)}: needs --tls-cert too` : `--tls-cert ${JSON.stringify(f.tlsCert)}: needs --tls-key too`);
+  }
+  const flags: AgentFlags = { proxy: f.proxy ?? [], label: f.label ?? [], allowOrigin: f.allowOrigin ?? [] };
+  if (f.config !== undefined) flags.config = f.config;
+  if (f.control !== undefined) flags.control = f.control;
+  if (f.profiles !== undefined) flags.profiles = f.profiles;
+  if (f.tokenFile !== undefined) flags.tokenFile = f.tokenFile;
+  if (f.tlsCert !== undefined) flags.tlsCert = f.tlsCert;
+  if (f.tlsKey !== undefined) flags.tlsKey = f.tlsKey;
+  if (f.logLevel !== undefined) flags.logLevel = f.logLevel;
+  if (f.insecure) flags.insecure = true;
+  return flags;
+}
+
+export function registerAgent(program: Command): void {
+  program
+    .command("agent")
+    .description("run the impairment agent (proxies plus the control channel)")
+    .option("--config <file>", "agent.yaml (flags override it)")
+    .option("--control <host:port>", "control/metrics address (default 127.0.0.1:8474)")
+    .option("--proxy <name=listen,upstream>", "a proxy, e.g. pg=127.0.0.1:15432,127.0.0.1:5432 (repeatable)", collect)
+    .option("--profiles <dir>", "folder of extra profile YAML files")
+    .option("--token-file <file>", "bearer token required on the control channel")
+    .option("--tls-cert <file>", "serve HTTPS/WSS with this certificate")
+    .option("--tls-key <file>", "... and this key")
+    .option("--label <k=v>", "label reported by agent.info (repeatable)", collect)
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
+    .option("--insecure", "allow control on a non-loopback address without a token")
+    .option("--allow-origin <origin>", "browser Origin allowed to use the control channel (repeatable)", collect)
+    .action(async (f: AgentCommandFlags) => {
+      const flags = agentFlags(f);
+      // loaded on demand: the other commands never pay for the agent's modules
+      const [{ runAgent }, { ConfigError }] = await Promise.all([import("../../agent/run.js"), import("../../agent/config.js")]);
+      try {
+        await runAgent(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new UsageError(err.message);
+        process.stderr.write(`netimpair agent: ${(err as Error).message}\n`);
+        process.exitCode = ExitCode.Failed;
+      }
+    });
+}

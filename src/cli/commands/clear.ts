@@ -1,0 +1,33 @@
+// `netimpair clear [--proxy NAME... | --all]` (no flag = every proxy)
+import type { Command } from "commander";
+import { collect, proxySelection } from "../flags.js";
+import { fleetContext } from "../globals.js";
+import { perAgentLines, report } from "../output.js";
+
+interface ClearFlags {
+  proxy?: string[];
+  all?: boolean;
+}
+
+export function registerClear(program: Command): void {
+  program
+    .command("clear")
+    .description("return proxies to clean at once (default: every proxy)")
+    .option("--proxy <name>", "proxy to clear (repeatable)", collect)
+    .option("--all", "every proxy (the default)")
+    .action(async (flags: ClearFlags, cmd: Command) => {
+      const proxies = proxySelection(flags.proxy, flags.all, true);
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run(async (client) => {
+        const cleared: string[] = [];
+        for (const proxy of proxies) {
+          const r = await client.clear(proxy);
+          cleared.push(...(Array.isArray(r) ? r : [r]).map((x) => x.proxy));
+        }
+        return { cleared };
+      });
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
+        perAgentLines(ok, multi, (r) => (r.cleared.length === 0 ? ["no proxies"] : r.cleared.map((p) => `${p}: cleared`))),
+      );
+    });
+}

@@ -1,0 +1,75 @@
+// `netimpair profiles ls` · `netimpair profiles show NAME`
+import type { Command } from "commander";
+import { stringify as toYaml } from "yaml";
+import type { ResolvedProfile } from "../../profiles/types.js";
+import { formatBandwidth, formatDuration, formatProbability, formatSize } from "../../units.js";
+import { fleetContext } from "../globals.js";
+import { renderTable, report } from "../output.js";
+
+const DURATION_FIELDS = new Set(["delay", "jitter", "rto", "after", "every", "duration", "hold"]);
+const SIZE_FIELDS = new Set(["afterBytes", "bytes", "size"]);
+const PROBABILITY_FIELDS = new Set(["probability", "loss", "refuse", "pGoodToBad", "pBadToGood", "lossInBad", "lossInGood"]);
+
+/** A resolved spec in the units people write (200ms, 1.6Mbps, 5%), for reading. */
+export function humanizeSpec(value: unknown, key = ""): unknown {
+  if (value === null || value === undefined) return value;
+  if (Array.isArray(value)) return value.map((v) => humanizeSpec(v));
+  if (typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = humanizeSpec(v, k);
+    return out;
+  }
+  if (typeof value === "number") {
+    if (key === "bandwidth") return formatBandwidth(value);
+    if (DURATION_FIELDS.has(key)) return formatDuration(value);
+    if (SIZE_FIELDS.has(key)) return formatSize(value);
+    if (PROBABILITY_FIELDS.has(key)) return formatProbability(value);
+  }
+  return value;
+}
+
+function describeProfile(p: ResolvedProfile): string {
+  const head: Record<string, unknown> = { name: p.name };
+  if (p.description) head.description = p.description;
+  if (p.source) head.source = p.source;
+  if (p.extends.length > 0) head.extends = p.extends;
+  head.spec = humanizeSpec(p.spec);
+  return toYaml(head, { lineWidth: 0 }).trimEnd();
+}
+
+export function registerProfiles(program: Command): void {
+  const profiles = program.command("profiles").description("the agent's profiles");
+
+  profiles
+    .command("ls")
+    .description("list profiles with their descriptions")
+    .action(async (_flags: Record<string, never>, cmd: Command) => {
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run(async (client) => {
+        const names = await client.profiles();
+        return Promise.all(
+          names.map(async (name) => {
+            const p = await client.profile(name);
+            return { name, description: p.description, extends: p.extends };
+          }),
+        );
+      });
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) => {
+        const headers = multi ? ["AGENT", "PROFILE", "DESCRIPTION"] : ["PROFILE", "DESCRIPTION"];
+        const rows = ok.flatMap((o) => o.result.map((p) => (multi ? [o.agent, p.name, p.description] : [p.name, p.description])));
+        return renderTable(headers, rows);
+      });
+    });
+
+  profiles
+    .command("show")
+    .description("a profile fully resolved (extends applied)")
+    .argument("<name>", "profile name")
+    .action(async (name: string, _flags: Record<string, never>, cmd: Command) => {
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run((client) => client.profile(name));
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
+        ok.map((o) => (multi ? `# ${o.agent}\n` : "") + describeProfile(o.result)).join("\n---\n"),
+      );
+    });
+}

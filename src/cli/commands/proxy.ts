@@ -1,0 +1,87 @@
+// `netimpair proxy add NAME --listen HOST:PORT --upstream HOST:PORT` · `proxy rm NAME` · `proxy ls`
+// · `proxy update NAME [--upstream HOST:PORT] [--enable | --disable]`
+import type { Command } from "commander";
+import { hostPortFlag } from "../flags.js";
+import { fleetContext } from "../globals.js";
+import { perAgentLines, report, UsageError } from "../output.js";
+import { renderStatusTable, withThroughput } from "../status-view.js";
+
+interface AddFlags {
+  listen?: string;
+  upstream?: string;
+  disabled?: boolean;
+}
+
+interface UpdateFlags {
+  upstream?: string;
+  enable?: boolean;
+  disable?: boolean;
+}
+
+export function registerProxy(program: Command): void {
+  const proxy = program.command("proxy").description("add, remove, change and list proxies");
+
+  proxy
+    .command("add")
+    .description("add a proxy (listen port 0 = the agent picks one)")
+    .argument("<name>", "proxy name")
+    .option("--listen <host:port>", "address the proxy listens on")
+    .option("--upstream <host:port>", "address it relays to")
+    .option("--disabled", "create it without listening")
+    .action(async (name: string, flags: AddFlags, cmd: Command) => {
+      if (flags.listen === undefined) throw new UsageError("proxy add: missing --listen HOST:PORT");
+      if (flags.upstream === undefined) throw new UsageError("proxy add: missing --upstream HOST:PORT");
+      const listen = hostPortFlag("--listen", flags.listen);
+      const upstream = hostPortFlag("--upstream", flags.upstream);
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run((client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined));
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
+      );
+    });
+
+  proxy
+    .command("rm")
+    .description("remove a proxy and close its connections")
+    .argument("<name>", "proxy name")
+    .action(async (name: string, _flags: Record<string, never>, cmd: Command) => {
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run((client) => client.deleteProxy(name));
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) => perAgentLines(ok, multi, () => [`${name}: removed`]));
+    });
+
+  proxy
+    .command("update")
+    .description("change a proxy's upstream or enable/disable it")
+    .argument("<name>", "proxy name")
+    .option("--upstream <host:port>", "new upstream (new connections dial it)")
+    .option("--enable", "start listening")
+    .option("--disable", "stop listening and close its connections")
+    .action(async (name: string, flags: UpdateFlags, cmd: Command) => {
+      if (flags.enable && flags.disable) throw new UsageError("proxy update: --enable and --disable: give one or the other");
+      const change: { upstream?: string; enabled?: boolean } = {};
+      if (flags.upstream !== undefined) change.upstream = hostPortFlag("--upstream", flags.upstream);
+      if (flags.enable) change.enabled = true;
+      if (flags.disable) change.enabled = false;
+      if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --enable or --disable)");
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run((client) => client.updateProxy(name, change));
+      process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
+      );
+    });
+
+  proxy
+    .command("ls")
+    .description("list proxies")
+    .action(async (_flags: Record<string, never>, cmd: Command) => {
+      const ctx = await fleetContext(cmd);
+      const outcomes = await ctx.run((client) => client.proxies());
+      process.exitCode = report(outcomes, ctx.json, (ok) =>
+        renderStatusTable(
+          ok.map((o) => ({ agent: o.agent, proxies: withThroughput(null, o.result, 0) })),
+          false,
+        ),
+      );
+    });
+}

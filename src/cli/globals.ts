@@ -1,0 +1,64 @@
+// The global options every fleet command shares (--agent, --agents, --select, --token, --json,
+// --timeout, --concurrency) and the context a command runs in.
+import type { Command } from "commander";
+import { collect, durationFlag, positiveIntFlag } from "./flags.js";
+import { DEFAULT_CONCURRENCY, fanOut, resolveTargets, type AgentTarget } from "./fleet.js";
+import type { ControlClient } from "../control/client.js";
+import type { AgentOutcome } from "./output.js";
+
+export interface GlobalOptions {
+  agent?: string[];
+  agents?: string;
+  select?: string[];
+  token?: string;
+  json?: boolean;
+  timeout?: string;
+  concurrency?: string;
+}
+
+/** Declares the global options on the program (they may stand before or after the command). */
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option("--agent <url>", "agent control URL (repeatable, comma-separated; dns://NAME:PORT = every address of NAME) [env NETIMPAIR_AGENT, default ws://127.0.0.1:8474/control]", collect)
+    .option("--agents <file>", "YAML inventory: agents: [{name, url, labels, tokenFile}]")
+    .option("--select <key=value,...>", "only inventory agents whose labels match every pair", collect)
+    .option("--token <token>", "bearer token for the agents [env NETIMPAIR_TOKEN]")
+    .option("--json", "print one JSON document")
+    .option("--timeout <duration>", "per-agent timeout", "10s")
+    .option("--concurrency <n>", "agents contacted at once", String(DEFAULT_CONCURRENCY));
+}
+
+export interface FleetContext {
+  targets: AgentTarget[];
+  json: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  /** runs `work` on every target (parallel, limited, timed out) */
+  run<R>(work: (client: ControlClient, target: AgentTarget) => Promise<R>): Promise<AgentOutcome<R>[]>;
+}
+
+export function globalsOf(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+/** Resolves the targets from the global options (usage errors throw UsageError). */
+export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = process.env): Promise<FleetContext> {
+  const g = globalsOf(cmd);
+  const timeoutMs = durationFlag("--timeout", g.timeout ?? "10s");
+  const concurrency = positiveIntFlag("--concurrency", g.concurrency ?? String(DEFAULT_CONCURRENCY));
+  const token = g.token ?? (env.NETIMPAIR_TOKEN !== undefined && env.NETIMPAIR_TOKEN !== "" ? env.NETIMPAIR_TOKEN : undefined);
+  const targets = await resolveTargets({
+    agent: g.agent ?? [],
+    ...(g.agents !== undefined ? { agents: g.agents } : {}),
+    select: g.select ?? [],
+    ...(token !== undefined ? { token } : {}),
+    env,
+  });
+  return {
+    targets,
+    json: g.json === true,
+    timeoutMs,
+    concurrency,
+    run: (work) => fanOut(targets, work, { timeoutMs, concurrency }),
+  };
+}

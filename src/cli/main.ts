@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The `netimpair` binary.
+import { main } from "./program.js";
+
+await main();

@@ -1,0 +1,91 @@
+// What the CLI prints: tables, the --json document, one error line per failed agent, exit codes.
+
+export const ExitCode = {
+  Ok: 0,
+  /** the command failed on some agent */
+  Failed: 1,
+  /** bad flags, arguments or input files */
+  Usage: 2,
+} as const;
+
+/** Bad input from the user: printed as one line, exit 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The result of one command on one agent. */
+export type AgentOutcome<R> =
+  | { agent: string; url: string; ok: true; result: R }
+  | { agent: string; url: string; ok: false; error: string };
+
+export type OkOutcome<R> = Extract<AgentOutcome<R>, { ok: true }>;
+export type FailedOutcome = Extract<AgentOutcome<unknown>, { ok: false }>;
+
+/** Pads columns to a plain-text table. */
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+/** `URL: cause`, or `NAME (URL): cause` when the agent has an inventory name. */
+export function failureLine(o: FailedOutcome): string {
+  return o.agent === o.url ? `${o.url}: ${o.error}` : `${o.agent} (${o.url}): ${o.error}`;
+}
+
+/** The --json document: the result itself for one agent, else an array of outcomes. */
+export function jsonDocument<R>(outcomes: AgentOutcome<R>[]): unknown {
+  if (outcomes.length === 1) {
+    const only = outcomes[0]!;
+    return only.ok ? only.result : only;
+  }
+  return outcomes;
+}
+
+export interface Printer {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const stdio: Printer = {
+  out: (text) => process.stdout.write(text.endsWith("\n") ? text : text + "\n"),
+  err: (text) => process.stderr.write(text.endsWith("\n") ? text : text + "\n"),
+};
+
+/**
+ * Prints the outcomes (human text from `human`, or the JSON document) and one line per failure
+ * on stderr; returns the exit code (0 all ok, 1 some failed).
+ */
+export function report<R>(
+  outcomes: AgentOutcome<R>[],
+  json: boolean,
+  human: (ok: OkOutcome<R>[], multi: boolean) => string,
+  printer: Printer = stdio,
+): number {
+  const ok = outcomes.filter((o): o is OkOutcome<R> => o.ok);
+  const failed = outcomes.filter((o): o is FailedOutcome => !o.ok);
+  if (json) {
+    printer.out(JSON.stringify(jsonDocument(outcomes), null, 2));
+  } else if (ok.length > 0) {
+    const text = human(ok, outcomes.length > 1);
+    if (text !== "") printer.out(text);
+  }
+  for (const f of failed) printer.err(failureLine(f));
+  return failed.length > 0 ? ExitCode.Failed : ExitCode.Ok;
+}
+
+/** Prefixes each line with the agent's name when several agents answered. */
+export function perAgentLines<R>(ok: OkOutcome<R>[], multi: boolean, lines: (result: R) => string[]): string {
+  const out: string[] = [];
+  for (const o of ok) {
+    for (const l of lines(o.result)) out.push(multi ? `${o.agent}: ${l}` : l);
+  }
+  return out.join("\n");
+}
