@@ -1,0 +1,374 @@
+// The agent: its proxies (engine Proxy objects), the profile registry and the impairment book.
+// The control channel calls these methods; every failure is an AgentError (code + message +
+// field errors), never a crash.
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { Proxy, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
+import { parseHostPort } from "../relay/address.js";
+import { ProfileRegistry } from "../profiles/registry.js";
+import { resolveImpairment } from "../profiles/resolve.js";
+import type { ResolvedProfile } from "../profiles/types.js";
+import type { AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentState, ProxyInfo } from "../control/protocol.js";
+import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
+import { AgentMetrics, type MeteredProxy } from "./metrics.js";
+import { checkProxyName } from "./config.js";
+import { AgentError, conflict, invalidParams, notFound } from "./errors.js";
+import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+export const VERSION = readVersion();
+
+export interface AgentOptions {
+  registry: ProfileRegistry;
+  log: Logger;
+  id?: string;
+  labels?: Record<string, string>;
+  timers?: Timers;
+}
+
+export interface CreateProxyRequest {
+  name: string;
+  listen: string;
+  upstream: string;
+  enabled?: boolean;
+  maxConnections?: number;
+}
+
+export interface ApplyRequest {
+  /** a proxy name or "*" */
+  proxy: string;
+  profile?: string;
+  spec?: unknown;
+  set?: Record<string, unknown>;
+  ttlMs?: number | null;
+  /** 0..100 */
+  percent?: number;
+  /** CIDR strings, already checked */
+  clients?: string[];
+  /** bind to this control session (reverted when it ends) */
+  session?: string | null;
+  /** who asked (peer address), for the log */
+  who: string;
+}
+
+/** A connection of some proxy (conn.list with proxy "*"). */
+export type ProxyConnInfo = ConnInfo & { proxy: string };
+
+export interface AgentEvents {
+  "conn-open": [proxy: string, info: ConnInfo];
+  "conn-close": [proxy: string, info: ConnCloseInfo];
+  fault: [proxy: string, event: FaultEvent];
+  "proxy-added": [proxy: string];
+  "proxy-removed": [proxy: string];
+}
+
+/** Prefixes field paths with "params." (the control channel names request fields that way). */
+export function underParams(errors: FieldError[]): FieldError[] {
+  return errors.map((e) => ({ ...e, path: e.path.startsWith("params") ? e.path : `params.${e.path}` }));
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly id: string;
+  readonly version = VERSION;
+  readonly labels: Record<string, string>;
+  readonly startedAt = Date.now();
+  readonly registry: ProfileRegistry;
+  readonly metrics: AgentMetrics;
+  private readonly log: Logger;
+  private readonly proxies = new Map<string, Proxy>();
+  private readonly book: ImpairmentBook;
+  /** who is acting, for the impairment-change log line */
+  private actor = "agent";
+  private actorTtl: number | null = null;
+  private actorBound = false;
+
+  constructor(opts: AgentOptions) {
+    super();
+    this.id = opts.id ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
+    this.labels = { ...(opts.labels ?? {}) };
+    this.registry = opts.registry;
+    this.log = opts.log;
+    this.book = new ImpairmentBook((proxy, state, cause) => this.onImpairmentChange(proxy, state, cause), opts.timers ?? realTimers);
+    this.metrics = new AgentMetrics(() => this.metered());
+  }
+
+  // ------------------------------------------------------------------ proxies
+
+  has(name: string): boolean {
+    return this.proxies.has(name);
+  }
+
+  proxyNames(): string[] {
+    return [...this.proxies.keys()];
+  }
+
+  /** The engine object (for modules such as the Toxiproxy API). */
+  getProxy(name: string): Proxy | undefined {
+    return this.proxies.get(name);
+  }
+
+  info(): AgentInfo {
+    return {
+      id: this.id,
+      version: this.version,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
+      labels: { ...this.labels },
+      proxies: this.listProxies(),
+    };
+  }
+
+  listProxies(): ProxyInfo[] {
+    return [...this.proxies.keys()].map((name) => this.proxyInfo(name));
+  }
+
+  proxyInfo(name: string): ProxyInfo {
+    const p = this.mustGet(name);
+    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), stats: p.stats() };
+  }
+
+  async createProxy(req: CreateProxyRequest): Promise<ProxyInfo> {
+    const errors: FieldError[] = [];
+    const nameError = checkProxyName(req.name);
+    if (nameError) errors.push({ path: "params.name", message: nameError });
+    for (const key of ["listen", "upstream"] as const) {
+      const hp = parseHostPort(req[key]);
+      if (typeof hp === "string") errors.push({ path: `params.${key}`, message: hp });
+    }
+    if (errors.length) throw invalidParams(errors);
+    if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
+    const proxy = new Proxy({
+      name: req.name,
+      listen: req.listen,
+      upstream: req.upstream,
+      enabled: req.enabled ?? true,
+      maxConnections: req.maxConnections ?? 0,
+      onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
+    });
+    // reserve the name while listening, so two concurrent creates cannot both win
+    this.proxies.set(req.name, proxy);
+    try {
+      await proxy.start();
+    } catch (err) {
+      this.proxies.delete(req.name);
+      await proxy.close().catch(() => undefined);
+      throw this.listenError(err, req.listen);
+    }
+    proxy.on("open", (info: ConnInfo) => this.emit("conn-open", req.name, info));
+    proxy.on("close", (info: ConnCloseInfo) => {
+      logConnClose(this.log, {
+        proxy: req.name,
+        conn: info.id,
+        client: info.client,
+        bytesUp: info.bytesUp,
+        bytesDown: info.bytesDown,
+        durationMs: info.durationMs,
+        faults: info.faults,
+        error: info.error,
+      });
+      this.emit("conn-close", req.name, info);
+    });
+    proxy.on("fault", (ev: FaultEvent) => {
+      this.log.info({ event: "fault", proxy: req.name, conn: ev.conn, client: ev.client, fault: ev.kind, detail: ev.detail }, "fault injected");
+      this.emit("fault", req.name, ev);
+    });
+    proxy.on("error", (err: Error) => this.log.error({ proxy: req.name, err: err.message }, "proxy error"));
+    this.log.info({ event: "proxy.create", proxy: req.name, listen: proxy.listen, upstream: proxy.upstream, enabled: proxy.enabled }, "proxy created");
+    this.emit("proxy-added", req.name);
+    return this.proxyInfo(req.name);
+  }
+
+  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean }): Promise<ProxyInfo> {
+    const p = this.mustGet(req.name);
+    if (req.upstream !== undefined) {
+      const hp = parseHostPort(req.upstream);
+      if (typeof hp === "string") throw invalidParams([{ path: "params.upstream", message: hp }]);
+    }
+    if (req.enabled !== undefined && req.enabled !== p.enabled) {
+      try {
+        await p.setEnabled(req.enabled);
+      } catch (err) {
+        throw this.listenError(err, p.listen);
+      }
+    }
+    if (req.upstream !== undefined) p.setUpstream(req.upstream);
+    this.log.info({ event: "proxy.update", proxy: req.name, upstream: p.upstream, enabled: p.enabled }, "proxy updated");
+    return this.proxyInfo(req.name);
+  }
+
+  async deleteProxy(name: string): Promise<void> {
+    const p = this.mustGet(name);
+    this.metrics.sync(); // fold its last counts in before it goes
+    this.proxies.delete(name);
+    this.book.forget(name);
+    await p.close();
+    this.metrics.sync();
+    this.log.info({ event: "proxy.delete", proxy: name }, "proxy deleted");
+    this.emit("proxy-removed", name);
+  }
+
+  /** Names a request's `proxy` covers: one (must exist) or every proxy for "*". */
+  targets(proxy: string): string[] {
+    if (proxy === "*") return this.proxyNames();
+    this.mustGet(proxy);
+    return [proxy];
+  }
+
+  // ------------------------------------------------------------------ impairments
+
+  apply(req: ApplyRequest): ApplyResult[] {
+    const targets = this.targets(req.proxy);
+    const resolved = resolveImpairment(this.registry, {
+      ...(req.profile !== undefined ? { profile: req.profile } : {}),
+      ...(req.spec !== undefined ? { spec: req.spec } : {}),
+      ...(req.set !== undefined ? { set: req.set } : {}),
+    });
+    if (!resolved.ok) {
+      if (resolved.notFound !== undefined) throw notFound(`profile ${JSON.stringify(resolved.notFound)} not found (known: ${this.registry.names().join(", ")})`);
+      throw invalidParams(underParams(resolved.errors));
+    }
+    const results: ApplyResult[] = [];
+    this.actor = req.who;
+    this.actorTtl = req.ttlMs ?? null;
+    this.actorBound = !!req.session;
+    try {
+      for (const name of targets) {
+        const state = this.book.apply(
+          name,
+          { profile: resolved.profile, spec: resolved.spec, percent: req.percent ?? 100, clients: req.clients ?? [] },
+          { ttlMs: req.ttlMs ?? null, session: req.session ?? null },
+        );
+        results.push({ proxy: name, profile: state?.profile ?? resolved.profile, spec: resolved.spec, expiresAt: state?.expiresAt ?? this.expiry(req.ttlMs) });
+      }
+    } finally {
+      this.resetActor();
+    }
+    return results;
+  }
+
+  impairment(name: string): ImpairmentState | null {
+    this.mustGet(name);
+    return this.book.get(name);
+  }
+
+  clear(proxy: string, who: string): string[] {
+    const targets = this.targets(proxy);
+    this.actor = who;
+    try {
+      for (const name of targets) this.book.clear(name);
+    } finally {
+      this.resetActor();
+    }
+    return targets;
+  }
+
+  /** The kill switch: every proxy clean, pending ttls cancelled. Returns the proxies cleared. */
+  panic(who: string): string[] {
+    this.actor = who;
+    try {
+      this.book.panic();
+    } finally {
+      this.resetActor();
+    }
+    this.log.warn({ event: "panic", who }, "panic: every impairment cleared");
+    return this.proxyNames();
+  }
+
+  /** A control session ended: its bound impairments are undone, newest first. */
+  endSession(session: string, who: string): string[] {
+    this.actor = who;
+    try {
+      return this.book.endSession(session);
+    } finally {
+      this.resetActor();
+    }
+  }
+
+  // ------------------------------------------------------------------ connections
+
+  connections(proxy: string): ProxyConnInfo[] {
+    return this.targets(proxy).flatMap((name) => this.mustGet(name).connections().map((c) => ({ ...c, proxy: name })));
+  }
+
+  resetConnections(proxy: string, id?: string): number {
+    const targets = this.targets(proxy);
+    if (id !== undefined) {
+      const owner = targets.find((name) => this.mustGet(name).connections().some((c) => c.id === id));
+      if (owner === undefined) throw notFound(`connection ${JSON.stringify(id)} not found on ${proxy === "*" ? "any proxy" : `proxy ${JSON.stringify(proxy)}`}`);
+      return this.mustGet(owner).resetConnections(id);
+    }
+    return targets.reduce((n, name) => n + this.mustGet(name).resetConnections(), 0);
+  }
+
+  // ------------------------------------------------------------------ profiles
+
+  profileNames(): string[] {
+    return this.registry.names();
+  }
+
+  getProfile(name: string): ResolvedProfile {
+    const p = this.registry.get(name);
+    if (!p) throw notFound(`profile ${JSON.stringify(name)} not found (known: ${this.registry.names().join(", ")})`);
+    return p;
+  }
+
+  defineProfile(raw: unknown): ResolvedProfile {
+    const r = this.registry.define(raw);
+    if (!r.ok) throw invalidParams(underParams(r.errors.map((e) => ({ ...e, path: e.path.startsWith("spec") ? e.path : `spec.${e.path}` }))));
+    this.log.info({ event: "profile.define", profile: r.profile.name }, "profile defined");
+    return r.profile;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async close(): Promise<void> {
+    this.book.dispose();
+    const all = [...this.proxies.values()];
+    this.metrics.sync();
+    await Promise.allSettled(all.map((p) => p.close()));
+    this.proxies.clear();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private mustGet(name: string): Proxy {
+    const p = this.proxies.get(name);
+    if (!p) throw notFound(`proxy ${JSON.stringify(name)} not found${this.proxies.size ? ` (proxies: ${this.proxyNames().join(", ")})` : " (there are no proxies)"}`);
+    return p;
+  }
+
+  private expiry(ttlMs: number | null | undefined): string | null {
+    return ttlMs ? new Date(Date.now() + ttlMs).toISOString() : null;
+  }
+
+  private resetActor(): void {
+    this.actor = "agent";
+    this.actorTtl = null;
+    this.actorBound = false;
+  }
+
+  private listenError(err: unknown, listen: string): AgentError {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === "EADDRINUSE") return conflict(`listen address ${listen} is already in use`);
+    return invalidParams([{ path: "params.listen", message: `cannot listen on ${listen}: ${e?.code ?? ""} ${e?.message ?? String(err)}`.replace(/\s+/g, " ").trim() }]);
+  }
+
+  private onImpairmentChange(name: string, state: ImpairmentState | null, cause: ChangeCause): void {
+    const p = this.proxies.get(name);
+    if (p) p.setImpairment(state ? { spec: state.spec, percent: state.percent, clients: state.clients } : null);
+    const who = cause === "ttl" ? "ttl" : this.actor;
+    logImpairmentChange(this.log, { proxy: name, who, cause, state, ttlMs: cause === "apply" ? this.actorTtl : null, bound: cause === "apply" ? this.actorBound : false });
+  }
+
+  private *metered(): Iterable<MeteredProxy> {
+    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null };
+  }
+}

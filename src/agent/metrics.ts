@@ -1,0 +1,99 @@
+// Prometheus metrics (SPEC "Metrics", prefix netimpair_), in a registry of the agent's own.
+// The relay never calls prom-client on its hot path: counters are read from each proxy's
+// stats() at scrape time, turned into deltas per proxy object, so they stay monotonic when a
+// proxy is deleted and re-created under the same name.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
+
+/** What the metrics read from one proxy at scrape time. */
+export interface MeteredProxy {
+  name: string;
+  /** stable identity of the proxy instance (the engine object itself) */
+  key: object;
+  stats: ProxyStats;
+  /** the applied profile's name, null when clean */
+  profile: string | null;
+}
+
+export const DELAY_BUCKETS_SECONDS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+interface Seen {
+  connectionsTotal: number;
+  bytesUp: number;
+  bytesDown: number;
+  faults: Record<string, number>;
+}
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  private readonly seen = new WeakMap<object, Seen>();
+
+  private readonly connectionsActive = new Gauge({ name: "netimpair_connections_active", help: "Connections open now", labelNames: ["proxy"], registers: [this.registry] });
+  private readonly connectionsTotal = new Counter({ name: "netimpair_connections_total", help: "Connections accepted", labelNames: ["proxy"], registers: [this.registry] });
+  private readonly bytesTotal = new Counter({
+    name: "netimpair_bytes_total",
+    help: "Bytes delivered to the far side (up = client to upstream, down = upstream to client)",
+    labelNames: ["proxy", "direction"],
+    registers: [this.registry],
+  });
+  private readonly faultsTotal = new Counter({ name: "netimpair_faults_total", help: "Faults injected", labelNames: ["proxy", "fault"], registers: [this.registry] });
+  private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied", labelNames: ["proxy", "profile"], registers: [this.registry] });
+  private readonly queueBytes = new Gauge({ name: "netimpair_queue_bytes", help: "Bytes queued inside the agent now", labelNames: ["proxy", "direction"], registers: [this.registry] });
+  private readonly delaySeconds = new Histogram({
+    name: "netimpair_delay_seconds",
+    help: "Time bytes spend inside the agent",
+    labelNames: ["proxy", "direction"],
+    buckets: DELAY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+  private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
+
+  constructor(private readonly source: () => Iterable<MeteredProxy>) {
+    collectDefaultMetrics({ register: this.registry, prefix: "" });
+  }
+
+  observeDelay(proxy: string, direction: "up" | "down", seconds: number): void {
+    this.delaySeconds.observe({ proxy, direction }, seconds);
+  }
+
+  countRequest(method: string, outcome: string): void {
+    this.controlRequests.inc({ method, outcome });
+  }
+
+  /** Folds every proxy's counters into the metrics. Call before a proxy is dropped, too. */
+  sync(): void {
+    this.connectionsActive.reset();
+    this.impairmentActive.reset();
+    this.queueBytes.reset();
+    for (const p of this.source()) {
+      const s = p.stats;
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {} };
+      const grow = (now: number, before: number) => Math.max(0, now - before);
+      this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
+      this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
+      this.bytesTotal.inc({ proxy: p.name, direction: "down" }, grow(s.bytesDown, last.bytesDown));
+      const faults: Record<string, number> = {};
+      for (const kind of FAULT_KINDS) {
+        const n = s.faults[kind] ?? 0;
+        this.faultsTotal.inc({ proxy: p.name, fault: kind }, grow(n, last.faults[kind] ?? 0));
+        faults[kind] = Math.max(n, last.faults[kind] ?? 0);
+      }
+      this.seen.set(p.key, {
+        connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
+        bytesUp: Math.max(s.bytesUp, last.bytesUp),
+        bytesDown: Math.max(s.bytesDown, last.bytesDown),
+        faults,
+      });
+      this.connectionsActive.set({ proxy: p.name }, s.connectionsActive);
+      this.queueBytes.set({ proxy: p.name, direction: "up" }, s.queueUp);
+      this.queueBytes.set({ proxy: p.name, direction: "down" }, s.queueDown);
+      if (p.profile !== null) this.impairmentActive.set({ proxy: p.name, profile: p.profile }, 1);
+    }
+  }
+
+  /** The Prometheus text exposition, counters brought up to date first. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    this.sync();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

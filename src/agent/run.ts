@@ -1,0 +1,52 @@
+// `netimpair agent`: load the config, start, print the control URL, stop cleanly on SIGTERM/SIGINT.
+import { loadAgentConfig, type AgentFlags } from "./config.js";
+import { startAgent, toStartProxies } from "./start.js";
+
+export type { AgentFlags };
+
+/** Hard limit for a clean stop after SIGTERM/SIGINT. */
+export const SHUTDOWN_DEADLINE_MS = 5000;
+
+export async function runAgent(flags: AgentFlags): Promise<void> {
+  const config = await loadAgentConfig(flags);
+  const running = await startAgent({
+    control: config.control,
+    proxies: toStartProxies(config.proxies),
+    profiles: config.profileDirs,
+    token: config.token,
+    labels: config.labels,
+    logLevel: config.logLevel,
+    tls: config.tls,
+    allowOrigins: config.allowOrigins,
+    insecure: config.insecure,
+    maxControlConnections: config.maxControlConnections,
+  });
+  const proxies = running.agent
+    .listProxies()
+    .map((p) => `${p.name} ${p.listen} -> ${p.upstream}`)
+    .join(", ");
+  process.stderr.write(`netimpair agent ${running.agent.version} control ${running.url}${proxies ? ` proxies: ${proxies}` : ""}\n`);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      running.log.info({ event: "agent.signal", signal }, `received ${signal}, stopping`);
+      const deadline = setTimeout(() => {
+        process.stderr.write(`netimpair agent: shutdown took over ${SHUTDOWN_DEADLINE_MS} ms, exiting\n`);
+        process.exit(0);
+      }, SHUTDOWN_DEADLINE_MS - 250);
+      deadline.unref();
+      running
+        .close()
+        .catch(() => undefined)
+        .finally(() => {
+          process.off("SIGTERM", stop);
+          process.off("SIGINT", stop);
+          resolve();
+        });
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+}

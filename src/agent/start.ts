@@ -1,0 +1,123 @@
+// Starts a whole agent in this process: profiles, proxies (with their start profiles), the
+// HTTP(S) control port. The library's startAgent and the CLI's `netimpair agent` both use it.
+import type { DestinationStream } from "pino";
+import { ProfileRegistry } from "../profiles/registry.js";
+import { Agent } from "./agent.js";
+import { AgentError } from "./errors.js";
+import { AgentServer, type RouteHandler, type RouteMatcher, type RouteOptions } from "./server.js";
+import { attachControlSession, type RateLimit } from "./control.js";
+import { createLogger, type Logger } from "./log.js";
+import { DEFAULT_MAX_CONTROL_CONNECTIONS, type LogLevel, type ProxyConfig } from "./config.js";
+
+export interface StartAgentProxy {
+  name: string;
+  listen: string;
+  upstream: string;
+  /** a profile applied at start */
+  profile?: string;
+  enabled?: boolean;
+  maxConnections?: number;
+}
+
+export interface StartAgentOptions {
+  /** HOST:PORT of the control port (default 127.0.0.1:0 = pick a port) */
+  control?: string;
+  proxies?: StartAgentProxy[];
+  /** extra profile directories (the built-ins are always loaded) */
+  profiles?: string | string[];
+  /** require `Authorization: Bearer TOKEN` */
+  token?: string | null;
+  labels?: Record<string, string>;
+  /** default "silent" */
+  logLevel?: LogLevel;
+  /** where logs go (default stdout) */
+  logDestination?: DestinationStream;
+  tls?: { cert: string | Buffer; key: string | Buffer } | null;
+  allowOrigins?: string[];
+  /** allow serving control on a non-loopback address without a token */
+  insecure?: boolean;
+  maxControlConnections?: number;
+  rateLimit?: RateLimit;
+  pingIntervalMs?: number;
+  silentCloseMs?: number;
+  id?: string;
+}
+
+export interface RunningAgent {
+  /** ws(s)://HOST:PORT/control */
+  url: string;
+  /** http(s)://HOST:PORT */
+  httpUrl: string;
+  agent: Agent;
+  log: Logger;
+  /** mount an extra HTTP route on the agent's port (consulted before the 404) */
+  addRoute(match: RouteMatcher, handler: RouteHandler, options?: RouteOptions): void;
+  /** /healthz answers 503 from now on */
+  beginShutdown(): void;
+  /** stop accepting, close every control connection and proxy */
+  close(): Promise<void>;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof AgentError && Array.isArray(err.data) && err.data.length) return (err.data as { path: string; message: string }[]).map((e) => `${e.path.replace(/^params\./, "")}: ${e.message}`).join("; ");
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function startAgent(options: StartAgentOptions = {}): Promise<RunningAgent> {
+  const log = createLogger(options.logLevel ?? "silent", options.logDestination);
+  const dirs = options.profiles === undefined ? [] : Array.isArray(options.profiles) ? options.profiles : [options.profiles];
+  const registry = await ProfileRegistry.load(dirs);
+  for (const problem of registry.loadErrors) log.warn({ event: "profile.load" }, problem);
+  const agent = new Agent({ registry, log, ...(options.labels ? { labels: options.labels } : {}), ...(options.id ? { id: options.id } : {}) });
+  const server = new AgentServer({
+    control: options.control ?? "127.0.0.1:0",
+    token: options.token ?? null,
+    tls: options.tls ? { cert: Buffer.from(options.tls.cert), key: Buffer.from(options.tls.key) } : null,
+    allowOrigins: options.allowOrigins ?? [],
+    insecure: options.insecure ?? false,
+    maxControlConnections: options.maxControlConnections ?? DEFAULT_MAX_CONTROL_CONNECTIONS,
+    log,
+    metrics: () => agent.metrics.render(),
+    onControl: (ws, peer) => attachControlSession(ws, peer, { agent, log, ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}) }),
+    ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
+    ...(options.silentCloseMs !== undefined ? { silentCloseMs: options.silentCloseMs } : {}),
+  });
+  try {
+    // proxies (and their profiles) are up before /healthz answers
+    for (const [i, p] of (options.proxies ?? []).entries()) {
+      try {
+        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0 });
+        if (p.profile !== undefined) agent.apply({ proxy: p.name, profile: p.profile, who: "config" });
+      } catch (err) {
+        throw new Error(`proxies[${i}] (${p.name}): ${describe(err)}`);
+      }
+    }
+    await server.start();
+  } catch (err) {
+    await agent.close().catch(() => undefined);
+    await server.close().catch(() => undefined);
+    throw err;
+  }
+  log.info({ event: "agent.start", id: agent.id, version: agent.version, control: server.address, proxies: agent.proxyNames() }, "agent started");
+  let closing: Promise<void> | null = null;
+  return {
+    url: server.url,
+    httpUrl: server.httpUrl,
+    agent,
+    log,
+    addRoute: (match, handler, opts) => server.addRoute(match, handler, opts),
+    beginShutdown: () => server.beginShutdown(),
+    close: () =>
+      (closing ??= (async () => {
+        server.beginShutdown();
+        await Promise.allSettled([server.close(), agent.close()]);
+        log.info({ event: "agent.stop" }, "agent stopped");
+        log.flush?.();
+      })()),
+  };
+}
+
+/** Config proxies as startAgent takes them. */
+export function toStartProxies(proxies: ProxyConfig[]): StartAgentProxy[] {
+  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
+}
