@@ -49,7 +49,7 @@ const DURATION_EXPECTED = "a duration like 250us, 20ms, 1.5s, 2m, 1h (a bare num
 
 /** Parses a duration into milliseconds: `250us`, `20ms`, `1.5s`, `2m`, `1h`, or a bare number (ms). */
 export function parseDuration(v: unknown): number {
-  const ms = parseScaled(v, DURATION_UNITS, "", DURATION_EXPECTED, "duration");
+  const ms = parseScaled(v, DURATION_UNITS, DURATION_EXPECTED, "duration");
   if (ms > MAX_DURATION_MS) {
     throw new UnitError(`a duration may be at most 24 days (Node's timers cannot hold more), got ${showValue(v)}`, v);
   }
@@ -77,7 +77,7 @@ const BANDWIDTH_EXPECTED =
 /** Parses a bandwidth into bits per second; `unlimited` (or null) gives null. Zero is an error. */
 export function parseBandwidth(v: unknown): number | null {
   if (v === null || (typeof v === "string" && v.trim() === "unlimited")) return null;
-  const bps = parseScaled(v, BANDWIDTH_UNITS, "", BANDWIDTH_EXPECTED, "bandwidth");
+  const bps = parseScaled(v, BANDWIDTH_UNITS, BANDWIDTH_EXPECTED, "bandwidth");
   if (bps === 0) {
     throw new UnitError(`a bandwidth must be above 0 (write unlimited for no limit), got ${showValue(v)}`, v);
   }
@@ -99,7 +99,7 @@ const SIZE_EXPECTED = "a size like 64B, 1500, 16KiB, 1MB, 2GiB (a bare number is
 
 /** Parses a size into a whole number of bytes: `64B`, `16KiB`, `1MB`, or a bare number (bytes). */
 export function parseSize(v: unknown): number {
-  const bytes = parseScaled(v, SIZE_UNITS, "", SIZE_EXPECTED, "size");
+  const bytes = parseScaled(v, SIZE_UNITS, SIZE_EXPECTED, "size");
   // Products like 1.1 * 1e3 carry float noise; accept what is a whole number up to that noise.
   const whole = Math.round(bytes);
   if (Math.abs(bytes - whole) > 1e-9 * Math.max(1, bytes)) {
@@ -159,7 +159,6 @@ function checkNumber(n: number, original: unknown, expected: string): number {
 function parseScaled(
   v: unknown,
   units: Record<string, number>,
-  bareUnit: string,
   expected: string,
   kind: string,
 ): number {
@@ -168,9 +167,9 @@ function parseScaled(
   if (NEGATIVE.test(v)) throw new UnitError(`expected ${expected}, got ${showValue(v)}: negative`, v);
   const split = splitNumberUnit(v);
   if (!split) throw new UnitError(`expected ${expected}, got ${showValue(v)}`, v);
-  const unit = split.unit === "" ? bareUnit : split.unit;
-  const scale = unit === "" ? 1 : units[unit];
-  if (scale === undefined || !Object.hasOwn(units, unit)) {
+  const unit = split.unit;
+  const scale = unit === "" ? 1 : Object.hasOwn(units, unit) ? units[unit] : undefined;
+  if (scale === undefined) {
     const known = Object.keys(units);
     const sameLetters = known.find((k) => k.toLowerCase() === unit.toLowerCase());
     const hint = sameLetters ? ` (units are case-sensitive: did you mean ${sameLetters}?)` : "";

@@ -56,7 +56,8 @@ function makeLocator(doc: Document.Parsed, lines: LineCounter): LineLocator {
         if (!pair) break;
         const value = pair.value as { range?: [number, number, number] } | null;
         const key = pair.key as { range?: [number, number, number] } | null;
-        offset = value?.range?.[0] ?? key?.range?.[0] ?? offset;
+        // the key's line: where a bad value sits, and where a missing sub-field belongs
+        offset = key?.range?.[0] ?? value?.range?.[0] ?? offset;
         node = pair.value;
       } else if (isSeq(node) && /^\d+$/.test(part)) {
         const item = node.items[Number(part)] as { range?: [number, number, number] } | undefined;

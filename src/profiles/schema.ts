@@ -369,6 +369,7 @@ export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPa
   const errors: FieldError[] = [];
   const nested: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const setAt: Record<string, string> = Object.create(null) as Record<string, string>;
+  const accepted: string[] = [];
   for (const key of Object.keys(set)) {
     const parts = key.split(".");
     if (parts.some((p) => p === "")) {
@@ -395,11 +396,13 @@ export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPa
     const last = parts[parts.length - 1]!;
     if (conflict === undefined && node[last] !== undefined) conflict = key;
     if (conflict !== undefined) {
-      errors.push({ path: join(prefix, key), message: `conflicts with ${join(prefix, conflict)}, which is also set` });
+      const other = accepted.find((k) => k === key || k.startsWith(key + ".") || key.startsWith(k + ".")) ?? conflict;
+      errors.push({ path: join(prefix, key), message: `conflicts with ${join(prefix, other)}: set one or the other` });
       continue;
     }
     node[last] = set[key];
     setAt[key] = key;
+    accepted.push(key);
   }
   const { draft, errors: fieldErrors } = validateProfile(nested, { prefix, allowMeta: false });
   return { patch: draft.spec, errors: [...errors, ...fieldErrors] };
