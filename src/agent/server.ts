@@ -146,7 +146,9 @@ export class AgentServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     // give close frames a moment, then cut what is left
-    await new Promise((r) => setTimeout(r, 50).unref());
+    // not unref(): with every socket closed this timer is all that keeps the process alive
+    // until close() resolves (unref made `netimpair agent` exit 13 on SIGTERM)
+    await new Promise((r) => setTimeout(r, 50));
     for (const ws of this.alive.keys()) ws.terminate();
     this.server.closeAllConnections();
     if (this.bound) await closed;
