@@ -68,7 +68,7 @@ function describeRpcError(err: RpcErrorObject): string {
       .map((f: unknown) => {
         if (f && typeof f === "object" && "message" in f) {
           const fe = f as { path?: unknown; message?: unknown };
-          return fe.path ? `${String(fe.path)}: ${String(fe.message)}` : String(fe.message);
+          return fe.path ? `${String(fe.path).replace(/^params\./, "")}: ${String(fe.message)}` : String(fe.message);
         }
         return JSON.stringify(f);
       })

@@ -3,6 +3,8 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import net, { type AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { startAgent, type RunningAgent } from "../../src/index.js";
+import { echoServer, type Peer } from "./net.js";
 
 /** dist/src/cli/main.js, found from this compiled file (dist/test/support/cli.js). */
 export const CLI_PATH = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -47,4 +49,34 @@ export async function closedPort(): Promise<number> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+
+export interface EchoAgent {
+  agent: RunningAgent;
+  echo: Peer;
+  /** the proxy "pg" (listen port picked by the agent) in front of the echo server */
+  proxyPort: number;
+  close(): Promise<void>;
+}
+
+/** An in-process agent with one proxy "pg" in front of a loopback echo server. */
+export async function startEchoAgent(opts: { token?: string; labels?: Record<string, string> } = {}): Promise<EchoAgent> {
+  const echo = await echoServer();
+  const agent = await startAgent({
+    control: "127.0.0.1:0",
+    proxies: [{ name: "pg", listen: "127.0.0.1:0", upstream: echo.address }],
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+    ...(opts.labels !== undefined ? { labels: opts.labels } : {}),
+  });
+  const listen = agent.agent.listProxies().find((p) => p.name === "pg")!.listen;
+  return {
+    agent,
+    echo,
+    proxyPort: Number(listen.slice(listen.lastIndexOf(":") + 1)),
+    close: async () => {
+      await agent.close();
+      await echo.close();
+    },
+  };
 }
