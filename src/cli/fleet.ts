@@ -301,7 +301,8 @@ export async function fanOut<R>(
       const result = await Promise.race([
         (async () => {
           const c = await connect(target.url, {
-            timeoutMs,
+            // the deadline above governs (and names the timeout); calls get the same budget
+            timeoutMs: timeoutMs + 1000,
             bindToSession: false,
             ...(target.token !== undefined ? { token: target.token } : {}),
           });
