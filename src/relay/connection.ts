@@ -27,6 +27,15 @@ export interface ConnectionImpairment {
   clients: readonly Cidr[];
 }
 
+/**
+ * Composes extra conditions onto a connection's spec (the Toxiproxy API's toxics): gets the
+ * proxy impairment's spec when this connection is targeted (else null) and returns the spec the
+ * connection runs (null = clean). `draw(key)` is a uniform number in [0, 1) drawn the first time
+ * this connection asks for `key` and kept for the connection's life, so a share decided per
+ * connection (a toxic's toxicity) is never re-rolled by a later apply.
+ */
+export type SpecOverlay = (base: ImpairmentSpec | null, draw: (key: string) => number) => ImpairmentSpec | null;
+
 /** What a connection needs from its proxy. */
 export interface ConnectionHost {
   readonly now: Now;
@@ -79,6 +88,8 @@ export class Connection {
   /** true when deliver() has nothing to check but counting (the common case) */
   private plain = true;
   private error: string | null = null;
+  /** sticky per-connection draws of the overlay, by key */
+  private readonly draws = new Map<string, number>();
 
   constructor(
     readonly id: string,
@@ -99,8 +110,8 @@ export class Connection {
   }
 
   /** Starts the connection: connect faults, then the upstream dial. */
-  start(upstream: HostPort, impairment: ConnectionImpairment | null): void {
-    this.applyImpairment(impairment, this.acceptedAt);
+  start(upstream: HostPort, impairment: ConnectionImpairment | null, overlay: SpecOverlay | null = null): void {
+    this.applyImpairment(impairment, this.acceptedAt, overlay);
     if (this.state !== "connecting") return; // a fault at once already acted
     const decision = decideConnect(this.spec?.connect ?? null, this.host.random);
     if (decision.refuse) {
@@ -121,14 +132,16 @@ export class Connection {
     return this.links[dir]?.queuedBytes ?? 0;
   }
 
-  /** Applies (or clears) an impairment; time triggers count from `origin`. */
-  applyImpairment(impairment: ConnectionImpairment | null, origin: number): void {
+  /** Applies (or clears) an impairment (and overlay); time triggers count from `origin`. */
+  applyImpairment(impairment: ConnectionImpairment | null, origin: number, overlay: SpecOverlay | null = null): void {
     if (this.state === "halfOpen" || this.state === "closing" || this.state === "closed") return;
     this.disarmFaults();
     const random = this.host.random;
-    this.impaired =
+    const targeted =
       impairment !== null && isTargeted(this.share, this.clientAddress, impairment.percent, impairment.clients);
-    const spec = this.impaired && impairment ? impairment.spec : null;
+    const base = targeted && impairment ? impairment.spec : null;
+    const spec = overlay !== null ? overlay(base, this.draw) : base;
+    this.impaired = spec !== null;
     this.spec = spec;
     this.originUp = this.bytesUp;
     this.originDown = this.bytesDown;
@@ -182,6 +195,15 @@ export class Connection {
     this.client.destroy();
     this.upstream?.destroy();
   }
+
+  private readonly draw = (key: string): number => {
+    let value = this.draws.get(key);
+    if (value === undefined) {
+      value = this.host.random();
+      this.draws.set(key, value);
+    }
+    return value;
+  };
 
   // ---- wiring -------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ import { FAULT_KINDS, type ConnInfo, type FaultKind, type ProxyStats } from "../
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
-import { Connection, type ConnectionHost, type ConnectionImpairment } from "./connection.js";
+import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
+
+export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
 import type { Direction } from "../faults/limit.js";
 
@@ -67,6 +69,7 @@ export class Proxy extends EventEmitter {
   private nextId = 1;
   private current: AppliedImpairment | null = null;
   private currentForConnections: ConnectionImpairment | null = null;
+  private overlay: SpecOverlay | null = null;
   private readonly maxConnections: number;
   private readonly counters = {
     connectionsTotal: 0,
@@ -161,7 +164,17 @@ export class Proxy extends EventEmitter {
     this.current = imp;
     this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
     const now = this.host.now();
-    for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now);
+    for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
+  }
+
+  /**
+   * Sets (or removes, with null) the overlay composed onto every connection's spec, on top of
+   * the impairment; live connections take it at once, like an apply.
+   */
+  setOverlay(overlay: SpecOverlay | null): void {
+    this.overlay = overlay;
+    const now = this.host.now();
+    for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, overlay);
   }
 
   stats(): ProxyStats {
@@ -251,7 +264,7 @@ export class Proxy extends EventEmitter {
     this.conns.set(conn.id, conn);
     this.counters.connectionsTotal++;
     this.emit("open", connInfo(conn));
-    conn.start(this.upstreamAddr, this.currentForConnections);
+    conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
   }
 }
 
