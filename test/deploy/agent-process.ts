@@ -54,8 +54,9 @@ export interface AgentProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-export function startAgentProcess(args: string[]): AgentProcess {
-  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** Runs `node SCRIPT ...args` (SCRIPT: this checkout's compiled CLI unless given). */
+export function startAgentProcess(args: string[], script: string = cliPath): AgentProcess {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
