@@ -10,6 +10,7 @@ import { registerPanic } from "./commands/panic.js";
 import { registerProfiles } from "./commands/profiles.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerReset } from "./commands/reset.js";
+import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerWatch } from "./commands/watch.js";
 
@@ -24,6 +25,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerProfiles,
   registerReset,
   registerPanic,
+  registerRun,
 ];
 
 function packageVersion(): string {

@@ -1,0 +1,103 @@
+// `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--baseline] [-- COMMAND ARGS...]`
+import { appendFile, writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { resolveTargets } from "../fleet.js";
+import { fleetContext, globalsOf } from "../globals.js";
+import { UsageError } from "../output.js";
+import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
+import { runScenario } from "../../scenario/runner.js";
+import { renderJunit } from "../../scenario/junit.js";
+import { renderMarkdown } from "../../scenario/markdown.js";
+import { streamProgress } from "../../scenario/progress.js";
+import type { AgentRef } from "../../scenario/session.js";
+import type { Scenario } from "../../scenario/types.js";
+
+interface RunFlags {
+  report?: string;
+  junit?: string;
+  summary?: string;
+  baseline?: boolean;
+}
+
+/** The agents of a run: the command line's (or NETIMPAIR_AGENT), else the scenario's `agents`, else the default. */
+async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
+  const g = globalsOf(cmd);
+  const ctx = await fleetContext(cmd);
+  const fromCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined || (process.env.NETIMPAIR_AGENT ?? "") !== "";
+  if (fromCommandLine || scenario.agents.length === 0) return { agents: ctx.targets, timeoutMs: ctx.timeoutMs };
+  const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
+  const targets = await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}) });
+  return { agents: targets, timeoutMs: ctx.timeoutMs };
+}
+
+async function writeOut(flag: string, file: string, text: string, append = false): Promise<boolean> {
+  try {
+    if (append) await appendFile(file, text);
+    else await writeFile(file, text);
+    return true;
+  } catch (err) {
+    process.stderr.write(`netimpair: ${flag} ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
+    return false;
+  }
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("play a scenario's timeline, optionally around a command (-- COMMAND ARGS...); everything applied is reverted at the end")
+    .argument("<scenario>", "scenario YAML file")
+    .argument("[command...]", "command to run under the scenario (after --); the run returns its exit code")
+    .option("--report <file>", "write the JSON report")
+    .option("--junit <file>", "write a JUnit XML report (one test case per step)")
+    .option("--summary <file>", "also append the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
+    .option("--baseline", "run the command once on a clean link first and compare")
+    .action(async (file: string, command: string[], flags: RunFlags, cmd: Command) => {
+      let scenario: Scenario;
+      try {
+        scenario = await loadScenarioFile(file);
+      } catch (err) {
+        if (err instanceof ScenarioLoadError) throw new UsageError(`scenario ${err.message.includes("\n") ? "errors:\n" : ""}${err.message}`);
+        throw err;
+      }
+      if (flags.baseline && command.length === 0) throw new UsageError("--baseline needs a command to run (netimpair run SCENARIO --baseline -- COMMAND ARGS...)");
+      const { agents, timeoutMs } = await agentsOf(cmd, scenario);
+      const json = globalsOf(cmd).json === true;
+
+      const abort = new AbortController();
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        signals++;
+        if (signals === 1) {
+          process.stderr.write(`\nnetimpair run: ${signal}: stopping and reverting (again to quit at once)\n`);
+          abort.abort(signal);
+        } else {
+          // the agents still revert: the control sessions close with the process
+          process.exit(130);
+        }
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const report = await runScenario({
+          scenario,
+          agents,
+          command: command.length > 0 ? command : null,
+          baseline: flags.baseline === true,
+          timeoutMs,
+          signal: abort.signal,
+          progress: streamProgress(process.stderr),
+        });
+        if (report.stopped) process.stderr.write(`netimpair run: ${report.stopped}\n`);
+        const markdown = renderMarkdown(report);
+        let wrote = true;
+        if (flags.report) wrote = (await writeOut("--report", flags.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
+        if (flags.junit) wrote = (await writeOut("--junit", flags.junit, renderJunit(report))) && wrote;
+        if (flags.summary) wrote = (await writeOut("--summary", flags.summary, markdown + "\n", true)) && wrote;
+        process.stdout.write(json ? JSON.stringify(report, null, 2) + "\n" : markdown + "\n");
+        process.exitCode = report.exitCode !== 0 ? report.exitCode : wrote ? 0 : 1;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    });
+}

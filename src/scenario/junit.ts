@@ -1,0 +1,59 @@
+// JUnit XML of a run: one test case per step; a step fails when the command failed during it,
+// errors when one of its actions failed, and is skipped when the run never reached it.
+import { formatBandwidth, formatSize } from "../units.js";
+import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
+
+export function escapeXml(text: string): string {
+  // characters XML 1.0 cannot hold at all are dropped
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "").replace(/[<>&"']/g, (c) => `&${({ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" } as Record<string, string>)[c]};`);
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(3);
+}
+
+function stepTraffic(s: StepReport): string {
+  return Object.entries(s.perProxy)
+    .map(([name, t]) => `${name}: up ${formatSize(t.bytesUp)} (${formatBandwidth(t.throughputUp * 8)}), down ${formatSize(t.bytesDown)} (${formatBandwidth(t.throughputDown * 8)}), ${t.connections} connections, ${totalFaults(t)} faults`)
+    .join("\n");
+}
+
+export function renderJunit(report: RunReport): string {
+  const failedByCommand = stepsFailedByCommand(report);
+  const cmd = report.command ? report.command.join(" ") : "the scenario";
+  let failures = 0;
+  let errors = 0;
+  let skipped = 0;
+  const cases = report.steps.map((s) => {
+    const name = `step ${s.index + 1} at ${seconds(s.at)}s: ${s.name} (${s.proxies.join(", ")})`;
+    const open = `    <testcase classname="netimpair.${escapeXml(report.scenario)}" name="${escapeXml(name)}" time="${seconds(s.durationMs)}">`;
+    const body: string[] = [];
+    if (s.status === "failed") {
+      errors++;
+      body.push(`      <error message="${escapeXml(s.error ?? "the step failed")}" type="StepFailed"/>`);
+    } else if (s.status === "not-reached") {
+      skipped++;
+      body.push(`      <skipped message="the run ended before this step"/>`);
+    }
+    if (failedByCommand.has(s.index)) {
+      failures++;
+      const exit = report.commandExit!;
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with ${exit.code}`;
+      body.push(`      <failure message="${escapeXml(`${cmd} ${how} during this step`)}" type="CommandFailed"/>`);
+    }
+    const traffic = stepTraffic(s);
+    if (traffic !== "") body.push(`      <system-out>${escapeXml(traffic)}</system-out>`);
+    return body.length === 0 ? `${open}</testcase>` : [open, ...body, "    </testcase>"].join("\n");
+  });
+  const suite = `  <testsuite name="${escapeXml(report.scenario)}" tests="${report.steps.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}" timestamp="${escapeXml(report.startedAt)}">`;
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites name="netimpair" tests="${report.steps.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}">`,
+    suite,
+    ...cases,
+    "  </testsuite>",
+    "</testsuites>",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,92 @@
+// The Markdown summary printed at the end of a run (and fit for $GITHUB_STEP_SUMMARY): one row per
+// step and proxy, and with --baseline a comparison of the clean and the impaired run.
+import { stepsFailedByCommand, totalFaults, type RunReport, type TrafficStats } from "./report.js";
+
+/** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
+export function humanBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function humanRate(bytesPerSecond: number): string {
+  return `${humanBytes(bytesPerSecond)}/s`;
+}
+
+/** ms for people: 850ms, 12.3s, 2m05s. */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m}m${String(s).padStart(2, "0")}s`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+}
+
+function change(clean: number, impaired: number): string {
+  if (clean === 0) return impaired === 0 ? "=" : "new";
+  const pct = ((impaired - clean) / clean) * 100;
+  return `${pct >= 0 ? "+" : ""}${pct.toFixed(0)}%`;
+}
+
+function faultText(t: TrafficStats): string {
+  const parts = Object.entries(t.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  return parts.length ? parts.join(", ") : "0";
+}
+
+export function renderMarkdown(report: RunReport): string {
+  const out: string[] = [];
+  out.push(`## netimpair run: ${cell(report.scenario)}`, "");
+  if (report.description) out.push(report.description, "");
+  const cmd = report.command ? `\`${report.command.join(" ")}\`` : null;
+  if (cmd && report.commandExit) {
+    const how = report.commandExit.signal ? `was stopped by ${report.commandExit.signal}` : `exited with **${report.commandExit.code}**`;
+    out.push(`${cmd} ${how} after ${humanDuration(report.commandExit.atMs)} under the scenario; the run's exit code is **${report.exitCode}**.`);
+  } else if (cmd) {
+    out.push(`${cmd} did not run; the run's exit code is **${report.exitCode}**.`);
+  } else {
+    out.push(`The scenario played for ${humanDuration(report.durationMs)}; exit code **${report.exitCode}**.`);
+  }
+  if (report.stopped) out.push("", `**Stopped early:** ${cell(report.stopped)}`);
+  out.push("");
+  const failed = stepsFailedByCommand(report);
+  out.push("| # | at | step | proxy | time | up | down | throughput up | throughput down | connections | faults | result |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const s of report.steps) {
+    const result =
+      s.status === "failed" ? `error: ${s.error ?? "failed"}` : s.status === "not-reached" ? "not reached" : failed.has(s.index) ? "command failed" : s.status === "cut-short" ? "ok (run ended)" : "ok";
+    const proxies = Object.keys(s.perProxy);
+    const rows = proxies.length > 0 ? proxies : [s.proxies.join(", ")];
+    for (const name of rows) {
+      const t = s.perProxy[name];
+      out.push(
+        `| ${s.index + 1} | ${humanDuration(s.at)} | ${cell(s.name)} | ${cell(name)} | ${s.startedAt ? humanDuration(s.durationMs) : "-"} | ${t ? humanBytes(t.bytesUp) : "-"} | ${t ? humanBytes(t.bytesDown) : "-"} | ${t ? humanRate(t.throughputUp) : "-"} | ${t ? humanRate(t.throughputDown) : "-"} | ${t ? t.connections : "-"} | ${t ? faultText(t) : "-"} | ${cell(result)} |`,
+      );
+    }
+  }
+  if (report.baseline) {
+    const b = report.baseline;
+    out.push("", "### Clean vs impaired", "", "| | clean | impaired | change |", "|---|---|---|---|");
+    out.push(`| duration | ${humanDuration(b.durationMs)} | ${humanDuration(report.durationMs)} | ${change(b.durationMs, report.durationMs)} |`);
+    out.push(`| exit code | ${b.exitCode} | ${report.exitCode} | ${b.exitCode === report.exitCode ? "=" : "changed"} |`);
+    for (const name of Object.keys(report.totals)) {
+      const c = b.perProxy[name];
+      const i = report.totals[name]!;
+      if (!c) continue;
+      out.push(`| ${cell(name)} throughput up | ${humanRate(c.throughputUp)} | ${humanRate(i.throughputUp)} | ${change(c.throughputUp, i.throughputUp)} |`);
+      out.push(`| ${cell(name)} throughput down | ${humanRate(c.throughputDown)} | ${humanRate(i.throughputDown)} | ${change(c.throughputDown, i.throughputDown)} |`);
+      out.push(`| ${cell(name)} connections | ${c.connections} | ${i.connections} | ${change(c.connections, i.connections)} |`);
+      out.push(`| ${cell(name)} faults | ${totalFaults(c)} | ${totalFaults(i)} | ${change(totalFaults(c), totalFaults(i))} |`);
+    }
+  }
+  out.push("");
+  return out.join("\n");
+}

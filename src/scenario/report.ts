@@ -1,0 +1,129 @@
+// The run report (JSON): per step and proxy, the time span, bytes each way, throughput,
+// connections and faults, measured from the agents' counters at each step's start and end.
+import { FAULT_KINDS, type FaultKind, type ProxyInfo } from "../control/protocol.js";
+
+/** Traffic through one proxy (summed over the agents that have it) during a window. */
+export interface TrafficStats {
+  bytesUp: number;
+  bytesDown: number;
+  /** bytes per second over the window */
+  throughputUp: number;
+  throughputDown: number;
+  /** connections opened */
+  connections: number;
+  faults: Record<FaultKind, number>;
+}
+
+/** Counters of every proxy at one moment (summed over agents), by proxy name. */
+export type CounterSnapshot = Record<string, { bytesUp: number; bytesDown: number; connectionsTotal: number; faults: Record<FaultKind, number> }>;
+
+export type StepStatus = "done" | "cut-short" | "not-reached" | "failed";
+
+export interface StepReport {
+  index: number;
+  name: string;
+  /** planned offset, ms */
+  at: number;
+  for: number | null;
+  action: string;
+  proxies: string[];
+  /** ISO times; null when the step never started */
+  startedAt: string | null;
+  endedAt: string | null;
+  /** how late the step started, ms (null when it never started) */
+  lateMs: number | null;
+  durationMs: number;
+  /** done; cut-short = the run ended during it; not-reached; failed = an action of it failed */
+  status: StepStatus;
+  error?: string;
+  perProxy: Record<string, TrafficStats>;
+}
+
+/** A whole phase: the clean baseline run, or the impaired run's totals. */
+export interface PhaseReport {
+  startedAt: string;
+  exitCode: number;
+  durationMs: number;
+  perProxy: Record<string, TrafficStats>;
+}
+
+export interface RunReport {
+  scenario: string;
+  description: string;
+  startedAt: string;
+  exitCode: number;
+  durationMs: number;
+  /** the command run under the scenario, or null */
+  command: string[] | null;
+  /** the command's exit: ms from the run's start, its code (128+n for a signal) */
+  commandExit: { atMs: number; code: number; signal: string | null } | null;
+  agents: { name: string; url: string }[];
+  /** why the run stopped early (a failed step, a lost agent, Ctrl-C, a panic), or null */
+  stopped: string | null;
+  steps: StepReport[];
+  /** the whole impaired run */
+  totals: Record<string, TrafficStats>;
+  /** the clean run with --baseline, else null */
+  baseline: PhaseReport | null;
+}
+
+export function zeroFaults(): Record<FaultKind, number> {
+  return Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+}
+
+/** Adds a list of proxies (one agent's proxy.list) into a snapshot; `only` limits the names. */
+export function addToSnapshot(snap: CounterSnapshot, proxies: readonly ProxyInfo[], only?: ReadonlySet<string>): CounterSnapshot {
+  for (const p of proxies) {
+    if (only && !only.has(p.name)) continue;
+    const s = (snap[p.name] ??= { bytesUp: 0, bytesDown: 0, connectionsTotal: 0, faults: zeroFaults() });
+    s.bytesUp += p.stats.bytesUp;
+    s.bytesDown += p.stats.bytesDown;
+    s.connectionsTotal += p.stats.connectionsTotal;
+    for (const k of FAULT_KINDS) s.faults[k] += p.stats.faults[k] ?? 0;
+  }
+  return snap;
+}
+
+/** Traffic between two snapshots over `ms` (counters that went backwards, e.g. a recreated proxy, count from 0). */
+export function trafficBetween(before: CounterSnapshot, after: CounterSnapshot, ms: number, names: readonly string[]): Record<string, TrafficStats> {
+  const out: Record<string, TrafficStats> = {};
+  const seconds = ms / 1000;
+  for (const name of names) {
+    const a = before[name];
+    const b = after[name];
+    if (!b) continue;
+    const delta = (x: number, y: number | undefined): number => (y === undefined || x < y ? x : x - y);
+    const bytesUp = delta(b.bytesUp, a?.bytesUp);
+    const bytesDown = delta(b.bytesDown, a?.bytesDown);
+    const faults = zeroFaults();
+    for (const k of FAULT_KINDS) faults[k] = delta(b.faults[k], a?.faults[k]);
+    out[name] = {
+      bytesUp,
+      bytesDown,
+      throughputUp: seconds > 0 ? Math.round(bytesUp / seconds) : 0,
+      throughputDown: seconds > 0 ? Math.round(bytesDown / seconds) : 0,
+      connections: delta(b.connectionsTotal, a?.connectionsTotal),
+      faults,
+    };
+  }
+  return out;
+}
+
+export function totalFaults(t: TrafficStats): number {
+  return FAULT_KINDS.reduce((n, k) => n + t.faults[k], 0);
+}
+
+/** The steps during which the command failed (its exit falls in their span). */
+export function stepsFailedByCommand(report: RunReport): Set<number> {
+  const failed = new Set<number>();
+  const exit = report.commandExit;
+  if (!exit || exit.code === 0) return failed;
+  const runStart = Date.parse(report.startedAt);
+  for (const s of report.steps) {
+    if (s.startedAt === null || s.endedAt === null) continue;
+    const start = Date.parse(s.startedAt) - runStart;
+    const end = Date.parse(s.endedAt) - runStart;
+    if (exit.atMs >= start && exit.atMs <= end + 1) failed.add(s.index);
+  }
+  return failed;
+}
