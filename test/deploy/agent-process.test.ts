@@ -11,7 +11,7 @@ import { parseUnitFile, unitValue } from "./unit-file.js";
 import { execForm, instructions, parseContainerfile } from "./containerfile.js";
 import { repoPath } from "./repo-path.js";
 import { loadManifests, ofKind } from "./manifests.js";
-import { exitWithin, freePort, startAgentProcess, tempDir, waitForHealthy, writeConfigCopy, writeToken, type AgentProcess } from "./agent-process.js";
+import { exitWithin, freePort, startAgentProcess, startHealthyAgent, tempDir, writeConfigCopy, writeToken, type AgentProcess } from "./agent-process.js";
 
 const TOKEN = "deploy-test-token-4f0c";
 
@@ -33,17 +33,20 @@ async function stopCleanly(agent: AgentProcess): Promise<void> {
 
 test("npm start's config (agent/netimpair.yaml) runs the agent: /healthz and /metrics answer on loopback", async () => {
   const dir = await tempDir();
-  const port = await freePort();
-  await writeConfigCopy(repoPath("agent/netimpair.yaml"), dir.file("netimpair.yaml"), onLoopback(port));
-  const agent = startAgentProcess(["agent", "--config", dir.file("netimpair.yaml")]);
+  let agent: AgentProcess | undefined;
   try {
-    await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
+    const started = await startHealthyAgent(async (port) => {
+      await writeConfigCopy(repoPath("agent/netimpair.yaml"), dir.file("netimpair.yaml"), onLoopback(port));
+      return ["agent", "--config", dir.file("netimpair.yaml")];
+    });
+    agent = started.agent;
+    const port = started.port;
     const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(metrics.status, 200, "no token configured: /metrics is open on loopback");
     assert.match(await metrics.text(), /netimpair_/);
     await stopCleanly(agent);
   } finally {
-    await agent.stop();
+    await agent?.stop();
     await dir.remove();
   }
 });
@@ -56,23 +59,25 @@ test("the systemd unit's ExecStart runs the agent with the token from $CREDENTIA
   const credentials = dir.file("credentials");
   await mkdir(credentials);
   await writeToken(`${credentials}/${credName}`, TOKEN, 0o400); // systemd hands credentials over as 0400
-  const port = await freePort();
   const configIndex = argv.indexOf("--config") + 1;
-  // what /etc/netimpair/netimpair.yaml holds after the install steps: a copy of agent/netimpair.yaml
-  await writeConfigCopy(repoPath("agent/netimpair.yaml"), dir.file("netimpair.yaml"), onLoopback(port));
-  const args = argv
-    .slice(2) // node and the script: this checkout's
-    .map((a, i) => (i + 2 === configIndex ? dir.file("netimpair.yaml") : a.replace("${CREDENTIALS_DIRECTORY}", credentials)));
-  const agent = startAgentProcess(args);
+  let agent: AgentProcess | undefined;
   try {
-    await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
+    const started = await startHealthyAgent(async (port) => {
+      // what /etc/netimpair/netimpair.yaml holds after the install steps: a copy of agent/netimpair.yaml
+      await writeConfigCopy(repoPath("agent/netimpair.yaml"), dir.file("netimpair.yaml"), onLoopback(port));
+      return argv
+        .slice(2) // node and the script: this checkout's
+        .map((a, i) => (i + 2 === configIndex ? dir.file("netimpair.yaml") : a.replace("${CREDENTIALS_DIRECTORY}", credentials)));
+    });
+    agent = started.agent;
+    const port = started.port;
     assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 401, "token configured: /metrics without it");
     const authorized = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(authorized.status, 200, "with the credential's token");
     await authorized.arrayBuffer();
     await stopCleanly(agent);
   } finally {
-    await agent.stop();
+    await agent?.stop();
     await dir.remove();
   }
 });
@@ -83,14 +88,17 @@ const containerConfig = repoPath("agent/netimpair.container.yaml");
 test("the container's config with its mounted secret token: healthy, and the image's HEALTHCHECK passes", async () => {
   const dir = await tempDir();
   await writeToken(dir.file("netimpair-token"), TOKEN, 0o400);
-  const port = await freePort();
-  await writeConfigCopy(containerConfig, dir.file("netimpair.yaml"), (c) => {
-    onLoopback(port)(c);
-    c.tokenFile = dir.file("netimpair-token"); // /run/secrets/netimpair-token in the container
-  });
-  const agent = startAgentProcess(["agent", "--config", dir.file("netimpair.yaml")]);
+  let agent: AgentProcess | undefined;
   try {
-    await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
+    const started = await startHealthyAgent(async (port) => {
+      await writeConfigCopy(containerConfig, dir.file("netimpair.yaml"), (c) => {
+        onLoopback(port)(c);
+        c.tokenFile = dir.file("netimpair-token"); // /run/secrets/netimpair-token in the container
+      });
+      return ["agent", "--config", dir.file("netimpair.yaml")];
+    });
+    agent = started.agent;
+    const port = started.port;
     assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 401);
     const hc = /CMD\s+(.*)$/.exec(instructions(runtimeStage, "HEALTHCHECK").at(-1)!.args)![1]!;
     const script = execForm(hc, "HEALTHCHECK CMD")[2]!.replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`);
@@ -101,7 +109,7 @@ test("the container's config with its mounted secret token: healthy, and the ima
     assert.equal(code, 0, "HEALTHCHECK against the running agent");
     await stopCleanly(agent);
   } finally {
-    await agent.stop();
+    await agent?.stop();
     await dir.remove();
   }
 });
@@ -120,7 +128,7 @@ test("the container's config without its secret mounted: the agent exits at once
     assert.notEqual(code, 0);
     assert.ok(agent.output().includes(missing), `the error should name ${missing}:\n${agent.output()}`);
   } finally {
-    await agent.stop();
+    await agent?.stop();
     await dir.remove();
   }
 });
@@ -139,7 +147,7 @@ test("a world-readable token (e.g. a Swarm secret's default 0444) is refused", a
     assert.notEqual(code, 0);
     assert.ok(agent.output().includes(dir.file("netimpair-token")), `the error should name the token file:\n${agent.output()}`);
   } finally {
-    await agent.stop();
+    await agent?.stop();
     await dir.remove();
   }
 });
@@ -150,20 +158,23 @@ test("each Kubernetes ConfigMap's agent config starts the agent, with a 0440 tok
   for (const cm of configMaps) {
     const dir = await tempDir();
     await writeToken(dir.file("token"), TOKEN, 0o440);
-    const port = await freePort();
     await writeFile(dir.file("original.yaml"), cm.data!["netimpair.yaml"]!);
-    await writeConfigCopy(dir.file("original.yaml"), dir.file("netimpair.yaml"), (c) => {
-      onLoopback(port)(c);
-      c.tokenFile = dir.file("token");
-    });
-    const agent = startAgentProcess(["agent", "--config", dir.file("netimpair.yaml")]);
+    let agent: AgentProcess | undefined;
     try {
-      await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
+      agent = (
+        await startHealthyAgent(async (port) => {
+          await writeConfigCopy(dir.file("original.yaml"), dir.file("netimpair.yaml"), (c) => {
+            onLoopback(port)(c);
+            c.tokenFile = dir.file("token");
+          });
+          return ["agent", "--config", dir.file("netimpair.yaml")];
+        })
+      ).agent;
       await stopCleanly(agent);
     } catch (err) {
       throw new Error(`ConfigMap ${cm.metadata?.name}: ${(err as Error).message}`);
     } finally {
-      await agent.stop();
+      await agent?.stop();
       await dir.remove();
     }
   }

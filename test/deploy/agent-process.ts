@@ -115,3 +115,23 @@ export async function exitWithin(agent: AgentProcess, ms: number): Promise<numbe
     clearTimeout(timer);
   }
 }
+
+/**
+ * Starts an agent on a fresh free control port and waits for /healthz. A port picked by
+ * freePort can be taken (e.g. as another test's ephemeral client port) before the agent
+ * binds it, so on EADDRINUSE this retries with another port, up to 3 times.
+ */
+export async function startHealthyAgent(argsFor: (controlPort: number) => Promise<string[]>, script: string = cliPath): Promise<{ agent: AgentProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const agent = startAgentProcess(await argsFor(port), script);
+    try {
+      await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
+      return { agent, port };
+    } catch (err) {
+      await agent.stop();
+      if (attempt < 3 && agent.output().includes("EADDRINUSE")) continue;
+      throw err;
+    }
+  }
+}

@@ -8,7 +8,7 @@ import { builtinModules } from "node:module";
 import { dirname, join, posix } from "node:path";
 import { instructions, parseContainerfile, parseCopy, type Stage } from "./containerfile.js";
 import { repoPath } from "./repo-path.js";
-import { freePort, startAgentProcess, tempDir, waitForHealthy, writeConfigCopy } from "./agent-process.js";
+import { startHealthyAgent, tempDir, writeConfigCopy } from "./agent-process.js";
 
 const stages = parseContainerfile(readFileSync(repoPath("agent/Containerfile"), "utf8"));
 const runtime = stages.at(-1)!;
@@ -74,17 +74,17 @@ test("the runtime image's files start the agent, which finds its built-in profil
     symlinkSync(repoPath("node_modules"), join(root, workdir(runtime), "node_modules"), "dir");
 
     const entry = join(root, workdir(runtime), "dist", posix.relative("dist", pkg.bin.netimpair!));
-    const port = await freePort();
     const config = join(root, "etc/netimpair/netimpair.yaml");
-    await writeConfigCopy(config, config, (c) => {
-      c.control = `127.0.0.1:${port}`;
-      delete c.tokenFile;
-      // a built-in profile at start: fails unless the image holds profiles/ where the agent looks
-      c.proxies = [{ name: "pg", listen: "127.0.0.1:0", upstream: "127.0.0.1:5432", profile: "4g" }];
-    });
-    const agent = startAgentProcess(["agent", "--config", config], entry);
+    const { agent } = await startHealthyAgent(async (port) => {
+      await writeConfigCopy(config, config, (c) => {
+        c.control = `127.0.0.1:${port}`;
+        delete c.tokenFile;
+        // a built-in profile at start: fails unless the image holds profiles/ where the agent looks
+        c.proxies = [{ name: "pg", listen: "127.0.0.1:0", upstream: "127.0.0.1:5432", profile: "4g" }];
+      });
+      return ["agent", "--config", config];
+    }, entry);
     try {
-      await waitForHealthy(agent, `http://127.0.0.1:${port}/healthz`);
       assert.equal(await agent.stop(), 0, agent.output());
     } finally {
       await agent.stop();
