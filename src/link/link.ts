@@ -152,6 +152,7 @@ export class Link {
   private arm(): void {
     if (this.timer !== null || this.blocked || this.closed || this.idle) return;
     const wait = this.queue[this.head]!.release - this.now();
+    if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
     this.timer = setTimeout(this.flush, wait > 0 ? wait : 0);
   }
 
