@@ -239,7 +239,11 @@ export class Proxy extends EventEmitter {
       server.listen({ host: this.listenAddr.host, port: this.listenAddr.port }, () => {
         server.off("error", onError);
         const a = server.address();
-        if (a && typeof a === "object") this.boundAddr = { host: this.listenAddr.host, port: a.port };
+        if (a && typeof a === "object") {
+          this.boundAddr = { host: this.listenAddr.host, port: a.port };
+          // a picked port (0) is kept: disabling and enabling again listens on the same address
+          this.listenAddr = this.boundAddr;
+        }
         this.server = server;
         resolve();
       });
