@@ -1,6 +1,7 @@
 // The profiles an agent knows: built-ins (the package's profiles/ folder), user directories
 // (later ones override earlier ones and built-ins by name) and profiles defined at run time.
-// `clean` cannot be replaced: applying clean means clearing.
+// `clean` cannot be replaced: applying clean means clearing. A file's name is its profile's name;
+// a `name:` inside that differs is an error (a copied file left unrenamed is a likely mistake).
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
 // so a later layer's `rtt` (e.g. `set rtt=100ms`) overrides both directions.
 import type { FieldError } from "../control/protocol.js";
 import { formatDuration } from "../units.js";
-import { parseSetOverrides, validateProfile, type DirectionPatch, type ProfileDraft, type SpecPatch } from "./schema.js";
+import { parseSetOverrides, suggest, validateProfile, type DirectionPatch, type ProfileDraft, type SpecPatch } from "./schema.js";
 import {
   cleanSpec,
   DEFAULT_HALF_OPEN_HOLD_MS,
@@ -219,6 +219,8 @@ export function resolveProfile(
 /** What resolveImpairment needs of a registry. */
 export interface ProfileLookup {
   draft(name: string): ProfileDraft | undefined;
+  /** known names, for a "did you mean" when a profile is not found */
+  names?(): string[];
 }
 
 export interface ImpairmentRequest {
@@ -265,7 +267,13 @@ export function resolveImpairment(registry: ProfileLookup, req: ImpairmentReques
   }
   const base = profileName ?? specDraft?.extends ?? "clean";
   const chain = extendsChain((n) => registry.draft(n), base, profileName !== undefined || specDraft?.extends === undefined ? "profile" : "spec.extends");
-  if (!chain.ok) return chain;
+  if (!chain.ok) {
+    const close = chain.notFound !== undefined && registry.names ? suggest(chain.notFound, registry.names()) : undefined;
+    if (close !== undefined && close !== chain.notFound) {
+      chain.errors = chain.errors.map((e) => ({ ...e, message: `${e.message} (did you mean ${close}?)` }));
+    }
+    return chain;
+  }
   const layers = chain.drafts.map((d) => d.spec);
   if (specDraft) layers.push(specDraft.spec);
   layers.push(set.patch);

@@ -86,6 +86,9 @@ test("a missing profile or extends target is notFound", () => {
   assert.equal(missing.notFound, "nope");
   assert.equal(missing.errors[0]?.path, "profile");
   assert.match(missing.errors[0]!.message, /no profile named "nope"/);
+  const typo = resolveImpairment(r, { profile: "Base" });
+  assert.ok(!typo.ok);
+  assert.match(typo.errors[0]!.message, /no profile named "Base" \(did you mean base\?\)/);
   const viaSpec = resolveImpairment(r, { spec: { extends: "ghost" } });
   assert.ok(!viaSpec.ok);
   assert.equal(viaSpec.notFound, "ghost");
