@@ -9,7 +9,7 @@ import { Proxy, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
 import { parseHostPort } from "../relay/address.js";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { resolveImpairment } from "../profiles/resolve.js";
-import type { ResolvedProfile } from "../profiles/types.js";
+import type { ImpairmentSpec, ResolvedProfile } from "../profiles/types.js";
 import type { AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentState, ProxyInfo } from "../control/protocol.js";
 import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
 import { AgentMetrics, type MeteredProxy } from "./metrics.js";
@@ -58,6 +58,11 @@ export interface ApplyRequest {
   session?: string | null;
   /** who asked (peer address), for the log */
   who: string;
+}
+
+export interface ResolvedImpairment {
+  profile: string;
+  spec: ImpairmentSpec;
 }
 
 /** A connection of some proxy (conn.list with proxy "*"). */
@@ -224,8 +229,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ------------------------------------------------------------------ impairments
 
-  apply(req: ApplyRequest): ApplyResult[] {
-    const targets = this.targets(req.proxy);
+  /** Resolves profile <- spec <- set into one spec; throws -32004 for an unknown profile, -32602 with paths. */
+  resolve(req: { profile?: string; spec?: unknown; set?: Record<string, unknown> }): ResolvedImpairment {
     const resolved = resolveImpairment(this.registry, {
       ...(req.profile !== undefined ? { profile: req.profile } : {}),
       ...(req.spec !== undefined ? { spec: req.spec } : {}),
@@ -235,6 +240,18 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (resolved.notFound !== undefined) throw notFound(`profile ${JSON.stringify(resolved.notFound)} not found (known: ${this.registry.names().join(", ")})`);
       throw invalidParams(underParams(resolved.errors));
     }
+    return { profile: resolved.profile, spec: resolved.spec };
+  }
+
+  /** Applies to one proxy or "*" (resolving profile, spec and set first). One result per proxy. */
+  apply(req: ApplyRequest): ApplyResult[] {
+    const targets = this.targets(req.proxy);
+    return this.applyResolved(targets, this.resolve(req), req);
+  }
+
+  /** Applies an already resolved impairment to the named proxies. */
+  applyResolved(targets: string[], resolved: ResolvedImpairment, req: Omit<ApplyRequest, "proxy" | "profile" | "spec" | "set">): ApplyResult[] {
+    for (const name of targets) this.mustGet(name);
     const results: ApplyResult[] = [];
     this.actor = req.who;
     this.actorTtl = req.ttlMs ?? null;

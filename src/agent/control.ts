@@ -15,7 +15,9 @@ import {
 } from "../control/protocol.js";
 import { parseDuration, parsePercent, UnitError } from "../units.js";
 import { parseCidr } from "../relay/targeting.js";
-import type { Agent } from "./agent.js";
+import { parseHostPort } from "../relay/address.js";
+import { checkProxyName } from "./config.js";
+import type { Agent, ResolvedImpairment } from "./agent.js";
 import { AgentError, invalidParams } from "./errors.js";
 import { EventFeed, DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS } from "./events.js";
 import { logControlRequest, type Logger } from "./log.js";
@@ -194,6 +196,12 @@ const METHODS: Record<MethodName, Handler> = {
     const listen = r.string("listen");
     const upstream = r.string("upstream");
     const enabled = r.optBoolean("enabled");
+    const nameError = name ? checkProxyName(name) : null;
+    if (nameError) r.add("params.name", nameError);
+    for (const [key, value] of [["listen", listen], ["upstream", upstream]] as const) {
+      const hp = value ? parseHostPort(value) : null;
+      if (typeof hp === "string") r.add(`params.${key}`, hp);
+    }
     const mc = r.raw("maxConnections");
     if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) r.add("params.maxConnections", `expected a whole number >= 0 (0 = unlimited), got ${show(mc)}`);
     r.check();
@@ -203,6 +211,8 @@ const METHODS: Record<MethodName, Handler> = {
     const r = new Params(p, ["name", "upstream", "enabled"]);
     const name = r.string("name");
     const upstream = r.optString("upstream");
+    const hp = upstream !== undefined ? parseHostPort(upstream) : null;
+    if (typeof hp === "string") r.add("params.upstream", hp);
     const enabled = r.optBoolean("enabled");
     r.check();
     return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}) });
@@ -237,14 +247,17 @@ const METHODS: Record<MethodName, Handler> = {
         });
       }
     }
-    // the proxy must exist before anything is resolved (a typo is "not found", not a schema error)
-    if (proxy && r.errors.every((e) => e.path !== "params.proxy")) s.agent.targets(proxy);
+    // a proxy or profile typo is "not found", reported before any schema error
+    const targets = proxy && r.errors.every((e) => e.path !== "params.proxy") ? s.agent.targets(proxy) : [];
+    let resolved: ResolvedImpairment | null = null;
+    try {
+      resolved = s.agent.resolve({ ...(profile !== undefined ? { profile } : {}), ...(spec !== undefined ? { spec } : {}), ...(set !== undefined ? { set } : {}) });
+    } catch (err) {
+      if (err instanceof AgentError && err.code === ErrorCode.InvalidParams && Array.isArray(err.data)) r.errors.push(...err.data);
+      else throw err;
+    }
     r.check();
-    const results = s.agent.apply({
-      proxy,
-      ...(profile !== undefined ? { profile } : {}),
-      ...(spec !== undefined ? { spec } : {}),
-      ...(set !== undefined ? { set } : {}),
+    const results = s.agent.applyResolved(targets, resolved!, {
       ttlMs: ttlMs ?? null,
       ...(percent !== undefined ? { percent } : {}),
       ...(clients !== undefined ? { clients } : {}),
