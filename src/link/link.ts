@@ -51,6 +51,8 @@ export class Link {
   private bytes = 0;
   private bound: number;
   private timer: NodeJS.Timeout | null = null;
+  /** set instead of `timer` when the head is already due: setTimeout cannot wait less than 1 ms */
+  private immediate: NodeJS.Immediate | null = null;
   private blocked = false;
   private reportedFull = false;
   private closed = false;
@@ -150,10 +152,11 @@ export class Link {
   }
 
   private arm(): void {
-    if (this.timer !== null || this.blocked || this.closed || this.idle) return;
+    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.idle) return;
     const wait = this.queue[this.head]!.release - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
-    this.timer = setTimeout(this.flush, wait > 0 ? wait : 0);
+    if (wait <= EARLY_MS) this.immediate = setImmediate(this.flush);
+    else this.timer = setTimeout(this.flush, wait);
   }
 
   private disarm(): void {
@@ -161,10 +164,15 @@ export class Link {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
   }
 
   private readonly flush = (): void => {
     this.timer = null;
+    this.immediate = null;
     if (this.blocked || this.closed) return;
     const now = this.now();
     const queue = this.queue;
@@ -198,7 +206,9 @@ export class Link {
   };
 
   private checkWritable(): void {
-    if (this.reportedFull && this.bytes <= this.bound / 2) {
+    // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
+    // so the bandwidth clock never idles waiting for the sender to wake up.
+    if (this.reportedFull && this.bytes <= this.bound * 0.75) {
       this.reportedFull = false;
       this.events.onWritable();
     }

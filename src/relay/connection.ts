@@ -82,6 +82,8 @@ export class Connection {
   private limit: ByteLimit | null = null;
   private corruptProbability = 0;
   private finDelayMs = 0;
+  /** ms to wait before dialling, decided by the connect fault at accept */
+  private connectDelay = 0;
   /** delivered byte counts at the trigger origin */
   private originUp = 0;
   private originDown = 0;
@@ -112,14 +114,8 @@ export class Connection {
   /** Starts the connection: connect faults, then the upstream dial. */
   start(upstream: HostPort, impairment: ConnectionImpairment | null, overlay: SpecOverlay | null = null): void {
     this.applyImpairment(impairment, this.acceptedAt, overlay);
-    if (this.state !== "connecting") return; // a fault at once already acted
-    const decision = decideConnect(this.spec?.connect ?? null, this.host.random);
-    if (decision.refuse) {
-      this.recordFault("refuse", "connection refused by the connect fault");
-      this.reset();
-      return;
-    }
-    if (decision.delay > 0) this.later(decision.delay, () => this.dial(upstream));
+    if (this.state !== "connecting") return; // refused, or a fault at once already acted
+    if (this.connectDelay > 0) this.later(this.connectDelay, () => this.dial(upstream));
     else this.dial(upstream);
   }
 
@@ -158,6 +154,17 @@ export class Connection {
     }
     this.setLink("up", spec?.up ?? null, stall);
     this.setLink("down", spec?.down ?? null, stall);
+
+    if (this.state === "connecting" && this.upstream === null) {
+      // a new connection: the connect fault decides first (a refused client never sees more)
+      const decision = decideConnect(spec?.connect ?? null, random);
+      if (decision.refuse) {
+        this.recordFault("refuse", "connection refused by the connect fault");
+        this.reset();
+        return;
+      }
+      this.connectDelay = decision.delay;
+    }
 
     let byteTriggers = false;
     if (spec?.reset && drawn(spec.reset.probability, random)) {
