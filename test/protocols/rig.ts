@@ -1,0 +1,166 @@
+// The rig every protocol test uses (not a test file itself): one in-process agent with one
+// proxy towards a real peer, a control client, and small timing helpers.
+import type { TestContext } from "node:test";
+import { connect, startAgent, type ApplyOptions, type ControlClient, type RunningAgent } from "../../src/index.js";
+import { parseHostPort } from "../../src/relay/address.js";
+
+export interface ProxyRig {
+  /** the proxy's name on the agent */
+  readonly name: string;
+  /** the port clients dial (127.0.0.1) */
+  readonly port: number;
+  readonly agent: RunningAgent;
+  readonly ctl: ControlClient;
+  apply(profile: string, opts?: ApplyOptions): Promise<void>;
+  clear(): Promise<void>;
+  /** RST every live connection of the proxy now; resolves with how many */
+  resetAll(): Promise<number>;
+  /** live connections through the proxy */
+  connectionCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Starts an agent with one proxy `name`: 127.0.0.1:0 -> `upstream`. */
+export async function startProxyRig(name: string, upstream: string): Promise<ProxyRig> {
+  const agent = await startAgent({ control: "127.0.0.1:0", proxies: [{ name, listen: "127.0.0.1:0", upstream }] });
+  let ctl: ControlClient;
+  try {
+    ctl = await connect(agent.url);
+  } catch (err) {
+    await agent.close();
+    throw err;
+  }
+  const proxy = (await ctl.proxies()).find((p) => p.name === name);
+  const hp = proxy ? parseHostPort(proxy.listen) : "proxy not listed";
+  if (typeof hp === "string") {
+    await ctl.close();
+    await agent.close();
+    throw new Error(`proxy ${name}: ${hp}`);
+  }
+  return {
+    name,
+    port: hp.port,
+    agent,
+    ctl,
+    apply: async (profile, opts) => {
+      await ctl.apply(name, profile, opts);
+    },
+    clear: async () => {
+      await ctl.clear(name);
+    },
+    resetAll: async () => (await ctl.reset(name)).reset,
+    connectionCount: async () => (await ctl.connections(name)).length,
+    close: async () => {
+      await ctl.close();
+      await agent.close();
+    },
+  };
+}
+
+/** Milliseconds `fn` took. */
+export async function elapsed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+export interface Failure {
+  /** ms from the call until it rejected */
+  ms: number;
+  error: Error;
+}
+
+/**
+ * Waits for `p` to reject (what a fault should make a client do); throws when it resolves or
+ * is still pending after `timeoutMs`.
+ */
+export async function failureOf(p: Promise<unknown>, timeoutMs: number, what: string): Promise<Failure> {
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    p.then(
+      () => ({ kind: "resolved" as const }),
+      (err: unknown) => ({ kind: "rejected" as const, error: err instanceof Error ? err : new Error(String(err)) }),
+    ),
+    new Promise<{ kind: "pending" }>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: "pending" }), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  const ms = performance.now() - t0;
+  if (outcome.kind === "resolved") throw new Error(`${what}: expected a failure, but it succeeded after ${ms.toFixed(0)} ms`);
+  if (outcome.kind === "pending") throw new Error(`${what}: expected a failure, still pending after ${timeoutMs} ms`);
+  return { ms, error: outcome.error };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Retries `fn` until it succeeds or `timeoutMs` passes (then rethrows its last error). */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 10_000, pauseMs = 100): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (performance.now() > deadline) throw err;
+      await sleep(pauseMs);
+    }
+  }
+}
+
+/** Records a measured number in the test output (the protocol matrix is built from these). */
+export function measured(t: TestContext, text: string): void {
+  t.diagnostic(text);
+}
+
+/** The error's message with its code (e.g. "ECONNRESET: read ECONNRESET"). */
+export function describeError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && !err.message.includes(String(code)) ? `${code}: ${err.message}` : err.message;
+}
+
+// Faults the tests apply, short enough for a test run.
+/** the built-in profile whose round trip and bandwidth the tests feel */
+export const FELT_PROFILE = "3g";
+export const FELT_RTT_MS = 100;
+export const FELT_UP_BPS = 500_000;
+export const FELT_DOWN_BPS = 1_000_000;
+/** RST every connection now and every new one while applied */
+export const RESET_NOW: ApplyOptions = { set: { "reset.after": "0" } };
+/** every live connection half-open at once; the agent resets the client side after the hold */
+export const HALF_OPEN_HOLD_MS = 5000;
+export const HALF_OPEN_NOW: ApplyOptions = { set: { "halfOpen.after": "0", "halfOpen.hold": `${HALF_OPEN_HOLD_MS}ms` } };
+/** stalls: 250 ms of nothing in every 400 ms, both directions */
+export const STALLS: ApplyOptions = { set: { "stall.every": "400ms", "stall.duration": "250ms" } };
+export const STALL_MS = 250;
+/** deliver in 7-byte pieces 1 ms apart, both directions (protocol headers split mid-field) */
+export const SLICES: ApplyOptions = {
+  set: { "down.slice.size": "7B", "down.slice.delay": "1ms", "up.slice.size": "7B", "up.slice.delay": "1ms" },
+};
+
+export interface RepeatResult {
+  /** operations completed */
+  count: number;
+  /** the slowest one, ms */
+  maxMs: number;
+}
+
+/**
+ * Runs `op(i)` back to back until `durationMs` has passed: under STALLS (first stall 400 ms
+ * after the apply) some operation is caught by a stall and waits it out.
+ */
+export async function repeatFor(durationMs: number, op: (i: number) => Promise<void>): Promise<RepeatResult> {
+  const end = performance.now() + durationMs;
+  let count = 0;
+  let maxMs = 0;
+  while (performance.now() < end) {
+    const t0 = performance.now();
+    await op(count);
+    maxMs = Math.max(maxMs, performance.now() - t0);
+    count++;
+  }
+  return { count, maxMs };
+}
