@@ -342,7 +342,6 @@ export class ControlSession {
     this.bucket = new TokenBucket(ctx.rateLimit ?? DEFAULT_RATE_LIMIT);
     this.events = new EventFeed(ctx.agent, (n) => this.notify(n));
     ws.on("message", (data: RawData, isBinary: boolean) => {
-      if (this.closed) return;
       // one at a time, in order: "apply then clear" on one connection means exactly that
       this.queue = this.queue.then(() => this.onFrame(data, isBinary)).catch((err: unknown) => this.ctx.log.error({ err: String(err), peer }, "control frame failed"));
     });
@@ -357,12 +356,16 @@ export class ControlSession {
     if (this.closed) return;
     this.closed = true;
     this.events.close();
-    try {
-      const reverted = this.ctx.agent.endSession(this.id, `${this.peer} (session closed)`);
-      if (reverted.length) this.ctx.log.info({ event: "session.end", peer: this.peer, reverted }, "control session closed; bound impairments reverted");
-    } catch (err) {
-      this.ctx.log.error({ err: String(err), peer: this.peer }, "session revert failed");
-    }
+    // requests that arrived before the close still run first, so a bound apply among them
+    // is undone too rather than left behind
+    void this.queue.then(() => {
+      try {
+        const reverted = this.ctx.agent.endSession(this.id, `${this.peer} (session closed)`);
+        if (reverted.length) this.ctx.log.info({ event: "session.end", peer: this.peer, reverted }, "control session closed; bound impairments reverted");
+      } catch (err) {
+        this.ctx.log.error({ err: String(err), peer: this.peer }, "session revert failed");
+      }
+    });
   }
 
   private send(payload: unknown): void {

@@ -130,3 +130,16 @@ test("another controller's later apply survives the session's end", async () => 
   assert.equal((await current())?.profile, "2g");
   await ctl.ok("impair.clear", { proxy: "pg" });
 });
+
+test("bound applies still in flight when the controller dies are undone too", async () => {
+  const session = await RawRpc.open(agent.url);
+  // a request that waits on I/O first, then bound applies queued behind it, then the close
+  session.send(JSON.stringify({ jsonrpc: "2.0", id: "slow", method: "proxy.create", params: { name: "tmp", listen: "127.0.0.1:0", upstream: echo.address } }));
+  for (let i = 0; i < 20; i++) session.send(JSON.stringify({ jsonrpc: "2.0", id: i, method: "impair.apply", params: { proxy: "pg", profile: i % 2 ? "3g" : "4g", bindToSession: true } }));
+  session.ws.close(); // the close frame follows the requests at once
+  await session.closed;
+  await sleep(300);
+  assert.ok(agent.agent.has("tmp"), "the requests did arrive");
+  assert.equal(await current(), null);
+  await ctl.ok("proxy.delete", { name: "tmp" });
+});

@@ -6,6 +6,9 @@ import { request } from "node:http";
 import net from "node:net";
 import { once } from "node:events";
 import { randomBytes } from "node:crypto";
+import { request as httpsRequest } from "node:https";
+import WebSocket from "ws";
+import { TEST_CERT, TEST_KEY } from "../support/tls-fixture.js";
 import { startAgent } from "../../src/index.js";
 import { RawRpc, upgradeStatus } from "../support/rpc.js";
 import { sleep } from "../support/net.js";
@@ -176,4 +179,34 @@ test("a control address in use is a clear start error", async () => {
 
 test("a proxy whose start profile does not exist fails the start, naming it", async () => {
   await assert.rejects(startAgent({ proxies: [{ name: "pg", listen: "127.0.0.1:0", upstream: "127.0.0.1:1", profile: "6g" }] }), /proxies\[0\] \(pg\).*6g/);
+});
+
+test("with TLS the port serves HTTPS and WSS", async () => {
+  const agent = await startAgent({ tls: { cert: TEST_CERT, key: TEST_KEY }, token: TOKEN });
+  try {
+    assert.match(agent.url, /^wss:\/\/127\.0\.0\.1:\d+\/control$/);
+    assert.match(agent.httpUrl, /^https:\/\//);
+    const health = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(`${agent.httpUrl}/healthz`, { ca: TEST_CERT, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(health, 200);
+    const ws = new WebSocket(agent.url, { ca: TEST_CERT, headers: { authorization: `Bearer ${TOKEN}` } });
+    ws.on("error", () => {});
+    await once(ws, "open");
+    const reply = once(ws, "message");
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "agent.info" }));
+    const [data] = (await reply) as [Buffer];
+    assert.equal((JSON.parse(String(data)) as { id: number; result: { id: string } }).id, 1);
+    ws.close();
+    await once(ws, "close");
+    // a plain-text client gets nothing useful from a TLS port
+    await assert.rejects(get(`${agent.httpUrl.replace("https", "http")}/healthz`));
+  } finally {
+    await agent.close();
+  }
 });
