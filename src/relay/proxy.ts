@@ -144,8 +144,10 @@ export class Proxy extends EventEmitter {
       this.isEnabled = true;
     } else {
       this.isEnabled = false;
-      await this.stopListening();
+      // destroy first: server.close() only calls back once every accepted socket has closed
+      const stopped = this.stopListening();
       for (const c of this.conns.values()) c.destroy();
+      await stopped;
     }
   }
 
@@ -218,8 +220,10 @@ export class Proxy extends EventEmitter {
 
   /** Stops listening and destroys every connection. */
   async close(): Promise<void> {
-    await this.stopListening();
+    // destroy first: server.close() only calls back once every accepted socket has closed
+    const stopped = this.stopListening();
     for (const c of this.conns.values()) c.destroy();
+    await stopped;
   }
 
   private listenNow(): Promise<void> {
