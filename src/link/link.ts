@@ -176,15 +176,20 @@ export class Link {
     if (this.blocked || this.closed) return;
     const now = this.now();
     const queue = this.queue;
+    // Slicing promises the receiver separate reads: a late timer must not merge due pieces
+    // into one write, so a slicing link hands over one piece per tick.
+    const onePerTick = this.timing.direction.slice !== null;
     let corked = false;
+    let written = 0;
     while (this.head < queue.length && !this.blocked && !this.closed) {
       const piece = queue[this.head]!;
-      if (piece.release > now + EARLY_MS) break;
+      if (piece.release > now + EARLY_MS || (onePerTick && written > 0)) break;
+      written++;
       queue[this.head] = undefined as unknown as QueuedPiece; // let the buffer go
       this.head++;
       this.bytes -= piece.buf.length;
       this.lastDelivered = piece.release;
-      if (!corked && this.sink.cork) {
+      if (!corked && !onePerTick && this.sink.cork) {
         this.sink.cork();
         corked = true;
       }
