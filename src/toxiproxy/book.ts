@@ -1,0 +1,140 @@
+// The toxics of every proxy, and the overlay that puts them on the engine. Toxicity is decided
+// once per connection per toxic (a sticky draw keyed by the toxic's identity), so adding,
+// updating or removing one toxic never re-rolls whether another one applies to a connection.
+import type { SpecOverlay } from "../relay/proxy.js";
+import { composeToxics, isToxicType, parseAttributes, TOXIC_STREAMS, TOXIC_TYPES, type ToxicJson, type ToxicStream } from "./toxics.js";
+import { badRequest, invalidStream, ToxiproxyApiError, toxicExists, toxicNotFound } from "./errors.js";
+
+interface StoredToxic extends ToxicJson {
+  /** identity of this toxic's per-connection draw: a re-created toxic of the same name draws anew */
+  key: string;
+}
+
+/** Where a proxy's overlay goes (the engine proxy, if it exists). */
+export type InstallOverlay = (proxy: string, overlay: SpecOverlay | null) => void;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function parseToxicity(value: unknown, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 1)
+    throw badRequest(`toxicity must be a number from 0 to 1 (share of connections), got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** The overlay for these toxics: each applies to a connection when its sticky draw < toxicity. */
+export function toxicOverlay(toxics: readonly StoredToxic[]): SpecOverlay | null {
+  if (toxics.length === 0) return null;
+  const snapshot = toxics.map((t) => ({ ...t, attributes: { ...t.attributes } }));
+  return (base, draw) => composeToxics(base, snapshot.filter((t) => t.toxicity >= 1 || (t.toxicity > 0 && draw(t.key) < t.toxicity)));
+}
+
+export class ToxicBook {
+  private readonly byProxy = new Map<string, StoredToxic[]>();
+  private seq = 0;
+
+  constructor(private readonly install: InstallOverlay) {}
+
+  /** As Toxiproxy lists them: upstream toxics first, then downstream, each in creation order. */
+  list(proxy: string): ToxicJson[] {
+    const all = this.byProxy.get(proxy) ?? [];
+    return TOXIC_STREAMS.flatMap((s) => all.filter((t) => t.stream === s)).map(publicToxic);
+  }
+
+  get(proxy: string, name: string): ToxicJson {
+    return publicToxic(this.find(proxy, name));
+  }
+
+  /** POST /proxies/{proxy}/toxics */
+  add(proxy: string, body: unknown): ToxicJson {
+    if (!isObject(body)) throw badRequest(`expected a JSON object {name, type, stream, toxicity, attributes}, got ${JSON.stringify(body)}`);
+    const type = body.type;
+    if (!isToxicType(type)) throw new ToxiproxyApiError(`invalid toxic type: ${JSON.stringify(type)} (known: ${TOXIC_TYPES.join(", ")})`, 400);
+    const stream = parseStream(body.stream);
+    if (body.name !== undefined && body.name !== null && (typeof body.name !== "string" || body.name.includes("/")))
+      throw badRequest(`name must be a string without "/", got ${JSON.stringify(body.name)}`);
+    const name = typeof body.name === "string" && body.name !== "" ? body.name : `${type}_${stream}`;
+    const toxicity = parseToxicity(body.toxicity, 1);
+    const list = this.byProxy.get(proxy) ?? [];
+    if (list.some((t) => t.name === name)) throw toxicExists(name);
+    const attributes = parseAttributes(type, body.attributes);
+    if (typeof attributes === "string") throw badRequest(attributes);
+    const toxic: StoredToxic = { name, type, stream, toxicity, attributes, key: `${name}#${++this.seq}` };
+    this.commit(proxy, [...list, toxic]);
+    return publicToxic(toxic);
+  }
+
+  /** POST/PATCH /proxies/{proxy}/toxics/{name}: attributes and toxicity, partially. */
+  update(proxy: string, name: string, body: unknown): ToxicJson {
+    const current = this.find(proxy, name);
+    if (!isObject(body)) throw badRequest(`expected a JSON object {attributes, toxicity}, got ${JSON.stringify(body)}`);
+    const toxicity = parseToxicity(body.toxicity, current.toxicity);
+    const attributes = parseAttributes(current.type, body.attributes, current.attributes);
+    if (typeof attributes === "string") throw badRequest(attributes);
+    const next: StoredToxic = { ...current, toxicity, attributes };
+    this.commit(
+      proxy,
+      (this.byProxy.get(proxy) ?? []).map((t) => (t === current ? next : t)),
+    );
+    return publicToxic(next);
+  }
+
+  remove(proxy: string, name: string): void {
+    const current = this.find(proxy, name);
+    this.commit(
+      proxy,
+      (this.byProxy.get(proxy) ?? []).filter((t) => t !== current),
+    );
+  }
+
+  /** Removes every toxic of the proxy. */
+  clear(proxy: string): void {
+    if (this.byProxy.has(proxy)) this.commit(proxy, []);
+  }
+
+  /** The proxy is gone: its toxics go too (nothing to install on). */
+  forget(proxy: string): void {
+    this.byProxy.delete(proxy);
+  }
+
+  /** The engine proxy was re-created: put its toxics back on it. */
+  reinstall(proxy: string): void {
+    this.install(proxy, toxicOverlay(this.byProxy.get(proxy) ?? []));
+  }
+
+  /** The toxics, to keep across a re-creation (forget, then restore). */
+  take(proxy: string): StoredToxic[] {
+    return [...(this.byProxy.get(proxy) ?? [])];
+  }
+
+  restore(proxy: string, toxics: StoredToxic[]): void {
+    this.commit(proxy, toxics);
+  }
+
+  private find(proxy: string, name: string): StoredToxic {
+    const t = (this.byProxy.get(proxy) ?? []).find((x) => x.name === name);
+    if (!t) throw toxicNotFound(name);
+    return t;
+  }
+
+  private commit(proxy: string, toxics: StoredToxic[]): void {
+    if (toxics.length) this.byProxy.set(proxy, toxics);
+    else this.byProxy.delete(proxy);
+    this.install(proxy, toxicOverlay(toxics));
+  }
+}
+
+function parseStream(value: unknown): ToxicStream {
+  if (value === undefined || value === null || value === "") return "downstream";
+  if (typeof value === "string") {
+    const lower = value.toLowerCase();
+    if (lower === "upstream" || lower === "downstream") return lower;
+  }
+  throw invalidStream(value);
+}
+
+function publicToxic(t: StoredToxic): ToxicJson {
+  return { name: t.name, type: t.type, stream: t.stream, toxicity: t.toxicity, attributes: { ...t.attributes } };
+}
