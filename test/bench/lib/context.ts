@@ -1,0 +1,10 @@
+// What every benchmark gets: where to put results, and whether this is the short pass.
+import type { Results } from "./report.js";
+
+export interface BenchContext {
+  results: Results;
+  /** a short pass: fewer rounds, shorter windows, smaller counts */
+  quick: boolean;
+}
+
+export type Benchmark = (ctx: BenchContext) => Promise<void>;
