@@ -1,6 +1,6 @@
 // A real agent with the Toxiproxy API on its port, an echo upstream, and raw HTTP calls for
 // checking status codes and bodies exactly (toxiproxy-node-client reports only the status).
-import { startAgent, type RunningAgent } from "../../src/index.js";
+import { startAgent, type RunningAgent } from "../../src/agent/start.js";
 import { mountToxiproxyApi } from "../../src/toxiproxy/api.js";
 import { echoServer, type Peer } from "../support/net.js";
 
