@@ -1,0 +1,212 @@
+// AMQP 0-9-1 (client `amqplib`) through the agent against RabbitMQ on 5672.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
+import { RABBITMQ, requireService, serviceAddress } from "../support/services.js";
+import {
+  FELT_DOWN_BPS,
+  FELT_PROFILE,
+  FELT_RTT_MS,
+  FELT_UP_BPS,
+  HALF_OPEN_HOLD_MS,
+  HALF_OPEN_NOW,
+  RESET_NOW,
+  SLICES,
+  STALLS,
+  STALL_MS,
+  describeError,
+  elapsed,
+  failureOf,
+  measured,
+  repeatFor,
+  startProxyRig,
+  type ProxyRig,
+} from "./rig.js";
+
+const prefix = `netimpair.${process.pid}.${randomBytes(3).toString("hex")}.`;
+
+/** Resolves with the error that closed the connection (or a plain "closed"). */
+function closeOf(conn: ChannelModel): Promise<Error> {
+  return new Promise((resolve) => {
+    let first: Error | null = null;
+    conn.on("error", (err: Error) => {
+      first ??= err;
+    });
+    conn.once("close", (err?: Error) => resolve(first ?? err ?? new Error("closed without an error")));
+  });
+}
+
+/** Publishes `bodies` on a confirm channel and waits for every confirm. */
+async function publishConfirmed(ch: ConfirmChannel, queue: string, bodies: Buffer[]): Promise<void> {
+  for (const b of bodies) ch.sendToQueue(queue, b);
+  await ch.waitForConfirms();
+}
+
+/** Consumes exactly `n` messages from `queue`, acking each. */
+function consumeN(ch: Channel, queue: string, n: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const got: Buffer[] = [];
+    ch.consume(queue, (m) => {
+      if (!m) return reject(new Error("consumer cancelled"));
+      got.push(m.content);
+      ch.ack(m);
+      if (got.length === n) resolve(got);
+    }).catch(reject);
+  });
+}
+
+describe("AMQP through the agent (amqplib -> RabbitMQ)", () => {
+  let rig: ProxyRig;
+  const conns: ChannelModel[] = [];
+
+  async function open(heartbeat = 0): Promise<ChannelModel> {
+    const c = await amqp.connect({ protocol: "amqp", hostname: "127.0.0.1", port: rig.port, username: "guest", password: "guest", heartbeat });
+    c.on("error", () => {}); // each test watches what it needs; an unlistened 'error' would throw
+    conns.push(c);
+    return c;
+  }
+
+  before(async () => {
+    await requireService(RABBITMQ);
+    rig = await startProxyRig("amqp", serviceAddress(RABBITMQ));
+  });
+
+  after(async () => {
+    if (!rig) return;
+    await rig.clear();
+    const admin = await amqp.connect({ protocol: "amqp", hostname: RABBITMQ.host, port: RABBITMQ.port, username: "guest", password: "guest" });
+    admin.on("error", () => {});
+    const ch = await admin.createChannel();
+    for (const q of ["work", "felt", "stall", "sliced"]) await ch.deleteQueue(prefix + q);
+    await admin.close();
+    await Promise.all(conns.map((c) => c.close().catch(() => {})));
+    await rig.close();
+  });
+
+  test("clean: 1000 confirmed publishes consumed in order, and a topic exchange fan-out", async () => {
+    const c = await open();
+    const ch = await c.createConfirmChannel();
+    const q = prefix + "work";
+    await ch.assertQueue(q, { durable: false });
+    const bodies = Array.from({ length: 1000 }, (_, i) => Buffer.from(`message ${i} ${"x".repeat(i % 50)}`));
+    await publishConfirmed(ch, q, bodies);
+    const got = await consumeN(ch, q, 1000);
+    assert.deepEqual(got.map(String), bodies.map(String));
+
+    const ex = prefix + "topic";
+    await ch.assertExchange(ex, "topic", { autoDelete: true });
+    const sub = await ch.assertQueue("", { exclusive: true });
+    await ch.bindQueue(sub.queue, ex, "orders.*");
+    const heard = consumeN(ch, sub.queue, 1);
+    ch.publish(ex, "orders.created", Buffer.from("order 42"));
+    await ch.waitForConfirms();
+    assert.equal(String((await heard)[0]), "order 42");
+    await ch.close();
+  });
+
+  test(`profile felt: ${FELT_PROFILE} makes each RPC a round trip and messages take size / bandwidth`, async (t) => {
+    const c = await open();
+    const ch = await c.createConfirmChannel();
+    const q = prefix + "felt";
+    await ch.assertQueue(q, { durable: false });
+    await rig.apply(FELT_PROFILE);
+    try {
+      const n = 5;
+      const ms = await elapsed(async () => {
+        for (let i = 0; i < n; i++) await ch.checkQueue(q);
+      });
+      measured(t, `${n} sequential queue.declare(passive) RPCs: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
+      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} RPCs took ${ms.toFixed(0)} ms`);
+      const body = randomBytes(60_000);
+      const upMs = await elapsed(() => publishConfirmed(ch, q, [body]));
+      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
+      measured(t, `60 kB confirmed publish: ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
+      assert.ok(upMs >= upFloor * 0.9, `publish took ${upMs.toFixed(0)} ms`);
+      let got: Buffer = Buffer.alloc(0);
+      const downMs = await elapsed(async () => {
+        const m = await ch.get(q, { noAck: true });
+        got = m ? m.content : Buffer.alloc(0);
+      });
+      const downFloor = (body.length * 8 * 1000) / FELT_DOWN_BPS;
+      measured(t, `60 kB basic.get: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
+      assert.ok(body.equals(got));
+      assert.ok(downMs >= downFloor * 0.9, `get took ${downMs.toFixed(0)} ms`);
+      assert.ok(downMs < downFloor * 4 + 2000, `get took ${downMs.toFixed(0)} ms`);
+    } finally {
+      await rig.clear();
+    }
+  });
+
+  test("reset: the connection closes with ECONNRESET, new connections fail while applied, and work after clear", async (t) => {
+    const c = await open();
+    const ch = await c.createChannel();
+    const closed = closeOf(c);
+    const rpc = ch.checkQueue("amq.rabbitmq.reply-to").catch((err: Error) => err);
+    await rig.apply("clean", RESET_NOW);
+    const f = await failureOf(closed.then((e) => Promise.reject(e)), 5000, "connection during reset");
+    measured(t, `connection closed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
+    assert.match(describeError(f.error), /ECONNRESET|closed/i);
+    await rpc;
+    const next = await failureOf(open(), 5000, "connect while reset applies");
+    measured(t, `a new connection while applied: ${describeError(next.error)}`);
+    await rig.clear();
+    const again = await open();
+    const ch2 = await again.createChannel();
+    await ch2.checkExchange("amq.direct");
+    await ch2.close();
+  });
+
+  test("half-open: a 1 s heartbeat notices the dead connection", async (t) => {
+    const c = await open(1);
+    const closed = closeOf(c);
+    await rig.apply("clean", HALF_OPEN_NOW);
+    try {
+      const f = await failureOf(closed.then((e) => Promise.reject(e)), HALF_OPEN_HOLD_MS + 3000, "connection with heartbeat 1 s");
+      measured(t, `heartbeat 1 s: connection closed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
+      assert.match(f.error.message, /heartbeat/i);
+      assert.ok(f.ms >= 1500 && f.ms < 4500, `${f.ms} ms`);
+    } finally {
+      await rig.clear();
+    }
+  });
+
+  test("stall: RPCs wait out stalls and answer correctly", async (t) => {
+    const c = await open();
+    const ch = await c.createConfirmChannel();
+    const q = prefix + "stall";
+    await ch.assertQueue(q, { durable: false });
+    await rig.apply("clean", STALLS);
+    try {
+      const r = await repeatFor(1300, async (i) => {
+        await publishConfirmed(ch, q, [Buffer.from(`m${i}`)]);
+        const ok = await ch.checkQueue(q);
+        assert.equal(ok.messageCount, i + 1);
+      });
+      measured(t, `${r.count} publish+check pairs in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
+      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest pair ${r.maxMs.toFixed(0)} ms`);
+    } finally {
+      await rig.clear();
+    }
+  });
+
+  test("slicing: 7-byte pieces both ways (frame headers split) deliver every message intact", async (t) => {
+    await rig.apply("clean", SLICES);
+    try {
+      const ms = await elapsed(async () => {
+        const c = await open();
+        const ch = await c.createConfirmChannel();
+        const q = prefix + "sliced";
+        await ch.assertQueue(q, { durable: false });
+        const bodies = Array.from({ length: 30 }, (_, i) => Buffer.from(`sliced ${i} ${"é".repeat(i)}`));
+        await publishConfirmed(ch, q, bodies);
+        const got = await consumeN(ch, q, bodies.length);
+        assert.deepEqual(got.map(String), bodies.map(String));
+        await ch.close();
+      });
+      measured(t, `connect + 30 confirmed publishes + consume under 7 B slices: ${ms.toFixed(0)} ms`);
+    } finally {
+      await rig.clear();
+    }
+  });
+});
