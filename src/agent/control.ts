@@ -419,7 +419,9 @@ export class ControlSession {
     const id: Id = idOk && rawId !== undefined ? (rawId as Id) : null;
     const isNotification = !("id" in msg);
     const method = typeof msg.method === "string" ? msg.method : null;
-    const label = method !== null && (METHODS as Record<string, Handler>)[method] ? method : "(unknown)";
+    // own keys only: "toString", "constructor", "__proto__" are Object.prototype's, not methods
+    const handler = method !== null && Object.hasOwn(METHODS, method) ? (METHODS as Record<string, Handler>)[method] : undefined;
+    const label = handler ? method! : "(unknown)";
     const problems: string[] = [];
     if (msg.jsonrpc !== "2.0") problems.push(`"jsonrpc" must be "2.0", got ${show(msg.jsonrpc)}`);
     if (method === null) problems.push(`"method" must be a string, got ${show(msg.method)}`);
@@ -430,7 +432,6 @@ export class ControlSession {
       const f = this.failure(id, ErrorCode.RateLimited, "Rate limited: too many requests on this connection; slow down", label, started);
       return isNotification ? null : f;
     }
-    const handler = (METHODS as Record<string, Handler>)[method!];
     if (!handler) {
       const f = this.failure(id, ErrorCode.MethodNotFound, `Method not found: ${show(method)} (methods: ${Object.keys(METHODS).join(", ")})`, label, started);
       return isNotification ? null : f;
