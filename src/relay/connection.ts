@@ -293,7 +293,8 @@ export class Connection {
     this.blocked[dir] = false;
     const link = this.links[dir];
     if (link !== null) link.resume();
-    else this.updateFlow(dir);
+    // also with a link: the source may have been paused by the fast path before the link came
+    this.updateFlow(dir);
   }
 
   /** Pauses or resumes a direction's source to match where its bytes can go. */
