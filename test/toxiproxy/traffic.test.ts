@@ -7,6 +7,7 @@ import type { Socket } from "node:net";
 import { Toxiproxy, type ICreateToxicBody, type Proxy } from "toxiproxy-node-client";
 import { startHarness, portOf, type Harness } from "./harness.js";
 import { dial, endOf, readBytes, roundTrip, sleep } from "../support/net.js";
+import { blackHoleUpstream } from "../support/black-hole.js";
 
 let h: Harness;
 let client: Toxiproxy;
@@ -247,4 +248,24 @@ test("toxics compose with a profile applied over the control channel", async () 
   assert.ok((await roundTrip(s)) >= 95, "the profile survives /reset");
   h.agent.agent.clear(p.name, "test");
   s.destroy();
+});
+
+test("a hanging upstream dial does not hold up other clients (Toxiproxy dials inside its accept loop)", async () => {
+  const hole = await blackHoleUpstream();
+  try {
+    const p = await client.createProxy({ name: `t${++seq}`, listen: "127.0.0.1:0", upstream: hole.address });
+    const stuck = await connect(p);
+    stuck.write("waiting for a handshake that never completes");
+    await p.update({ upstream: h.echo.address } as Parameters<typeof p.update>[0]);
+    const t0 = performance.now();
+    const s = await connect(p);
+    const rt = await roundTrip(s);
+    assert.ok(performance.now() - t0 < 2000, `the next client was served in ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.ok(rt < 1000);
+    assert.equal(stuck.bytesRead, 0, "the first client still waits on its dial");
+    s.destroy();
+    stuck.destroy();
+  } finally {
+    await hole.close();
+  }
 });
