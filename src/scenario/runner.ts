@@ -151,7 +151,7 @@ class ScenarioRun {
     const problems: string[] = [];
     opened.forEach((o, i) => {
       if (o.status === "fulfilled") this.sessions.push(o.value);
-      else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${describeError(o.reason)}`);
+      else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${o.reason instanceof ConnectionError ? o.reason.reason : describeError(o.reason)}`);
     });
     if (problems.length === 0) {
       this.allProxies = [...new Set(this.sessions.flatMap((s) => [...s.proxies]))].sort();
