@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import net, { type Socket } from "node:net";
 import { once } from "node:events";
-import { dial, endOf, readBytes, sleep, startServer, echoServer } from "../support/net.js";
-import { checkStream, impair, sha256, startProxy, streamBytes as streamChunk, writeStream } from "../support/engine.js";
+import { dial, readBytes, sleep, startServer, echoServer } from "../support/net.js";
+import { checkStream, impair, sha256, startProxy, streamBytes as streamChunk, writeStream, endOfProbed } from "../support/engine.js";
 import { blackHoleUpstream } from "../support/black-hole.js";
 
 /** Writes `total` random bytes with backpressure, hashing them; ends the socket after. */
@@ -157,7 +157,7 @@ test("an upstream that refuses (closed port) shows the client a reset", async ()
   try {
     const c = await dial(p.port);
     const t0 = performance.now();
-    assert.equal(await endOf(c, 5000), "reset");
+    assert.equal(await endOfProbed(c, 5000), "reset");
     assert.ok(performance.now() - t0 < 2000, "at once");
   } finally {
     await p.close();
@@ -172,7 +172,7 @@ test("an upstream that resets mid-stream resets the client", async () => {
   try {
     const c = await dial(p.port);
     const got = readBytes(c, 10_000);
-    const how = endOf(c, 5000);
+    const how = endOfProbed(c, 5000);
     assert.equal((await got).length, 10_000, "bytes before the reset arrive");
     assert.equal(await how, "reset");
   } finally {
@@ -184,7 +184,7 @@ test("an upstream that resets mid-stream resets the client", async () => {
 test("a client that resets shows the upstream a reset", async () => {
   let upstreamEnd = null as Promise<string> | null;
   const upstream = await startServer((s) => {
-    upstreamEnd = endOf(s, 5000);
+    upstreamEnd = endOfProbed(s, 5000);
     s.pipe(s);
   });
   const p = await startProxy(upstream.address);
@@ -222,7 +222,7 @@ test("an upstream whose dial never completes (full accept backlog) resets the cl
   try {
     const c = await dial(p.port);
     const t0 = performance.now();
-    const how = await endOf(c, 5000);
+    const how = await endOfProbed(c, 5000);
     const ms = performance.now() - t0;
     assert.equal(how, "reset");
     assert.ok(ms >= 290, `reset after ${ms.toFixed(0)} ms, expected >= 300`);

@@ -165,7 +165,7 @@ export async function sinkServer(opts: { ackAfter?: number } = {}): Promise<Sink
       else results.push(r);
     };
     s.on("error", (err: NodeJS.ErrnoException) => settle(err.code === "ECONNRESET" ? "reset" : `error:${err.code}`));
-    s.on("end", () => settle("end"));
+    s.on("end", () => void finOrReset(s).then(settle));
     s.on("close", () => settle("close"));
   })) as SinkPeer;
   const sink = peer;
@@ -188,6 +188,37 @@ export async function countingServer(onSocket: (s: Socket) => void = (s) => s.pi
     onSocket(s);
   });
   return Object.assign(peer, { accepted: () => n });
+}
+
+/**
+ * Tells a real FIN from an RST that libuv reported as EOF. When an RST arrives while the socket
+ * still has unread data, libuv reads the data and then reports EOF on the hang-up without
+ * reading the error, so Node emits 'end'. Writing one byte tells them apart: after a FIN the
+ * socket is still writable; after an RST the write fails (EPIPE or ECONNRESET).
+ */
+export function finOrReset(s: Socket): Promise<"end" | "reset"> {
+  return new Promise((resolve) => {
+    if (s.destroyed || !s.writable) return resolve("end");
+    s.write(Buffer.from([0]), (err) => resolve(err ? "reset" : "end"));
+  });
+}
+
+/** Like endOf() in net.ts, but an 'end' that really was an RST (see finOrReset) says "reset". */
+export function endOfProbed(s: Socket, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (how: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(how);
+    };
+    const timer = setTimeout(() => finish("timeout"), timeoutMs);
+    s.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "ECONNRESET" ? "reset" : `error:${err.code}`));
+    s.on("end", () => void finOrReset(s).then(finish));
+    s.on("close", () => finish("close"));
+    s.resume();
+  });
 }
 
 export function sha256(): { update(b: Buffer): void; hex(): string } {
