@@ -82,24 +82,33 @@ export class Worker {
   }
 }
 
+/** Sends a reply if the parent is still there (a parent gone away is no error of ours). */
+function reply(r: Reply, then?: () => void): void {
+  if (!process.connected || !process.send) {
+    then?.();
+    return;
+  }
+  process.send(r, undefined, {}, () => then?.());
+}
+
 /** In a worker: serves commands until "exit". `ping` and `exit` are built in. */
 export function serve(handlers: Handlers): void {
   process.on("message", async (req: Request) => {
     if (req.cmd === "exit") {
-      process.send?.({ id: req.id, ok: true } satisfies Reply, () => process.exit(0));
+      reply({ id: req.id, ok: true }, () => process.exit(0));
       return;
     }
     if (req.cmd === "ping") {
-      process.send?.({ id: req.id, ok: true, result: "pong" } satisfies Reply);
+      reply({ id: req.id, ok: true, result: "pong" });
       return;
     }
     const h = handlers[req.cmd];
     try {
       if (!h) throw new Error(`unknown command ${req.cmd}`);
       const result = await (h as (a: unknown) => unknown)(req.args);
-      process.send?.({ id: req.id, ok: true, result } satisfies Reply);
+      reply({ id: req.id, ok: true, result });
     } catch (err) {
-      process.send?.({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies Reply);
+      reply({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) });
     }
   });
   process.on("disconnect", () => process.exit(0));
