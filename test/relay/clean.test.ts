@@ -220,12 +220,12 @@ test("an upstream whose dial never completes (full accept backlog) resets the cl
   const hole = await blackHoleUpstream();
   const p = await startProxy(hole.address, { connectTimeoutMs: 300 });
   try {
+    const t0 = performance.now(); // before the dial: the agent may accept before our connect event runs
     const c = await dial(p.port);
-    const t0 = performance.now();
     const how = await endOfProbed(c, 5000);
     const ms = performance.now() - t0;
     assert.equal(how, "reset");
-    assert.ok(ms >= 290, `reset after ${ms.toFixed(0)} ms, expected >= 300`);
+    assert.ok(ms >= 299, `reset after ${ms.toFixed(0)} ms, expected >= 300`);
     assert.ok(ms < 2000, `reset after ${ms.toFixed(0)} ms`);
   } finally {
     await p.close();
