@@ -174,15 +174,21 @@ class Routes {
 
   /** A new listen address: the proxy is re-created; its toxics and applied impairment stay. */
   private async recreate(name: string, next: { listen: string; upstream: string; enabled: boolean }): Promise<void> {
+    const before = this.agent.proxyInfo(name);
     const impairment = this.agent.impairment(name);
     const kept = this.toxics.take(name);
     await this.agent.deleteProxy(name);
+    let failure: unknown = null;
     try {
       await this.agent.createProxy({ name, ...next });
-    } finally {
-      this.toxics.restore(name, this.agent.has(name) ? kept : []);
+    } catch (err) {
+      // the new address cannot be had (in use, say): the proxy goes back where it was
+      failure = err;
+      await this.agent.createProxy({ name, listen: before.listen, upstream: before.upstream, enabled: before.enabled }).catch(() => undefined);
     }
-    if (impairment) this.agent.apply({ proxy: name, profile: impairment.profile, spec: impairment.spec, percent: impairment.percent, clients: impairment.clients, who: "toxiproxy-api" });
+    if (this.agent.has(name)) this.toxics.restore(name, kept);
+    if (impairment && this.agent.has(name)) this.agent.apply({ proxy: name, profile: impairment.profile, spec: impairment.spec, percent: impairment.percent, clients: impairment.clients, who: "toxiproxy-api" });
+    if (failure !== null) throw failure;
   }
 
   private async populate(body: unknown): Promise<Reply> {

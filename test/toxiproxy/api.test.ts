@@ -129,6 +129,14 @@ test("POST and PATCH /proxies/{name} update partially: disable, enable, move lis
   await roundTrip(s);
   s.destroy();
 
+  // a listen address in use: 409, and the proxy stays where it was, toxics and all
+  const other = await client.createProxy({ name: "upd-other", listen: "127.0.0.1:0", upstream: h.echo.address });
+  await expectError("PATCH", "/proxies/upd", { listen: other.listen }, 409, /already in use/);
+  const stayed = (await call(h.base, "GET", "/proxies/upd")).json as { listen: string; toxics: unknown[] };
+  assert.equal(stayed.listen, movedBody.listen);
+  assert.equal(stayed.toxics.length, 1);
+  (await dial(portOf(stayed.listen))).destroy();
+
   const viaClient = await p.update({ upstream: "127.0.0.1:1" } as Parameters<typeof p.update>[0]);
   assert.equal(viaClient.upstream, "127.0.0.1:1");
   await expectError("PATCH", "/proxies/upd", { enabled: 1 }, 400, /enabled must be true or false, got 1/);
