@@ -8,6 +8,7 @@ import { AgentServer, type RouteHandler, type RouteMatcher, type RouteOptions } 
 import { attachControlSession, type RateLimit } from "./control.js";
 import { createLogger, type Logger } from "./log.js";
 import { DEFAULT_MAX_CONTROL_CONNECTIONS, type LogLevel, type ProxyConfig } from "./config.js";
+import { mountToxiproxyApi } from "../toxiproxy/api.js";
 
 export interface StartAgentProxy {
   name: string;
@@ -82,6 +83,8 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
     ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
     ...(options.silentCloseMs !== undefined ? { silentCloseMs: options.silentCloseMs } : {}),
   });
+  // Toxiproxy's REST API on the same port, so Toxiproxy clients work unchanged
+  mountToxiproxyApi({ agent, addRoute: (match, handler, opts) => server.addRoute(match, handler, opts) });
   try {
     // proxies (and their profiles) are up before /healthz answers
     for (const [i, p] of (options.proxies ?? []).entries()) {

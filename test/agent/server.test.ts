@@ -140,18 +140,18 @@ test("/healthz turns 503 while shutting down", async () => {
 test("extra routes mount on the same port behind the same auth", async () => {
   const agent = await startAgent({ token: TOKEN });
   try {
-    agent.addRoute("/proxies", (_req, res, url) => {
+    agent.addRoute("/extra", (_req, res, url) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ path: url.pathname }));
     });
-    agent.addRoute("/version", (_req, res) => void res.end("open"), { auth: false });
-    assert.equal((await get(`${agent.httpUrl}/proxies/pg`)).status, 401);
-    const ok = await get(`${agent.httpUrl}/proxies/pg`, { authorization: `Bearer ${TOKEN}` });
+    agent.addRoute("/open", (_req, res) => void res.end("open"), { auth: false });
+    assert.equal((await get(`${agent.httpUrl}/extra/pg`)).status, 401);
+    const ok = await get(`${agent.httpUrl}/extra/pg`, { authorization: `Bearer ${TOKEN}` });
     assert.equal(ok.status, 200);
-    assert.deepEqual(JSON.parse(ok.body), { path: "/proxies/pg" });
-    assert.equal((await get(`${agent.httpUrl}/proxiesX`, { authorization: `Bearer ${TOKEN}` })).status, 404, "a prefix matches whole segments");
-    assert.equal((await get(`${agent.httpUrl}/version`)).body, "open");
-    assert.equal((await get(`${agent.httpUrl}/version`, { origin: "https://evil.example.com" })).status, 403);
+    assert.deepEqual(JSON.parse(ok.body), { path: "/extra/pg" });
+    assert.equal((await get(`${agent.httpUrl}/extraX`, { authorization: `Bearer ${TOKEN}` })).status, 404, "a prefix matches whole segments");
+    assert.equal((await get(`${agent.httpUrl}/open`)).body, "open");
+    assert.equal((await get(`${agent.httpUrl}/open`, { origin: "https://evil.example.com" })).status, 403);
   } finally {
     await agent.close();
   }

@@ -1,7 +1,6 @@
-// A real agent with the Toxiproxy API on its port, an echo upstream, and raw HTTP calls for
+// A real agent (which serves the Toxiproxy API on its own port), an echo upstream, and raw HTTP calls for
 // checking status codes and bodies exactly (toxiproxy-node-client reports only the status).
 import { startAgent, type RunningAgent } from "../../src/agent/start.js";
-import { mountToxiproxyApi } from "../../src/toxiproxy/api.js";
 import { echoServer, type Peer } from "../support/net.js";
 
 export interface Harness {
@@ -15,10 +14,6 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   const agent = await startAgent({ control: "127.0.0.1:0" });
   const echo = await echoServer();
-  // the agent may already serve the API on its own (once start.ts mounts it); else mount it here
-  const probe = await fetch(`${agent.httpUrl}/version`).catch(() => null);
-  if (probe?.status !== 200) mountToxiproxyApi(agent);
-  else await probe.arrayBuffer();
   return {
     agent,
     base: agent.httpUrl,
