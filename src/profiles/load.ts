@@ -41,11 +41,12 @@ export function profileNameOfFile(file: string): string | undefined {
   return basename(file, ext);
 }
 
-function makeLocator(doc: Document.Parsed, lines: LineCounter): LineLocator {
+/** Line of the deepest part of a dotted path present in a YAML document (profiles, scenarios). */
+export function makeLocator(doc: Document.Parsed, lines: LineCounter): LineLocator {
   return (path: string) => {
     let node: unknown = doc.contents;
     let offset: number | undefined = doc.contents?.range?.[0];
-    const parts = path === "" ? [] : path.split(".");
+    const parts = path === "" || path === "(root)" ? [] : path.split(".");
     for (const part of parts) {
       if (isMap(node)) {
         const pair = node.items.find((p) => {

@@ -2,7 +2,8 @@
 // located at a file and line ("scenario.yaml:7: steps.2.ramp.over: expected a duration ...").
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, resolve as resolvePath } from "node:path";
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
+import { makeLocator } from "../profiles/load.js";
 import type { FieldError } from "../control/protocol.js";
 import { validateScenario } from "./schema.js";
 import { parseTraceCsv } from "./trace.js";
@@ -29,33 +30,6 @@ export class ScenarioLoadError extends Error {
   }
 }
 
-/** Line of the deepest part of a dotted path present in the document. */
-function locator(doc: Document.Parsed, lines: LineCounter): (path: string) => number | null {
-  return (path) => {
-    let node: unknown = doc.contents;
-    let offset: number | undefined = doc.contents?.range?.[0];
-    for (const part of path === "" || path === "(root)" ? [] : path.split(".")) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => {
-          const key: unknown = p.key;
-          return String(key !== null && typeof key === "object" && "value" in key ? (key as { value: unknown }).value : key) === part;
-        });
-        if (!pair) break;
-        const value = pair.value as { range?: [number, number, number] } | null;
-        const key = pair.key as { range?: [number, number, number] } | null;
-        offset = value?.range?.[0] ?? key?.range?.[0] ?? offset;
-        node = pair.value;
-      } else if (isSeq(node) && /^\d+$/.test(part)) {
-        const item = node.items[Number(part)] as { range?: [number, number, number] } | undefined;
-        if (!item) break;
-        offset = item.range?.[0] ?? offset;
-        node = item;
-      } else break;
-    }
-    return offset === undefined ? null : lines.linePos(offset).line;
-  };
-}
-
 /** Reads trace CSVs relative to `baseDir`. Returns rows by file name as written, or errors. */
 export type TraceReader = (file: string) => Promise<string>;
 
@@ -68,7 +42,7 @@ export async function parseScenarioText(file: string, text: string, readTrace: T
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (raw === null || raw === undefined) throw new ScenarioLoadError([{ file, line: null, path: "", message: "the file is empty; a scenario is a YAML mapping with steps" }]);
-  const locate = locator(doc, lines);
+  const locate = makeLocator(doc, lines);
   const at = (errors: FieldError[]): ScenarioFileError[] => errors.map((e) => ({ file, line: locate(e.path), path: e.path === "(root)" ? "" : e.path, message: e.message }));
   const name = basename(file, extname(file)) || "scenario";
   const { scenario, errors } = validateScenario(raw, name);
