@@ -65,6 +65,8 @@ function usage(): Usage {
   const mem = process.memoryUsage();
   return {
     cpuUs: cpu.user + cpu.system,
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
     wallMs: performance.now(),
     rss: mem.rss,
     heapUsed: mem.heapUsed,

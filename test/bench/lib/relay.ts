@@ -17,6 +17,8 @@ export interface RelayStart {
 /** A worker's resource figures (cpu in microseconds, memory in bytes). */
 export interface Usage {
   cpuUs: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
   wallMs: number;
   rss: number;
   heapUsed: number;

@@ -83,6 +83,23 @@ export function bulkWriter(s: Socket, chunk: Buffer): { written(): number; stop(
   };
 }
 
+/** Writes at `bps` on average, a piece each millisecond tick (for a relay baseline at a set rate). */
+export function pacedWriter(s: Socket, bps: number): { stop(): void } {
+  let last = performance.now();
+  let owed = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    owed += ((now - last) * bps) / 8000;
+    last = now;
+    const n = Math.floor(owed);
+    if (n > 0 && s.writableLength < 4 * 2 ** 20) {
+      s.write(Buffer.allocUnsafe(n).fill(0x70));
+      owed -= n;
+    }
+  }, 1);
+  return { stop: () => clearInterval(timer) };
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
