@@ -93,7 +93,12 @@ export class Link {
     const arrival = this.now();
     const wasIdle = this.idle;
     this.enqueue(chunk, arrival);
-    if (wasIdle) this.arm();
+    if (wasIdle) {
+      // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
+      // without a trip through the event loop.
+      if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
+      else this.arm();
+    }
     if (this.full) {
       this.reportedFull = true;
       return false;
