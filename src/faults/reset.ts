@@ -6,7 +6,10 @@ import type { Socket } from "node:net";
 export function sendReset(socket: Socket | null): void {
   if (socket === null || socket.destroyed) return;
   try {
-    if (socket.connecting || !socket.readable) socket.destroy();
+    // After end() libuv refuses a reset (EINVAL while the shutdown is pending), and Node then
+    // drops the handle without closing it: no 'close', a leaked fd. The FIN is on its way
+    // already, so such a socket is destroyed instead.
+    if (socket.connecting || !socket.readable || socket.writableEnded) socket.destroy();
     else socket.resetAndDestroy();
   } catch {
     socket.destroy();
