@@ -6,6 +6,7 @@
 // `/probe?gc=1` collects garbage first (when started with --expose-gc). SIGTERM stops it.
 import { createHook } from "node:async_hooks";
 import { readdirSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pino } from "pino";
 import { startAgent, type StartAgentOptions } from "../../src/agent/start.js";
 import type { ChildAgentOptions, ChildProbe, ChildReady } from "./agent-process.js";
@@ -22,6 +23,10 @@ createHook({
   },
 }).enable();
 
+// the agent's own event loop delay (what a control request waits before it is even read)
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+
 function countFds(): number {
   try {
     return readdirSync("/proc/self/fd").length;
@@ -30,7 +35,7 @@ function countFds(): number {
   }
 }
 
-function probe(gc: boolean): ChildProbe {
+function probe(gc: boolean, reset: boolean): ChildProbe {
   const collect = (globalThis as { gc?: () => void }).gc;
   if (gc && collect) {
     collect();
@@ -39,7 +44,10 @@ function probe(gc: boolean): ChildProbe {
   const mem = process.memoryUsage();
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
-  return { pid: process.pid, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external, fds: countFds(), timers: liveTimers.size, resources, ...(keepStacks ? { timerStacks: [...liveTimers.values()] } : {}) };
+  const eventLoopDelayMs = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  if (reset) loopDelay.reset();
+  const cpu = process.cpuUsage();
+  return { pid: process.pid, cpuMs: (cpu.user + cpu.system) / 1000, eventLoopDelayMs, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external, fds: countFds(), timers: liveTimers.size, resources, ...(keepStacks ? { timerStacks: [...liveTimers.values()] } : {}) };
 }
 
 async function main(): Promise<void> {
@@ -56,7 +64,7 @@ async function main(): Promise<void> {
   };
   const running = await startAgent(start);
   running.addRoute("/probe", (req, res, url) => {
-    const body = JSON.stringify(probe(url.searchParams.get("gc") === "1"));
+    const body = JSON.stringify(probe(url.searchParams.get("gc") === "1", url.searchParams.get("resetDelay") === "1"));
     res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
     res.end(body);
   });

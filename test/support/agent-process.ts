@@ -37,6 +37,10 @@ export interface ChildProbe {
   heapUsedBytes: number;
   externalBytes: number;
   fds: number;
+  /** CPU time the agent used since it started (user + system) */
+  cpuMs: number;
+  /** the agent's event loop delay since the last probe with resetDelay (ms; 5 ms resolution) */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** Timeout objects alive (created, not yet fired or cleared), ref'd or not */
   timers: number;
   /** process.getActiveResourcesInfo() counted by kind */
@@ -49,7 +53,7 @@ export interface AgentProcess extends ChildReady {
   child: ChildProcess;
   /** port of a proxy's listener */
   port(proxy: string): number;
-  probe(opts?: { gc?: boolean }): Promise<ChildProbe>;
+  probe(opts?: { gc?: boolean; resetDelay?: boolean }): Promise<ChildProbe>;
   /** everything the child wrote to stderr so far */
   stderr(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves with the exit code */
@@ -102,7 +106,8 @@ export async function spawnAgent(opts: ChildAgentOptions, spawnOpts: SpawnOption
       return Number(listen.slice(listen.lastIndexOf(":") + 1));
     },
     probe: async (p = {}) => {
-      const text = await httpGet(`${ready.httpUrl}/probe${p.gc === false ? "" : "?gc=1"}`, token);
+      const query = new URLSearchParams({ gc: p.gc === false ? "0" : "1", resetDelay: p.resetDelay ? "1" : "0" });
+      const text = await httpGet(`${ready.httpUrl}/probe?${query}`, token);
       return JSON.parse(text) as ChildProbe;
     },
     stderr: () => stderr,
