@@ -168,7 +168,8 @@ export class Connection {
 
     let byteTriggers = false;
     if (spec?.reset && drawn(spec.reset.probability, random)) {
-      if (firesAtOnce(spec.reset) && this.state === "connecting") {
+      // "at once" acts now, inside the apply: a timer would let bytes slip through meanwhile
+      if (firesAtOnce(spec.reset)) {
         this.recordFault("reset", "reset at once");
         this.reset();
         return;
@@ -178,7 +179,7 @@ export class Connection {
     }
     if (spec?.halfOpen && drawn(spec.halfOpen.probability, random)) {
       const h = spec.halfOpen;
-      if (firesAtOnce(h) && this.state === "connecting") {
+      if (firesAtOnce(h)) {
         this.halfOpen(h.mode, h.hold);
         return;
       }

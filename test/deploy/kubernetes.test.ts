@@ -140,10 +140,10 @@ for (const agent of agents) {
     // Secret files are root-owned: a non-root agent reads a 0400 file only through fsGroup.
     assert.equal(typeof podSpec.securityContext?.fsGroup, "number", "pod securityContext.fsGroup must be set so the non-root agent can read the token");
     // The README's kubectl command creates exactly this Secret and key.
-    const readme = readFileSync(repoPath("agent/README.md"), "utf8");
+    const readme = readFileSync(repoPath("README.md"), "utf8");
     assert.ok(
       readme.includes(`kubectl create secret generic ${secret.secretName} --from-file=${key}=`),
-      `agent/README.md does not show how to create Secret ${secret.secretName} with key ${key}`,
+      `README.md does not show how to create Secret ${secret.secretName} with key ${key}`,
     );
   });
 
