@@ -121,6 +121,7 @@ describe("Redis through the agent (ioredis)", () => {
     await c.ping();
     const errorsBefore = clientErrors.length;
     const running = c.blpop(`${prefix}never`, 3);
+    running.catch(() => undefined); // the reset acts inside the apply: it may fail before failureOf looks
     await sleep(200);
     await rig.apply("clean", RESET_NOW);
     const f = await failureOf(running, 5000, "BLPOP during reset");
