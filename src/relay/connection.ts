@@ -168,8 +168,9 @@ export class Connection {
 
     let byteTriggers = false;
     if (spec?.reset && drawn(spec.reset.probability, random)) {
-      // "at once" acts now, inside the apply: a timer would let bytes slip through meanwhile
-      if (firesAtOnce(spec.reset)) {
+      // a new connection reset at once is never dialled; a live one gets its RST right after
+      // the apply (a timer of 0), so the apply's answer reaches the controller first
+      if (firesAtOnce(spec.reset) && this.state === "connecting") {
         this.recordFault("reset", "reset at once");
         this.reset();
         return;
@@ -179,6 +180,7 @@ export class Connection {
     }
     if (spec?.halfOpen && drawn(spec.halfOpen.probability, random)) {
       const h = spec.halfOpen;
+      // half-open at once acts inside the apply: a timer would let bytes through meanwhile
       if (firesAtOnce(h)) {
         this.halfOpen(h.mode, h.hold);
         return;
