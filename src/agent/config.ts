@@ -132,7 +132,7 @@ async function readConfigFile(path: string): Promise<RawConfig> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text);
+    data = parseYaml(text, { logLevel: "error" }); // problems become ConfigErrors, not stderr warnings
   } catch (err) {
     throw new ConfigError([`config file ${path}: not valid YAML: ${(err as Error).message}`]);
   }

@@ -225,7 +225,7 @@ export class Connection {
       this.error = `upstream connect timeout after ${this.host.connectTimeoutMs} ms`;
       this.reset();
     });
-    upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError("upstream", err));
+    upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError(`upstream ${target.host}:${target.port}`, err));
     upstream.on("close", () => this.onUpstreamClose());
     upstream.once("connect", () => {
       clearTimeout(timeout);
@@ -450,7 +450,7 @@ export class Connection {
 
   // ---- closing ------------------------------------------------------------------------------
 
-  private onSocketError(side: "client" | "upstream", err: NodeJS.ErrnoException): void {
+  private onSocketError(side: "client" | `upstream ${string}`, err: NodeJS.ErrnoException): void {
     this.error ??= `${side}: ${err.code ?? err.message}`;
     // A failure travels as on a real network: the other side is reset.
     if (this.state === "halfOpen") return;
