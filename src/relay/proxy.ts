@@ -265,7 +265,12 @@ export class Proxy extends EventEmitter {
   private accept(socket: Socket): void {
     socket.on("error", () => {}); // the connection adds its own; this covers a reset before then
     if (!this.isEnabled || (this.maxConnections > 0 && this.conns.size >= this.maxConnections)) {
+      // over maxConnections: reset, and counted as a refusal so an operator can see it
+      const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
       sendReset(socket);
+      this.counters.faults.refuse++;
+      const event: FaultEvent = { conn: "", client, kind: "refuse", detail: `over maxConnections (${this.maxConnections})` };
+      this.emit("fault", event);
       return;
     }
     const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);

@@ -50,6 +50,7 @@ test("maxConnections 2: a third client is reset; once one leaves, a new one gets
     clients.push(fourth);
     assert.ok((await roundTrip(fourth)) < 100, "a new client gets in");
     assert.equal(p.proxy.stats().connectionsTotal, 3, "the refused client was never a connection");
+    assert.equal(p.proxy.stats().faults.refuse, 1, "but it is counted as a refusal");
   } finally {
     for (const c of clients) c.destroy();
     await p.close();
