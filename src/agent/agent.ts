@@ -2,7 +2,7 @@
 // The control channel calls these methods; every failure is an AgentError (code + message +
 // field errors), never a crash.
 import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
+import { VERSION } from "../version.js";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { Proxy, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
@@ -17,15 +17,7 @@ import { checkProxyName } from "./config.js";
 import { AgentError, conflict, invalidParams, notFound } from "./errors.js";
 import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
 
-function readVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
-  } catch {
-    return "0.0.0";
-  }
-}
-export const VERSION = readVersion();
+export { VERSION };
 
 export interface AgentOptions {
   registry: ProfileRegistry;

@@ -1,5 +1,5 @@
 // The `netimpair` program: global fleet options, one module per command, exit codes.
-import { readFileSync } from "node:fs";
+import { VERSION } from "../version.js";
 import { Command, CommanderError } from "commander";
 import { addGlobalOptions } from "./globals.js";
 import { ExitCode, UsageError } from "./output.js";
@@ -28,20 +28,11 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerRun,
 ];
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-    return typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command("netimpair");
   program
     .description("TCP network impairment agent and its controller")
-    .version(packageVersion(), "-V, --version")
+    .version(VERSION, "-V, --version")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
