@@ -89,15 +89,9 @@ function finalizeDirection(d: LooseDirection, path: string, errors: FieldError[]
 /** Fills the defaults of a merged spec and reports what is still missing or contradictory. */
 function finalizeSpec(s: LooseSpec, errors: FieldError[]): ImpairmentSpec {
   const spec: ImpairmentSpec = {
+    ...cleanSpec(),
     up: finalizeDirection(s.up, "up", errors),
     down: finalizeDirection(s.down, "down", errors),
-    stall: null,
-    reset: null,
-    halfOpen: null,
-    connect: null,
-    limit: null,
-    slowClose: null,
-    corrupt: null,
   };
   if (s.stall) {
     const every = required(s.stall.every, "stall.every", "a stall's period (every)", errors);

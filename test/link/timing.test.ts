@@ -7,22 +7,12 @@ import { GilbertElliottLossModel } from "../../src/link/loss.js";
 import { StallSchedule } from "../../src/faults/stall.js";
 import { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "../../src/link/link.js";
 import { cleanDirection, type DirectionSpec } from "../../src/profiles/types.js";
+import { seededRandom as seeded } from "../support/random.js";
 
 function dir(over: Partial<DirectionSpec>): DirectionSpec {
   return { ...cleanDirection(), ...over };
 }
 
-/** A deterministic random source (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function totalBytes(pieces: ScheduledPiece[]): number {
   return pieces.reduce((n, p) => n + p.size, 0);

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { Proxy, type ProxyOptions } from "../../src/relay/proxy.js";
 import { cleanSpec, type ImpairmentSpec } from "../../src/profiles/types.js";
 import { parseHostPort } from "../../src/relay/address.js";
-import { startServer, type Peer } from "./net.js";
+import { endOf, startServer, type Peer } from "./net.js";
 
 export interface RunningProxy {
   proxy: Proxy;
@@ -205,20 +205,7 @@ export function finOrReset(s: Socket): Promise<"end" | "reset"> {
 
 /** Like endOf() in net.ts, but an 'end' that really was an RST (see finOrReset) says "reset". */
 export function endOfProbed(s: Socket, timeoutMs = 10_000): Promise<string> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (how: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(how);
-    };
-    const timer = setTimeout(() => finish("timeout"), timeoutMs);
-    s.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "ECONNRESET" ? "reset" : `error:${err.code}`));
-    s.on("end", () => void finOrReset(s).then(finish));
-    s.on("close", () => finish("close"));
-    s.resume();
-  });
+  return endOf(s, timeoutMs, finOrReset);
 }
 
 export function sha256(): { update(b: Buffer): void; hex(): string } {
@@ -226,17 +213,7 @@ export function sha256(): { update(b: Buffer): void; hex(): string } {
   return { update: (b) => void h.update(b), hex: () => h.digest("hex") };
 }
 
-/** A deterministic PRNG (mulberry32), for runs whose randomness should not make them flaky. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from "./random.js";
 
 /** Waits until `cond()` holds (polling every 5 ms) or throws after `timeoutMs` naming `what`. */
 export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

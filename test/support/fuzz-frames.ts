@@ -3,6 +3,8 @@
 // must answer it (all request-shaped objects carry an "id" key): a frame marked `bad` must get
 // a JSON-RPC error (or a close), never a result.
 import { METHOD_NAMES } from "../../src/control/protocol.js";
+import { seededRandom } from "./random.js";
+export { seededRandom };
 
 export interface FuzzFrame {
   kind: string;
@@ -11,17 +13,6 @@ export interface FuzzFrame {
   bad: boolean;
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WEIRD_STRINGS = [
   "",

@@ -87,8 +87,11 @@ export async function roundTrip(s: Socket, size = 64): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Resolves with how the socket ended: "end" (FIN), "reset" (ECONNRESET), "error:CODE" or "close". */
-export function endOf(s: Socket, timeoutMs = 10_000): Promise<string> {
+/**
+ * Resolves with how the socket ended: "end" (FIN), "reset" (ECONNRESET), "error:CODE" or "close".
+ * `onEnd` may look closer at an 'end' (an RST can surface as one) and name it.
+ */
+export function endOf(s: Socket, timeoutMs = 10_000, onEnd?: (s: Socket) => Promise<string>): Promise<string> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (how: string): void => {
@@ -99,7 +102,7 @@ export function endOf(s: Socket, timeoutMs = 10_000): Promise<string> {
     };
     const timer = setTimeout(() => finish("timeout"), timeoutMs);
     s.on("error", (err: NodeJS.ErrnoException) => finish(err.code === "ECONNRESET" ? "reset" : `error:${err.code}`));
-    s.on("end", () => finish("end"));
+    s.on("end", () => (onEnd ? void onEnd(s).then(finish) : finish("end")));
     s.on("close", () => finish("close"));
     s.resume();
   });
