@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     console.log("\nBandwidth is timed from the first byte to the last (the delay is not counted against it);");
     console.log("RTT is the median 64-byte round trip; its set value includes the mean jitter and the 64 bytes' serialization.");
     console.log("Loss (lossy-wifi) is emulated as retransmission delay, so its goodput is below the link rate, as on a real link.");
-    console.log("Try it on your own service: README, '5-minute tour'.");
+    console.log("Try it on your own service: the README's five-minute tour.");
   } finally {
     await ctl.close();
     await running.close();

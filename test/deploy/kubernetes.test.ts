@@ -139,11 +139,11 @@ for (const agent of agents) {
     assert.equal(secret.defaultMode! & 0o004, 0, `defaultMode ${secret.defaultMode!.toString(8)} makes the token world-readable`);
     // Secret files are root-owned: a non-root agent reads a 0400 file only through fsGroup.
     assert.equal(typeof podSpec.securityContext?.fsGroup, "number", "pod securityContext.fsGroup must be set so the non-root agent can read the token");
-    // The README's kubectl command creates exactly this Secret and key.
-    const readme = readFileSync(repoPath("README.md"), "utf8");
+    // The deployment guide's kubectl command creates exactly this Secret and key.
+    const readme = readFileSync(repoPath("docs/deployment.md"), "utf8");
     assert.ok(
       readme.includes(`kubectl create secret generic ${secret.secretName} --from-file=${key}=`),
-      `README.md does not show how to create Secret ${secret.secretName} with key ${key}`,
+      `docs/deployment.md does not show how to create Secret ${secret.secretName} with key ${key}`,
     );
   });
 
