@@ -3,13 +3,13 @@
 import type { ProbeStats, SloBreach } from "./types.js";
 
 export function pct(share: number | null): string {
-  return share === null ? "-" : `${(share * 100).toFixed(share === 1 || share === 0 ? 0 : 1)}%`;
+  return share === null ? "-" : `${Number((share * 100).toFixed(1))}%`;
 }
 
 export function ms(v: number | null): string {
   if (v === null) return "-";
   if (v < 1000) return `${Math.round(v)}ms`;
-  return `${(v / 1000).toFixed(v < 10_000 ? 2 : 1)}s`;
+  return `${Number((v / 1000).toFixed(v < 10_000 ? 2 : 1))}s`;
 }
 
 export function failuresText(f: Record<string, number>): string {

@@ -91,6 +91,7 @@ function probesTable(report: RunReport): string {
   const rows: string[][] = [];
   const add = (window: string, where: string, probes: Record<string, ProbeStats> | null | undefined): void => {
     for (const [name, s] of Object.entries(probes ?? {})) {
+      if (where === "run" && s.samples === 0) continue;
       const broken = report.slo!.breaches.filter((b) => b.where === where && b.probe === name).map((b) => b.what);
       rows.push([escapeHtml(window), escapeHtml(name), String(s.samples), String(s.successes), pct(s.availability), ms(s.p50Ms), ms(s.p95Ms), ms(s.p99Ms), ms(s.maxMs), escapeHtml(failuresText(s.failures)), ms(s.recoveryMs), broken.length ? `<span class="status failed">broken: ${escapeHtml(broken.join(", "))}</span>` : "ok"]);
     }

@@ -50,8 +50,10 @@ export function judgeRun(report: RunReport, watch: ExperimentWatch, input: Judge
     const stepBreaches: SloBreach[] = [];
     for (const loop of watch.loops) {
       const name = loop.def.name;
-      const inStep = started && w.start !== null && w.end !== null ? samplesIn(loop.samples, origin + w.start, origin + w.end) : [];
-      const measured = started && w.better && w.end !== null && step.status !== "not-reached";
+      // a sample that spans a step's edge belongs to neither step (it counts for the run)
+      const inStep = started && w.start !== null && w.end !== null ? samplesIn(loop.samples, origin + w.start, origin + w.end).filter((x) => x.end <= origin + w.end!) : [];
+      // recovery from what: the step made things better when it ended, and the probe failed during it
+      const measured = started && w.better && w.end !== null && inStep.some((x) => !x.ok);
       const recovery = measured ? recoveryAfter(loop.samples, origin + w.end!) : null;
       const stats = summarize(inStep, recovery);
       probes[name] = stats;

@@ -21,6 +21,7 @@ export function renderExperimentMarkdown(report: RunReport): string[] {
   out.push("", "| window | probe | samples | ok | availability | p50 | p95 | p99 | max | failures | recovery | slo |", "|---|---|---|---|---|---|---|---|---|---|---|---|");
   const row = (window: string, where: string, probes: Record<string, ProbeStats> | null | undefined): void => {
     for (const [name, s] of Object.entries(probes ?? {})) {
+      if (where === "run" && s.samples === 0) continue;
       const broken = report.slo!.breaches.filter((b) => b.where === where && b.probe === name).map((b) => b.what);
       out.push(
         `| ${cell(window)} | ${cell(name)} | ${s.samples} | ${s.successes} | ${pct(s.availability)} | ${ms(s.p50Ms)} | ${ms(s.p95Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | ${cell(failuresText(s.failures))} | ${ms(s.recoveryMs)} | ${broken.length ? `broken: ${broken.join(", ")}` : "ok"} |`,

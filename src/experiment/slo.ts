@@ -26,7 +26,7 @@ export function checkSlo(probe: string, slo: SloDef, stats: ProbeStats, where: s
   return out;
 }
 
-/** A steady state holds when every probe meets its slo's levels, or (without one) never fails. */
+/** A probe is steady when it meets its slo's levels (availability, p95, p99), or without those never fails. */
 export function checkSteady(probe: string, slo: SloDef | undefined, stats: ProbeStats, where: string): SloBreach[] {
   if (stats.samples === 0) return [{ probe, what: "availability", limit: slo?.availability ?? 1, got: null, where }];
   if (slo && (slo.availability !== undefined || slo.p95 !== undefined || slo.p99 !== undefined)) return checkSlo(probe, slo, stats, where);

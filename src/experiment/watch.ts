@@ -80,10 +80,13 @@ export class ExperimentWatch {
   judgeWindow(from: number, to: number, where: string): WindowResult {
     const stats: Record<string, ProbeStats> = {};
     const breaches: SloBreach[] = [];
+    // the probes with an slo are the hypothesis; without any slo, every probe is
+    const judged = this.loops.some((l) => this.experiment.slo[l.def.name] !== undefined);
     for (const l of this.loops) {
       const s = summarize(samplesIn(l.samples, from, to));
       stats[l.def.name] = s;
-      breaches.push(...checkSteady(l.def.name, this.experiment.slo[l.def.name], s, where));
+      const slo = this.experiment.slo[l.def.name];
+      if (slo || !judged) breaches.push(...checkSteady(l.def.name, slo, s, where));
     }
     return { stats, breaches };
   }
@@ -114,16 +117,26 @@ export class ExperimentWatch {
     this.hooks.abort(`abortWhen: ${probe} availability ${pct(w.availability)} over the last ${showMs(when.over)} (${w.samples} samples) is below ${pct(when.availabilityBelow)}`);
   }
 
+  /** The probes the experiment judges: those with an slo, or every probe when none has one. */
+  judged(): ProbeLoop[] {
+    const withSlo = this.loops.filter((l) => this.experiment.slo[l.def.name] !== undefined);
+    return withSlo.length > 0 ? withSlo : this.loops;
+  }
+
   /**
-   * Keeps probing after the run until every recovery still pending after `steps` ends (absolute
-   * performance.now() times) is seen, or the slo's recovery limit (else 5 s) plus three samples passed.
+   * Keeps probing after the run until each judged probe has recovered after every step (absolute
+   * performance.now() spans) that made things better and during which it failed, or until its
+   * slo's recovery limit (else 2 s) plus three samples and a timeout passed since the last end.
    */
-  async awaitRecoveries(ends: readonly number[], stopped: () => boolean): Promise<void> {
-    if (ends.length === 0) return;
-    const pending = (): boolean => this.loops.some((l) => ends.some((at) => recoveryAfter(l.samples, at) === null));
-    const grace = Math.max(...this.loops.map((l) => (this.experiment.slo[l.def.name]?.recovery ?? 5000) + 3 * l.def.every + l.def.timeout));
-    const until = Math.max(...ends) + grace;
-    while (!stopped() && pending() && performance.now() < until) await new Promise((r) => setTimeout(r, 25));
+  async awaitRecoveries(spans: readonly { start: number; end: number }[], stopped: () => boolean): Promise<void> {
+    const waits = this.judged().flatMap((l) => {
+      const ends = spans.filter((w) => samplesIn(l.samples, w.start, w.end).some((x) => !x.ok)).map((w) => w.end);
+      if (ends.length === 0) return [];
+      const until = Math.max(...ends) + (this.experiment.slo[l.def.name]?.recovery ?? 2000) + 3 * l.def.every + l.def.timeout;
+      return [{ l, ends, until }];
+    });
+    const pending = (): boolean => waits.some((w) => performance.now() < w.until && w.ends.some((at) => recoveryAfter(w.l.samples, at) === null));
+    while (!stopped() && pending()) await new Promise((r) => setTimeout(r, 25));
   }
 
   /** Stops every probe (samples in flight are dropped). */

@@ -204,8 +204,8 @@ class ScenarioRun {
         this.steadyAfter = await watch.steadyWindow(after, "steadyState.after", cut);
       }
       const better = stepsEndingBetter(this.scenario.steps, this.timeline, this.allProxies);
-      const ends = this.stepEnd.flatMap((end, i) => (end !== null && better[i] ? [this.t0 + end] : []));
-      await watch.awaitRecoveries(ends, interrupted);
+      const spans = this.stepEnd.flatMap((end, i) => (end !== null && better[i] && this.stepStart[i] !== null ? [{ start: this.t0 + this.stepStart[i]!, end: this.t0 + end }] : []));
+      await watch.awaitRecoveries(spans, interrupted);
     } finally {
       watch.stop();
     }
