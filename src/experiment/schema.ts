@@ -145,10 +145,12 @@ function parseHttp(c: Checker, v: unknown, path: string): ProbeCheck | undefined
   return { kind: "http", url, method, status, ...(body !== undefined ? { body } : {}) };
 }
 
-function parseProbes(c: Checker, raw: unknown): ProbeDef[] {
+/** The valid probes, and the names of every probe given (for the fields that refer to them). */
+function parseProbes(c: Checker, raw: unknown): { probes: ProbeDef[]; names: string[] } {
+  const names: string[] = [];
   if (!Array.isArray(raw) || raw.length === 0) {
     c.add("probes", `expected a list of probes like [{name: api, http: {url: "http://127.0.0.1:8080/health"}, every: 500ms}], got ${describe(raw)}`);
-    return [];
+    return { probes: [], names };
   }
   if (raw.length > MAX_PROBES) c.add("probes", `at most ${MAX_PROBES} probes, got ${raw.length}`);
   const out: ProbeDef[] = [];
@@ -161,8 +163,9 @@ function parseProbes(c: Checker, raw: unknown): ProbeDef[] {
     c.unknownKeys(item, PROBE_FIELDS, p);
     let name: string | undefined;
     if (typeof item.name === "string" && PROBE_NAME.test(item.name)) {
-      if (out.some((o) => o.name === item.name)) c.add(join(p, "name"), `probe ${JSON.stringify(item.name)} is given twice`);
+      if (names.includes(item.name)) c.add(join(p, "name"), `probe ${JSON.stringify(item.name)} is given twice`);
       else name = item.name;
+      names.push(item.name);
     } else c.add(join(p, "name"), item.name === undefined ? "required: the probe's name (letters, digits, . _ -)" : `expected a name (letters, digits, . _ -), got ${describe(item.name)}`);
     const kinds = PROBE_KINDS.filter((k) => item[k] !== undefined);
     let check: ProbeCheck | undefined;
@@ -175,7 +178,7 @@ function parseProbes(c: Checker, raw: unknown): ProbeDef[] {
     const timeout = item.timeout === undefined ? DEFAULT_TIMEOUT_MS : c.duration(item.timeout, join(p, "timeout"), 1);
     if (name !== undefined && check !== undefined && every !== undefined && timeout !== undefined) out.push({ name, check, every, timeout });
   });
-  return out;
+  return { probes: out, names };
 }
 
 function parseSlo(c: Checker, raw: unknown, names: readonly string[]): Record<string, SloDef> {
@@ -276,11 +279,11 @@ export function validateExperiment(raw: Record<string, unknown>): { experiment: 
   const given = EXPERIMENT_FIELDS.filter((k) => raw[k] !== undefined);
   if (given.length === 0) return { experiment: null, errors: [] };
   let probes: ProbeDef[] = [];
+  let names: string[] = [];
   if (raw.probes === undefined) {
     const needs = given.filter((k) => k !== "notify");
     if (needs.length > 0) c.add(needs[0]!, `${needs.join(" and ")} ${needs.length > 1 ? "watch" : "watches"} probes: add probes: [{name: api, http: {url: ...}}]`);
-  } else probes = parseProbes(c, raw.probes);
-  const names = probes.map((p) => p.name);
+  } else ({ probes, names } = parseProbes(c, raw.probes));
   const slo = raw.slo === undefined ? {} : parseSlo(c, raw.slo, names);
   const steadyState = raw.steadyState === undefined ? null : parseSteady(c, raw.steadyState, probes);
   const abortWhen = raw.abortWhen === undefined ? null : parseAbort(c, raw.abortWhen, names);
