@@ -11,6 +11,7 @@ h1 { font-size: 22px; margin: 0 0 6px; } h2 { font-size: 16px; margin: 26px 0 8p
 .band span { display: block; padding: 8px 4px; text-overflow: ellipsis; overflow: hidden; }
 .b0 { background: #dbe7fb; } .b1 { background: #fbe3d3; } .b2 { background: #dcf3e2; } .b3 { background: #eee0f8; } .b4 { background: #f8f1cf; } .b5 { background: #d6f2f4; }
 .band.failed span { color: #a11d1d; font-weight: 600; }
+.band.steady { background: #e5e7eb; color: #4b5563; }
 .chart { margin: 6px 0; min-height: 40px; }
 .legend { color: #5b6375; font-size: 12px; margin: 2px 0; }
 table { border-collapse: collapse; margin: 6px 0; font-size: 13px; }
@@ -68,15 +69,17 @@ export const HTML_CLIENT_SCRIPT = String.raw`
     };
   }
 
-  function chart(id, height, series, data, yLabel, yValues) {
+  function chart(id, height, series, data, yLabel, yValues, yRange, onDraw) {
     var el = document.getElementById(id);
     if (!el) return null;
+    var plugins = [bands()];
+    if (onDraw) plugins.push({ hooks: { draw: [onDraw] } });
     var opts = {
-      width: width(), height: height, plugins: [bands()],
-      scales: { x: { time: false, range: [sec(minX), sec(maxX)] } },
+      width: width(), height: height, plugins: plugins,
+      scales: yRange ? { x: { time: false, range: [sec(minX), sec(maxX)] }, y: { range: yRange } } : { x: { time: false, range: [sec(minX), sec(maxX)] } },
       axes: [{ label: "seconds from the run's start" }, { label: yLabel, size: 70, values: yValues || null }],
       series: [{ label: "t (s)" }].concat(series),
-      legend: { show: true }
+      legend: { show: true, live: false }
     };
     return new uPlot(opts, data, el);
   }
@@ -98,17 +101,33 @@ export const HTML_CLIENT_SCRIPT = String.raw`
         D.faults.forEach(function (f) { if (f.proxy === p && sec(f.atMs) === x) Object.keys(f.kinds).forEach(function (k) { n += f.kinds[k]; }); });
         return n || null;
       }));
-      series.push({ label: p + " faults", stroke: LINE[i % LINE.length], width: 0, points: { show: true, size: 8, fill: LINE[i % LINE.length] } });
+      var red = ["#dc2626", "#9f1239", "#ea580c", "#7c2d12"][i % 4];
+      series.push({ label: p + " faults", stroke: red, fill: red, width: 1, paths: uPlot.paths.bars({ size: [0.9, 14], align: 0 }), points: { show: false } });
     });
-    // the active step's number, so the chart has a line even without faults
-    data.push(xs.map(function (x) {
-      var n = null;
-      D.steps.forEach(function (s) { if (sec(s.start) <= x && x < sec(s.end)) n = s.index + 1; });
-      return n;
-    }));
-    series.push({ label: "step", stroke: "#64748b", width: 2, paths: uPlot.paths.stepped({ align: 1 }), scale: "step" });
-    var u = chart("chart-timeline", 180, series, data, "faults");
-    if (u) u.setScale("x", { min: sec(minX), max: sec(maxX) });
+    // the step strip above the chart, lined up with its x axis once the chart has its size
+    var strip = document.querySelector(".strip");
+    chart("chart-timeline", 160, series, data, "faults", null, null, function (u) {
+      if (!strip || strip.getAttribute("data-aligned")) return;
+      strip.setAttribute("data-aligned", "1");
+      var dpr = devicePixelRatio || 1;
+      strip.style.marginLeft = (u.over.offsetLeft || u.bbox.left / dpr) + "px";
+      strip.style.width = u.bbox.width / dpr + "px";
+      strip.style.marginRight = "0";
+      Array.prototype.forEach.call(strip.querySelectorAll(".band"), function (b) {
+        var x0 = u.valToPos(sec(Number(b.getAttribute("data-start"))), "x"), x1 = u.valToPos(sec(Number(b.getAttribute("data-end"))), "x");
+        b.style.left = x0 + "px";
+        b.style.width = Math.max(2, x1 - x0) + "px";
+      });
+      if (D.steadyBefore) {
+        var pre = document.createElement("div");
+        pre.className = "band steady";
+        pre.title = "steady state before";
+        var a = u.valToPos(sec(D.steadyBefore.from), "x"), z = u.valToPos(0, "x");
+        pre.style.left = a + "px"; pre.style.width = Math.max(2, z - a) + "px";
+        pre.innerHTML = "<span>steady state</span>";
+        strip.appendChild(pre);
+      }
+    });
   })();
 
   var probes = Object.keys(D.samples);
@@ -149,8 +168,7 @@ export const HTML_CLIENT_SCRIPT = String.raw`
       data.push(n.map(function (c, k) { return c ? (100 * ok[k]) / c : null; }));
       series.push({ label: p + " %", stroke: LINE[i % LINE.length], width: 2, paths: uPlot.paths.stepped({ align: 0 }), points: { show: true, size: 4 } });
     });
-    var u = chart("chart-availability", 200, series, data, "% ok");
-    if (u) u.setScale("y", { min: 0, max: 100 });
+    chart("chart-availability", 200, series, data, "% ok", null, [0, 100]);
   })();
 
   // throughput per proxy as polled

@@ -126,7 +126,7 @@ export async function renderHtmlReport(report: RunReport, series: RunSeries): Pr
       const total = Math.max(1, data.durationMs);
       const left = (Math.max(0, s.start) / total) * 100;
       const width = Math.max(0.5, ((Math.min(s.end, total) - Math.max(0, s.start)) / total) * 100);
-      return `<div class="band b${s.index % 6} ${escapeHtml(s.status)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${escapeHtml(`step ${s.index + 1}: ${s.name}`)}"><span>${s.index + 1}. ${escapeHtml(s.name)}</span></div>`;
+      return `<div class="band b${s.index % 6} ${escapeHtml(s.status)}" data-start="${s.start}" data-end="${s.end}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${escapeHtml(`step ${s.index + 1}: ${s.name}`)}"><span>${s.index + 1}. ${escapeHtml(s.name)}</span></div>`;
     })
     .join("");
   const cmd = report.command ? `<code>${escapeHtml(report.command.join(" "))}</code>` : "no command";
