@@ -157,7 +157,7 @@ export const HTML_CLIENT_SCRIPT = String.raw`
     probes.forEach(function (p) { slowest = Math.max(slowest, D.every[p] || 1000); });
     var bucket = Math.max(500, 2 * slowest);
     var first = Math.floor(minX / bucket) * bucket, xs = [];
-    for (var t = first; t <= maxX; t += bucket) xs.push(sec(t + bucket / 2));
+    for (var t = first; t <= maxX; t += bucket) xs.push(sec(t));
     var data = [xs], series = [];
     probes.forEach(function (p, i) {
       var n = xs.map(function () { return 0; }), ok = xs.map(function () { return 0; });
@@ -166,7 +166,7 @@ export const HTML_CLIENT_SCRIPT = String.raw`
         if (k >= 0 && k < xs.length) { n[k]++; if (s.ok) ok[k]++; }
       });
       data.push(n.map(function (c, k) { return c ? (100 * ok[k]) / c : null; }));
-      series.push({ label: p + " %", stroke: LINE[i % LINE.length], width: 2, paths: uPlot.paths.stepped({ align: 0 }), points: { show: true, size: 4 } });
+      series.push({ label: p + " %", stroke: LINE[i % LINE.length], width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } });
     });
     chart("chart-availability", 200, series, data, "% ok", null, [0, 100]);
   })();
