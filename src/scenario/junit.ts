@@ -35,7 +35,7 @@ export function renderJunit(report: RunReport): string {
       failures++;
       body.push(...slo.lines);
     }
-    if (s.status === "failed" && s.error !== undefined) {
+    if (s.status === "failed" && (s.error !== undefined || !slo.failed)) {
       errors++;
       body.push(`      <error message="${escapeXml(s.error ?? "the step failed")}" type="StepFailed"/>`);
     } else if (s.status === "not-reached") {
