@@ -2,6 +2,7 @@
 // errors when one of its actions failed, and is skipped when the run never reached it.
 import { formatBandwidth, formatSize } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
+import { experimentCase, stepSloLines } from "../experiment/junit.js";
 
 export function escapeXml(text: string): string {
   // characters XML 1.0 cannot hold at all are dropped
@@ -29,7 +30,12 @@ export function renderJunit(report: RunReport): string {
     const name = `step ${s.index + 1} at ${seconds(s.at)}s: ${s.name} (${s.proxies.join(", ")})`;
     const open = `    <testcase classname="netimpair.${escapeXml(report.scenario)}" name="${escapeXml(name)}" time="${seconds(s.durationMs)}">`;
     const body: string[] = [];
-    if (s.status === "failed") {
+    const slo = stepSloLines(s);
+    if (slo.failed) {
+      failures++;
+      body.push(...slo.lines);
+    }
+    if (s.status === "failed" && (s.error !== undefined || !slo.failed)) {
       errors++;
       body.push(`      <error message="${escapeXml(s.error ?? "the step failed")}" type="StepFailed"/>`);
     } else if (s.status === "not-reached") {
@@ -37,19 +43,25 @@ export function renderJunit(report: RunReport): string {
       body.push(`      <skipped message="the run ended before this step"/>`);
     }
     if (failedByCommand.has(s.index)) {
-      failures++;
+      if (!slo.failed) failures++;
       const exit = report.commandExit!;
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with ${exit.code}`;
       body.push(`      <failure message="${escapeXml(`${cmd} ${how} during this step`)}" type="CommandFailed"/>`);
     }
-    const traffic = stepTraffic(s);
+    const traffic = [stepTraffic(s), slo.figures].filter((t) => t !== "").join("\n");
     if (traffic !== "") body.push(`      <system-out>${escapeXml(traffic)}</system-out>`);
     return body.length === 0 ? `${open}</testcase>` : [open, ...body, "    </testcase>"].join("\n");
   });
-  const suite = `  <testsuite name="${escapeXml(report.scenario)}" tests="${report.steps.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}" timestamp="${escapeXml(report.startedAt)}">`;
+  const experiment = experimentCase(report, seconds);
+  if (experiment) {
+    cases.push(experiment.xml);
+    if (experiment.failed) failures++;
+  }
+  const tests = cases.length;
+  const suite = `  <testsuite name="${escapeXml(report.scenario)}" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}" timestamp="${escapeXml(report.startedAt)}">`;
   return [
     `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<testsuites name="netimpair" tests="${report.steps.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}">`,
+    `<testsuites name="netimpair" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}">`,
     suite,
     ...cases,
     "  </testsuite>",

@@ -1,6 +1,7 @@
 // The Markdown summary printed at the end of a run (and fit for $GITHUB_STEP_SUMMARY): one row per
 // step and proxy, and with --baseline a comparison of the clean and the impaired run.
-import { stepsFailedByCommand, totalFaults, type RunReport, type TrafficStats } from "./report.js";
+import { stepsFailedByCommand, totalFaults, trafficTotals, type RunReport, type TrafficStats } from "./report.js";
+import { renderExperimentMarkdown } from "../experiment/markdown.js";
 
 /** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
 export function humanBytes(n: number): string {
@@ -62,7 +63,7 @@ export function renderMarkdown(report: RunReport): string {
   out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const s of report.steps) {
     const result =
-      s.status === "failed" ? `error: ${s.error ?? "failed"}` : s.status === "not-reached" ? "not reached" : failed.has(s.index) ? "command failed" : s.status === "cut-short" ? "ok (run ended)" : "ok";
+      s.status === "failed" && s.error === undefined && s.sloBreaches ? "slo broken" : s.status === "failed" ? `error: ${s.error ?? "failed"}` : s.status === "not-reached" ? "not reached" : failed.has(s.index) ? "command failed" : s.status === "cut-short" ? "ok (run ended)" : "ok";
     const proxies = Object.keys(s.perProxy);
     const rows = proxies.length > 0 ? proxies : [s.proxies.join(", ")];
     for (const name of rows) {
@@ -77,9 +78,8 @@ export function renderMarkdown(report: RunReport): string {
     out.push("", "### Clean vs impaired", "", "| | clean | impaired | change |", "|---|---|---|---|");
     out.push(`| duration | ${humanDuration(b.durationMs)} | ${humanDuration(report.durationMs)} | ${change(b.durationMs, report.durationMs)} |`);
     out.push(`| exit code | ${b.exitCode} | ${report.exitCode} | ${b.exitCode === report.exitCode ? "=" : "changed"} |`);
-    for (const name of Object.keys(report.totals)) {
+    for (const [name, i] of trafficTotals(report)) {
       const c = b.perProxy[name];
-      const i = report.totals[name]!;
       if (!c) continue;
       out.push(`| ${cell(name)} throughput up | ${humanRate(c.throughputUp)} | ${humanRate(i.throughputUp)} | ${change(c.throughputUp, i.throughputUp)} |`);
       out.push(`| ${cell(name)} throughput down | ${humanRate(c.throughputDown)} | ${humanRate(i.throughputDown)} | ${change(c.throughputDown, i.throughputDown)} |`);
@@ -87,6 +87,7 @@ export function renderMarkdown(report: RunReport): string {
       out.push(`| ${cell(name)} faults | ${totalFaults(c)} | ${totalFaults(i)} | ${change(totalFaults(c), totalFaults(i))} |`);
     }
   }
+  out.push(...renderExperimentMarkdown(report));
   out.push("");
   return out.join("\n");
 }

@@ -2,6 +2,8 @@
 // time left, live throughput per proxy) with notes printed above it. Elsewhere (CI logs): the
 // notes only, one line each.
 import { humanDuration, humanRate } from "./markdown.js";
+import type { ProbeLive } from "../experiment/watch.js";
+import { pct } from "../experiment/format.js";
 
 export interface ProgressState {
   /** ms since the run started */
@@ -14,6 +16,8 @@ export interface ProgressState {
   stepLeftMs: number | null;
   /** bytes per second by proxy since the last tick */
   throughput: Record<string, { up: number; down: number }>;
+  /** with probes: availability so far and the latest sample, by probe */
+  probes?: Record<string, ProbeLive>;
 }
 
 export interface ProgressSink {
@@ -27,6 +31,7 @@ export function renderProgressLine(s: ProgressState): string {
   parts.push(s.step ? `step ${s.step}${s.stepLeftMs !== null ? ` (${humanDuration(Math.max(0, s.stepLeftMs))} left)` : ""}` : "starting");
   parts.push(s.totalMs !== null ? `${humanDuration(s.elapsedMs)} of ${humanDuration(s.totalMs)}` : humanDuration(s.elapsedMs));
   for (const [name, t] of Object.entries(s.throughput)) parts.push(`${name} up ${humanRate(t.up)} down ${humanRate(t.down)}`);
+  for (const [name, p] of Object.entries(s.probes ?? {})) parts.push(`${name} ${pct(p.availability)} ok${p.last !== null ? ` (last ${p.last})` : ""}`);
   return parts.join(" | ");
 }
 

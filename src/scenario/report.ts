@@ -1,6 +1,7 @@
 // The run report (JSON): per step and proxy, the time span, bytes each way, throughput,
 // connections and faults, measured from the agents' counters at each step's start and end.
 import { FAULT_KINDS, type FaultKind, type ProxyInfo } from "../control/protocol.js";
+import type { NotifyResult, ProbeStats, SloBreach } from "../experiment/types.js";
 
 /** Traffic through one proxy (summed over the agents that have it) during a window. */
 export interface TrafficStats {
@@ -37,7 +38,14 @@ export interface StepReport {
   status: StepStatus;
   error?: string;
   perProxy: Record<string, TrafficStats>;
+  /** with probes: each probe's figures during the step */
+  probes?: Record<string, ProbeStats>;
+  /** the slo limits the step broke (its status is then failed) */
+  sloBreaches?: SloBreach[];
 }
+
+/** Traffic over the whole run by proxy; with probes also `probes`, each probe's figures over the run. */
+export type RunTotals = Record<string, TrafficStats> & { probes?: Record<string, ProbeStats> };
 
 /** A whole phase: the clean baseline run, or the impaired run's totals. */
 export interface PhaseReport {
@@ -62,9 +70,22 @@ export interface RunReport {
   stopped: string | null;
   steps: StepReport[];
   /** the whole impaired run */
-  totals: Record<string, TrafficStats>;
+  totals: RunTotals;
   /** the clean run with --baseline, else null */
   baseline: PhaseReport | null;
+  /** with probes: their figures before anything was applied and after everything was reverted */
+  steadyState?: { before: Record<string, ProbeStats> | null; after: Record<string, ProbeStats> | null };
+  /** with probes: whether the slo held, and every limit broken (per step, over the run, in the steady states) */
+  slo?: { held: boolean; breaches: SloBreach[] };
+  /** with probes: why and when the stop condition stopped the run, else null */
+  aborted?: { reason: string; atMs: number } | null;
+  /** with notify: what the webhook answered */
+  notified?: NotifyResult | null;
+}
+
+/** The traffic totals by proxy (without the probes' figures). */
+export function trafficTotals(report: RunReport): [string, TrafficStats][] {
+  return Object.entries(report.totals).filter(([name]) => !(name === "probes" && report.slo !== undefined)) as [string, TrafficStats][];
 }
 
 export function zeroFaults(): Record<FaultKind, number> {

@@ -12,6 +12,12 @@ import { describeAction } from "./schema.js";
 import { AgentSession, type AgentRef } from "./session.js";
 import type { Scenario } from "./types.js";
 import { constants } from "node:os";
+import { ExperimentWatch, type WindowResult } from "../experiment/watch.js";
+import { judgeRun } from "../experiment/judge.js";
+import { notifyRun } from "../experiment/notify.js";
+import { stepsEndingBetter } from "../experiment/better.js";
+import { recordPoll, recordSamples, type RunSeries } from "../experiment/series.js";
+import { breachText } from "../experiment/format.js";
 
 export interface RunOptions {
   scenario: Scenario;
@@ -31,12 +37,17 @@ export interface RunOptions {
   commandStdio?: "inherit" | "ignore";
   /** ms a stopped command gets between its signal and SIGKILL (default 5 s) */
   stopGraceMs?: number;
+  /** filled with throughput, faults and probe samples over time (for the HTML report) */
+  series?: RunSeries;
+  /** POST the verdict to the scenario's notify.webhook (default true) */
+  notify?: boolean;
 }
 
 type StopReason =
   | { kind: "done" }
   | { kind: "command"; exit: CommandExit }
   | { kind: "failed"; message: string }
+  | { kind: "aborted"; reason: string; atMs: number }
   | { kind: "interrupted"; signal: NodeJS.Signals };
 
 function describeError(err: unknown): string {
@@ -81,6 +92,11 @@ class ScenarioRun {
   private commandExit: { atMs: number; exit: CommandExit } | null = null;
   private currentStep: number | null = null;
   private lastBytes = new Map<string, { up: number; down: number; at: number }>();
+  private lastFaults = new Map<string, Record<string, number>>();
+  /** the experiment's probes, slo and stop condition (null without probes) */
+  private readonly watch: ExperimentWatch | null;
+  private steadyBefore: WindowResult | null = null;
+  private steadyAfter: WindowResult | null = null;
 
   constructor(private readonly opts: RunOptions) {
     this.scenario = opts.scenario;
@@ -91,6 +107,18 @@ class ScenarioRun {
     this.stepStart = new Array<number | null>(n).fill(null);
     this.stepEnd = new Array<number | null>(n).fill(null);
     this.stepError = new Array<string | null>(n).fill(null);
+    const exp = this.scenario.experiment;
+    this.watch =
+      exp && exp.probes.length > 0
+        ? new ExperimentWatch(exp, {
+            abort: (reason) => {
+              if (this.stopReason) return;
+              this.progress.note(`${seconds(this.now())} ${reason}: reverting everything and stopping`);
+              this.stop({ kind: "aborted", reason, atMs: this.now() });
+            },
+            note: (line) => this.progress.note(line),
+          })
+        : null;
   }
 
   private now(): number {
@@ -128,7 +156,8 @@ class ScenarioRun {
     this.opts.signal?.addEventListener("abort", onAbort, { once: true });
     let baseline: PhaseReport | null = null;
     try {
-      const ready = await this.prepare();
+      let ready = await this.prepare();
+      if (ready && this.watch) ready = await this.steadyStateBefore(this.watch);
       if (ready && this.opts.baseline && this.opts.command) baseline = await this.baselinePhase();
       if (ready && !this.stopReason) await this.impairedPhase();
       else this.startedAt = new Date();
@@ -136,7 +165,55 @@ class ScenarioRun {
       this.opts.signal?.removeEventListener("abort", onAbort);
     }
     await this.finish();
-    return this.buildReport(baseline);
+    const report = this.buildReport(baseline);
+    const notify = this.scenario.experiment?.notify;
+    if (notify && this.opts.notify !== false) {
+      report.notified = await notifyRun(report, notify);
+      if (report.notified && !report.notified.ok) this.progress.note(`notify: ${notify.webhook}: ${report.notified.error ?? "failed"}`);
+    }
+    return report;
+  }
+
+  // ------------------------------------------------------------------ the experiment's steady state
+
+  /** Starts the probes; with steadyState.before, probes first and applies nothing unless it holds. */
+  private async steadyStateBefore(watch: ExperimentWatch): Promise<boolean> {
+    watch.start();
+    const before = watch.experiment.steadyState?.before ?? 0;
+    if (before === 0) return true;
+    this.progress.note(`steady state: probing ${watch.experiment.probes.map((p) => p.name).join(", ")} for ${seconds(before)} before anything is applied`);
+    const result = await watch.steadyWindow(before, "steadyState.before", this.stoppedPromise);
+    if (result === null) return false;
+    this.steadyBefore = result;
+    if (result.breaches.length > 0) {
+      this.stop({ kind: "failed", message: `not steady: ${result.breaches.map((b) => breachText(b, false)).join("; ")}; nothing was applied` });
+      return false;
+    }
+    return true;
+  }
+
+  /** After the revert: steadyState.after, then the recoveries still pending; then the probes stop. */
+  private async steadyStateAfter(watch: ExperimentWatch): Promise<void> {
+    const interrupted = (): boolean => this.stopReason?.kind === "interrupted" || this.opts.signal?.aborted === true;
+    try {
+      if (this.t0 === 0 || interrupted()) return;
+      const cut = new Promise<void>((resolve) => this.opts.signal?.addEventListener("abort", () => resolve(), { once: true }));
+      const after = watch.experiment.steadyState?.after ?? 0;
+      if (after > 0) {
+        this.progress.note(`steady state: probing for ${seconds(after)} after the revert`);
+        this.steadyAfter = await watch.steadyWindow(after, "steadyState.after", cut);
+      }
+      const better = stepsEndingBetter(this.scenario.steps, this.timeline, this.allProxies);
+      const spans = this.stepEnd.flatMap((end, i) => (end !== null && better[i] && this.stepStart[i] !== null ? [{ start: this.t0 + this.stepStart[i]!, end: this.t0 + end }] : []));
+      await watch.awaitRecoveries(spans, interrupted);
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** The stop condition held: every proxy the run touched goes back to what it had, at once. */
+  private async revertNow(): Promise<void> {
+    await Promise.allSettled(this.sessions.flatMap((s) => [...s.applied.keys()].map((p) => s.set(p, { kind: "baseline" }))));
   }
 
   // ------------------------------------------------------------------ before the run
@@ -261,6 +338,7 @@ class ScenarioRun {
     this.t0 = performance.now();
     this.startedAt = new Date();
     this.snapshots.set(-1, first);
+    this.watch?.begin(this.t0);
     let i = 0;
     // the at: 0 steps are in place before the command starts
     while (i < times.length && times[i]! <= 0 && !this.stopReason) await this.runInstant(times[i++]!, byTime);
@@ -396,6 +474,7 @@ class ScenarioRun {
       }
       this.lastBytes.set(name, { up: c.bytesUp, down: c.bytesDown, at: now });
     }
+    if (this.opts.series) recordPoll(this.opts.series, now, snap, throughput, this.lastFaults);
     const i = this.currentStep;
     const span = i === null ? null : this.timeline.spans[i]!;
     this.progress.update({
@@ -404,6 +483,7 @@ class ScenarioRun {
       step: i === null ? null : `${i + 1}/${this.scenario.steps.length} ${this.scenario.steps[i]!.name}`,
       stepLeftMs: span && span.end !== null ? span.end - now : null,
       throughput,
+      ...(this.watch ? { probes: this.watch.live() } : {}),
     });
   }
 
@@ -411,6 +491,8 @@ class ScenarioRun {
 
   private async finish(): Promise<void> {
     const reason = this.stopReason ?? { kind: "done" as const };
+    this.watch?.end();
+    if (reason.kind === "aborted") await this.revertNow();
     if (this.command?.running) {
       const signal = reason.kind === "interrupted" ? reason.signal : "SIGTERM";
       this.progress.note(`stopping ${this.opts.command!.join(" ")} (${signal})`);
@@ -428,6 +510,7 @@ class ScenarioRun {
     this.progress.done();
     // closing the sessions is what reverts: the agent undoes every bound apply, newest first
     await Promise.allSettled(this.sessions.map((s) => s.close()));
+    if (this.watch) await this.steadyStateAfter(this.watch);
   }
 
   private endMs = 0;
@@ -440,6 +523,7 @@ class ScenarioRun {
       case "command":
         return r.exit.code;
       case "failed":
+      case "aborted":
         return 1;
       case "interrupted":
         return 128 + (constants.signals[r.signal] ?? 2);
@@ -480,7 +564,7 @@ class ScenarioRun {
     const first = this.snapshots.get(-1);
     const last = this.snapshots.get(Infinity);
     const exit = this.commandExit;
-    return {
+    const report: RunReport = {
       scenario: this.scenario.name,
       description: this.scenario.description,
       startedAt: this.startedAt.toISOString(),
@@ -489,10 +573,28 @@ class ScenarioRun {
       command: this.opts.command,
       commandExit: exit ? { atMs: Math.round(exit.atMs), code: exit.exit.code, signal: exit.exit.signal } : null,
       agents: this.opts.agents.map((a) => ({ name: a.name, url: a.url })),
-      stopped: r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : `interrupted by ${r.signal}`,
+      stopped: r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : r.kind === "aborted" ? r.reason : `interrupted by ${r.signal}`,
       steps,
       totals: first && last ? trafficBetween(first, last, endMs, this.scenarioProxies) : {},
       baseline,
     };
+    if (this.watch) this.judge(report, this.watch);
+    return report;
+  }
+
+  private judge(report: RunReport, watch: ExperimentWatch): void {
+    const r = this.stopReason;
+    const better = stepsEndingBetter(this.scenario.steps, this.timeline, this.allProxies);
+    judgeRun(report, watch, {
+      steps: this.scenario.steps.map((_, i) => {
+        const start = this.stepStart[i] ?? null;
+        return { start, end: start === null ? null : (this.stepEnd[i] ?? this.endMs), better: better[i] === true && this.stepEnd[i] !== null };
+      }),
+      endMs: this.endMs,
+      before: this.steadyBefore,
+      after: this.steadyAfter,
+      aborted: r?.kind === "aborted" ? { reason: r.reason, atMs: Math.round(r.atMs) } : null,
+    });
+    if (this.opts.series) recordSamples(this.opts.series, watch, this.t0 > 0 ? this.t0 : (watch.beforeWindow?.to ?? performance.now()));
   }
 }

@@ -3,6 +3,7 @@
 import type { FieldError, SetOverrides } from "../control/protocol.js";
 import { parseSetOverrides, PROFILE_NAME_PATTERN, suggest, validateProfile } from "../profiles/schema.js";
 import { parseCidr } from "../relay/targeting.js";
+import { EXPERIMENT_FIELDS, validateExperiment } from "../experiment/schema.js";
 import { parseDuration, parsePercent, showValue, UnitError } from "../units.js";
 import {
   MAX_RAMP_INTERVAL_MS,
@@ -12,7 +13,7 @@ import {
   type StepAction,
 } from "./types.js";
 
-const TOP_FIELDS = ["name", "description", "agents", "proxies", "steps"] as const;
+const TOP_FIELDS = ["name", "description", "agents", "proxies", "steps", ...EXPERIMENT_FIELDS] as const;
 const STEP_FIELDS = ["name", "at", "for", "proxies", "apply", "clear", "ramp", "trace", "repeat", "set", "percent", "clients"] as const;
 const ACTIONS = ["apply", "clear", "ramp", "trace", "repeat"] as const;
 const RAMP_FIELDS = ["from", "to", "over", "every"] as const;
@@ -329,11 +330,13 @@ export function validateScenario(raw: unknown, defaultName = "scenario"): { scen
   if (raw.steps === undefined) c.add("steps", "required: the list of steps, e.g. steps: [{at: 0s, apply: 4g}]");
   else parseSteps(c, raw.steps, "steps", { base: 0, proxies, iteration: [], depth: 0 }, drafts);
   if (drafts.length > MAX_STEPS) c.add("steps", `the scenario expands to more than ${MAX_STEPS} steps (check repeat.times)`);
+  const { experiment, errors: experimentErrors } = validateExperiment(raw);
+  c.errors.push(...experimentErrors);
   if (c.errors.length > 0) return { scenario: null, errors: c.errors };
   // stable sort by start time: file order breaks ties
   const steps = drafts
     .map((d, order) => ({ d, order }))
     .sort((a, b) => a.d.at - b.d.at || a.order - b.order)
     .map(({ d }, index): ScenarioStep => ({ index, ...d }));
-  return { scenario: { name: name ?? defaultName, description: description ?? "", agents, proxies: proxies ?? [], steps }, errors: [] };
+  return { scenario: { name: name ?? defaultName, description: description ?? "", agents, proxies: proxies ?? [], steps, experiment }, errors: [] };
 }

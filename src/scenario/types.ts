@@ -1,6 +1,7 @@
 // A validated scenario: the timeline `netimpair run` plays. Times are canonical milliseconds
 // from the start of the run; probabilities, bandwidths and sizes stay as the profile layer reads them.
 import type { SetOverrides } from "../control/protocol.js";
+import type { Experiment } from "../experiment/types.js";
 
 /** One sample of a recorded link trace (a row of the CSV), canonical units. */
 export interface TraceRow {
@@ -81,6 +82,8 @@ export interface Scenario {
   /** default targets of each step */
   proxies: string[];
   steps: ScenarioStep[];
+  /** probes, slo, steady state, stop condition, notify; null when the scenario has none */
+  experiment: Experiment | null;
 }
 
 /** Most steps a scenario may expand to (repeat blocks included). */

@@ -1,4 +1,4 @@
-// `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--baseline] [-- COMMAND ARGS...]`
+// `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
 import { appendFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { resolveTargets } from "../fleet.js";
@@ -11,11 +11,14 @@ import { renderMarkdown } from "../../scenario/markdown.js";
 import { streamProgress } from "../../scenario/progress.js";
 import type { AgentRef } from "../../scenario/session.js";
 import type { Scenario } from "../../scenario/types.js";
+import { renderHtmlReport } from "../../experiment/html.js";
+import { newSeries } from "../../experiment/series.js";
 
 interface RunFlags {
   report?: string;
   junit?: string;
   summary?: string;
+  html?: string;
   baseline?: boolean;
 }
 
@@ -50,6 +53,7 @@ export function registerRun(program: Command): void {
     .option("--report <file>", "write the JSON report")
     .option("--junit <file>", "write a JUnit XML report (one test case per step)")
     .option("--summary <file>", "also append the Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY)")
+    .option("--html <file>", "write a self-contained HTML report (timeline, probe latency and availability, throughput, tables)")
     .option("--baseline", "run the command once on a clean link first and compare")
     .action(async (file: string, command: string[], flags: RunFlags, cmd: Command) => {
       let scenario: Scenario;
@@ -77,8 +81,10 @@ export function registerRun(program: Command): void {
       };
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      const series = flags.html ? newSeries() : undefined;
       try {
         const report = await runScenario({
+          ...(series ? { series } : {}),
           scenario,
           agents,
           command: command.length > 0 ? command : null,
@@ -92,6 +98,7 @@ export function registerRun(program: Command): void {
         let wrote = true;
         if (flags.report) wrote = (await writeOut("--report", flags.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
         if (flags.junit) wrote = (await writeOut("--junit", flags.junit, renderJunit(report))) && wrote;
+        if (flags.html && series) wrote = (await writeOut("--html", flags.html, await renderHtmlReport(report, series))) && wrote;
         if (flags.summary) wrote = (await writeOut("--summary", flags.summary, markdown + "\n", true)) && wrote;
         process.stdout.write(json ? JSON.stringify(report, null, 2) + "\n" : markdown + "\n");
         process.exitCode = report.exitCode !== 0 ? report.exitCode : wrote ? 0 : 1;

@@ -1,0 +1,33 @@
+// Probe figures and slo breaches as short text, shared by the Markdown summary, JUnit, the
+// progress line, the webhook and the HTML report.
+import type { ProbeStats, SloBreach } from "./types.js";
+
+export function pct(share: number | null): string {
+  return share === null ? "-" : `${Number((share * 100).toFixed(1))}%`;
+}
+
+export function ms(v: number | null): string {
+  if (v === null) return "-";
+  if (v < 1000) return `${Math.round(v)}ms`;
+  return `${Number((v / 1000).toFixed(v < 10_000 ? 2 : 1))}s`;
+}
+
+export function failuresText(f: Record<string, number>): string {
+  const parts = Object.entries(f).sort((a, b) => b[1] - a[1]).map(([cause, n]) => `${cause} ${n}`);
+  return parts.length ? parts.join(", ") : "none";
+}
+
+/** "api: 18/20 ok (90.0%), p50 3ms p95 12ms p99 15ms max 15ms, failures timeout 2, recovery 1.20s" */
+export function statsText(probe: string, s: ProbeStats): string {
+  const parts = [`${probe}: ${s.successes}/${s.samples} ok (${pct(s.availability)})`, `p50 ${ms(s.p50Ms)} p95 ${ms(s.p95Ms)} p99 ${ms(s.p99Ms)} max ${ms(s.maxMs)}`, `failures ${failuresText(s.failures)}`];
+  if (s.recoveryMs !== null) parts.push(`recovery ${ms(s.recoveryMs)}`);
+  return parts.join(", ");
+}
+
+/** "api availability 42.0% < 99% (step 2)" */
+export function breachText(b: SloBreach, withWhere = true): string {
+  const where = withWhere ? ` (${b.where})` : "";
+  if (b.what === "availability") return `${b.probe} availability ${pct(b.got)} < ${pct(b.limit)}${where}`;
+  if (b.what === "recovery") return b.got === null ? `${b.probe} did not recover (3 successes in a row) within the run, limit ${ms(b.limit)}${where}` : `${b.probe} recovery ${ms(b.got)} > ${ms(b.limit)}${where}`;
+  return `${b.probe} ${b.what} ${ms(b.got)} > ${ms(b.limit)}${where}`;
+}
