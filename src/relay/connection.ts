@@ -266,7 +266,8 @@ export class Connection {
   private onData(dir: Direction, chunk: Buffer): void {
     if (this.state !== "open") return; // half-open (drop mode), closing: read and discard
     const link = this.links[dir];
-    const reader = this.readers[dir];
+    // the reader whose buffer holds the chunk (null: the chunk is ours to keep)
+    const reader = this.readers[dir]?.borrowed ? this.readers[dir] : null;
     if (link !== null) {
       // the link keeps bytes past this call: a chunk in a reusable buffer is copied
       if (!link.push(reader !== null ? Buffer.from(chunk) : chunk)) this.source(dir)?.pause();

@@ -10,30 +10,34 @@
 // into buffers it reuses allocates no external memory per read, so none of that happens, whatever
 // the heap size; it also skips the allocation itself, which makes it cheaper than `pipe`.
 //
-// A chunk handed to the sink lives in the reader's buffer and is valid only during the call. A
-// consumer that writes it to a socket without copying calls lend() and passes what it returns as
-// the write's callback: the buffer goes back to the pool when the write is done, and the next read
-// goes into another one. Anything that keeps bytes longer (a link's queue) copies them.
+// A chunk handed to the sink is valid only during the call. When it lives in one of the reader's
+// own buffers (`borrowed`), a consumer that writes it to a socket without copying passes what
+// lend() returns as the write's callback: the buffer goes back to the pool when the write is done,
+// and the next read goes into another one. Anything that keeps bytes longer (a link's queue)
+// copies them.
 //
-// Idle connections hold a small buffer per direction (SMALL_READ); a read that fills it switches
-// the socket to LARGE_READ pooled buffers, and a read that does not fill its buffer switches it
-// back, so memory per idle connection stays small and bulk transfers read 64 KiB at a time.
+// A quiet socket reads into one small buffer that all quiet sockets share (reads run one at a
+// time on the event loop, and what is read into it is copied out before the callback returns),
+// so an idle connection holds no read buffer at all. A read that fills the shared buffer says
+// bulk data is coming: the socket switches to its own LARGE_READ buffers from a pool, and back
+// to the shared one after a read that does not fill its buffer.
 
 /** Buffer of a socket moving bulk data (Node's own read size). */
 export const LARGE_READ = 64 * 1024;
-/** Buffer of an idle or interactive socket. */
-export const SMALL_READ = 2 * 1024;
+/** The buffer every quiet socket reads into (its bytes are copied out). */
+export const SMALL_READ = 4 * 1024;
 /** Free LARGE buffers kept for reuse across all connections (2 MiB). */
 const POOL_MAX = 32;
 
 const pool: Buffer[] = [];
+const shared = Buffer.allocUnsafeSlow(SMALL_READ);
 
 function takeLarge(): Buffer {
   return pool.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ);
 }
 
 function giveBack(buf: Buffer): void {
-  if (buf.length === LARGE_READ && pool.length < POOL_MAX) pool.push(buf);
+  if (buf !== shared && pool.length < POOL_MAX) pool.push(buf);
 }
 
 /** What `net.Socket`'s `onread` option takes. */
@@ -45,9 +49,9 @@ export interface OnReadOption {
 export class SocketReader {
   /** pass this as the socket's `onread` option */
   readonly onread: OnReadOption;
-  private buf: Buffer | null = null;
-  /** the SMALL buffer while a LARGE one is in use */
-  private small: Buffer | null = null;
+  /** the chunk the sink has now is in a buffer of this reader (not a copy of its own) */
+  borrowed = false;
+  private buf: Buffer = shared;
   private lastRead = 0;
   /** the current buffer is referenced by a pending write */
   private lentNow = false;
@@ -61,18 +65,21 @@ export class SocketReader {
       buffer: () => this.next(),
       callback: (bytes, buf) => {
         this.lastRead = bytes;
-        this.sink((buf as Buffer).subarray(0, bytes));
+        const view = (buf as Buffer).subarray(0, bytes);
+        this.borrowed = buf !== shared;
+        this.sink(this.borrowed ? view : Buffer.from(view));
+        this.borrowed = false;
         return true; // the sink pauses the socket itself when it must
       },
     };
   }
 
   /**
-   * The chunk just handed to the sink is being written without a copy: returns the callback to
-   * give that write, which returns the buffer to the pool once the write is done.
+   * The borrowed chunk just handed to the sink is being written without a copy: returns the
+   * callback to give that write, which returns the buffer to the pool once the write is done.
    */
   lend(): () => void {
-    if (this.buf !== null && !this.lentNow) {
+    if (!this.lentNow) {
       this.lentNow = true;
       this.lent.push(this.buf);
     }
@@ -86,7 +93,7 @@ export class SocketReader {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.buf !== null && !this.lentNow) giveBack(this.buf);
+    if (!this.lentNow) giveBack(this.buf);
   }
 
   private readonly release = (): void => {
@@ -94,29 +101,16 @@ export class SocketReader {
     if (buf !== undefined) giveBack(buf);
   };
 
-  /**
-   * Called by Node before the first read and after each: the buffer for the next read. A read
-   * that filled its buffer says more is waiting: the next goes into a LARGE one. Any other read
-   * emptied the socket for now: the next goes into the SMALL one, so a connection that goes
-   * quiet (after a burst too) holds SMALL_READ bytes, not 64 KiB.
-   */
+  /** Called by Node before the first read and after each: the buffer for the next read. */
   private next(): Buffer {
     const cur = this.buf;
-    if (cur !== null && this.closed) return cur; // no more reads come
-    const wantLarge = cur !== null && this.lastRead === cur.length;
-    if (cur !== null && !this.lentNow) {
-      if ((cur.length === LARGE_READ) === wantLarge) return cur; // keep reading into it
-      if (cur.length === LARGE_READ) giveBack(cur);
-      else this.small = cur;
-    }
+    if (this.closed) return cur; // no more reads come
+    const wantLarge = this.lastRead === cur.length; // it filled its buffer: more is waiting
+    this.lastRead = 0;
+    if (!this.lentNow && (cur !== shared) === wantLarge) return cur; // keep reading into it
+    if (!this.lentNow) giveBack(cur);
     this.lentNow = false;
-    if (wantLarge) {
-      this.buf = takeLarge();
-    } else {
-      // the small buffer is ours; one lent to a write is left to it, and a new one made
-      this.buf = this.small ?? Buffer.allocUnsafe(SMALL_READ);
-      this.small = null;
-    }
+    this.buf = wantLarge ? takeLarge() : shared;
     return this.buf;
   }
 }
