@@ -89,7 +89,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
   const rows: Row[] = [];
   for (const v of VARIANTS) rows.push(await measure(v, idle, busy, busyMs));
   const bareCpu = rows.find((r) => r.relay === "bare relay")?.["CPU s/GB"];
-  for (const r of rows) r["CPU x bare"] = typeof bareCpu === "number" && typeof r["CPU s/GB"] === "number" ? round(r["CPU s/GB"] / bareCpu, 3) : null;
+  for (const r of rows) r["CPU x bare"] = typeof bareCpu === "number" && typeof r["CPU s/GB"] === "number" ? round(bareCpu / r["CPU s/GB"], 3) : null;
   ctx.results.table("scale", {
     title: `3. Scale: ${idle} idle connections, then ${busy} of them busy`,
     columns: ["relay", "target", "open", "open/s", "rss KB/conn", "heap KB/conn", "busy", "busy MB/s", "relay CPU %", "CPU s/GB", "CPU x bare", "errors", "goal"],
@@ -97,7 +97,7 @@ export async function scale(ctx: BenchContext): Promise<void> {
     notes: [
       PATH_LEGEND,
       "rss/heap KB/conn: relay process with the connections open minus before, over the connections open (heap includes external buffers); bare and engine after a forced GC, the agent as found (it runs as users run it, without --expose-gc)",
-      `busy: ${busy} connections each writing 16 KiB chunks flat out for ${busyMs} ms; MB/s = bytes reaching the upstream sink; CPU s/GB = relay CPU time per 1e9 bytes`,
+      `busy: ${busy} connections each writing 16 KiB chunks flat out for ${busyMs} ms; MB/s = bytes reaching the upstream sink; CPU s/GB = relay CPU time (/proc) per 1e9 bytes; CPU x bare = the bare relay's CPU s/GB over this one's (above 1 = cheaper)`,
       `goal: <= ${IDLE_GOAL_KB} KB per idle connection (rss). Relay open-file limit 20,000 = 2 per connection, so EMFILE may show near 10,000`,
     ],
   });
