@@ -513,8 +513,6 @@ export class Connection {
     this.halfOpenState?.cancel();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
-    this.readers.up?.close();
-    this.readers.down?.close();
     this.host.closed(this, this.error);
   }
 }

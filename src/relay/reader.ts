@@ -57,7 +57,6 @@ export class SocketReader {
   private lentNow = false;
   /** buffers lent to writes, oldest first (a socket completes its writes in order) */
   private readonly lent: Buffer[] = [];
-  private closed = false;
 
   /** `sink` gets each chunk read; it is valid only during the call (see lend()). */
   constructor(private readonly sink: (chunk: Buffer) => void) {
@@ -86,16 +85,6 @@ export class SocketReader {
     return this.release;
   }
 
-  /**
-   * The socket is closed (no more reads): its buffer goes back to the pool (a lent one returns
-   * when its write ends).
-   */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (!this.lentNow) giveBack(this.buf);
-  }
-
   private readonly release = (): void => {
     const buf = this.lent.shift();
     if (buf !== undefined) giveBack(buf);
@@ -103,8 +92,9 @@ export class SocketReader {
 
   /** Called by Node before the first read and after each: the buffer for the next read. */
   private next(): Buffer {
+    // (a socket's last buffer is never given back to the pool: a forgotten half-open upstream
+    // may still read into it after its connection is done; the collector takes it)
     const cur = this.buf;
-    if (this.closed) return cur; // no more reads come
     const wantLarge = this.lastRead === cur.length; // it filled its buffer: more is waiting
     this.lastRead = 0;
     if (!this.lentNow && (cur !== shared) === wantLarge) return cur; // keep reading into it
