@@ -1,7 +1,8 @@
 // The link model of one direction, as pure math: given when bytes arrive, it says when each
 // segment is released to the far side. No sockets, no timers; time comes in as numbers (ms).
 //
-//   a chunk is cut into segments of at most `mtu` bytes (or `slice.size`);
+//   a chunk is cut into segments of at most `mtu` bytes (or `slice.size`; with slice.variation,
+//   into pieces cut as Toxiproxy's slicer cuts them, see slicer.ts);
 //   departure = max(arrival, previous departure) + size / bandwidth        (the bandwidth clock)
 //   release   = departure + delay + jitter sample [+ rto when lost]
 //   release  >= previous release                     (bytes are never reordered)
@@ -12,6 +13,7 @@ import type { Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
 import { jitterSampler, type JitterSampler } from "./jitter.js";
 import { lossModel, type LossModel } from "./loss.js";
+import { slicePieces } from "./slicer.js";
 
 /** One scheduled piece: `size` bytes at `offset` of the chunk, released at `release` (ms). */
 export interface ScheduledPiece {
@@ -81,8 +83,9 @@ export class LinkTiming {
     const coalesce = spec.slice === null;
     let runStart = -1;
     let run: ScheduledPiece | null = null;
-    for (let offset = 0; offset < length; offset += seg) {
-      const size = Math.min(seg, length - offset);
+    const varied = spec.slice?.variation ? slicePieces(length, spec.slice.size, spec.slice.variation, this.random) : null;
+    for (let offset = 0, i = 0; offset < length; i++) {
+      const size = varied !== null ? varied[i]! : Math.min(seg, length - offset);
       const serialization = size * this.msPerByte;
       const departure = Math.max(arrival, this.lastDeparture) + serialization;
       this.lastDeparture = departure;
@@ -102,6 +105,7 @@ export class LinkTiming {
         runStart = release;
         out.push(run);
       }
+      offset += size;
     }
     return out;
   }

@@ -74,7 +74,7 @@ function finalizeDirection(d: LooseDirection, path: string, errors: FieldError[]
   let slice: SliceSpec | null = null;
   if (d.slice) {
     const size = required(d.slice.size, `${path}.slice.size`, "a slice's size (bytes per piece)", errors);
-    slice = { size: size ?? 1, delay: d.slice.delay ?? 0 };
+    slice = { size: size ?? 1, delay: d.slice.delay ?? 0, ...(d.slice.variation ? { variation: d.slice.variation } : {}) };
   }
   let ge: GilbertElliottLoss | null = null;
   if (d.gilbertElliott) {

@@ -132,6 +132,7 @@ const mtu = leaf((v) => {
   if (bytes < 64 || bytes > 65535) throw new FieldValueError(`expected an mtu from 64 to 65535 bytes, got ${showValue(v)}`);
   return bytes;
 });
+const sliceVariation = leaf((v) => parseSize(v));
 const sliceSize = leaf((v) => {
   const bytes = parseSize(v);
   if (bytes < 1) throw new FieldValueError(`expected a slice size of at least 1 byte, got ${showValue(v)}`);
@@ -156,7 +157,7 @@ const directionSchema = object(
     lossModel: object("a loss model", { type: oneOf(LOSS_MODEL_TYPES), ...gilbertElliottFields }),
     gilbertElliott: object("Gilbert-Elliott loss", gilbertElliottFields),
     rto: duration,
-    slice: object("a slice", { size: sliceSize, delay: duration }),
+    slice: object("a slice", { size: sliceSize, delay: duration, variation: sliceVariation }),
     mtu,
   },
   false,

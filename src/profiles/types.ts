@@ -20,10 +20,15 @@ export interface GilbertElliottLoss {
 }
 
 export interface SliceSpec {
-  /** bytes per piece */
+  /** bytes per piece (the average when `variation` is set) */
   size: number;
   /** ms between pieces */
   delay: number;
+  /**
+   * bytes by which piece sizes vary around `size`, cut as Toxiproxy's slicer cuts them
+   * (link/slicer.ts); absent or 0 = equal pieces of `size` (at most mtu)
+   */
+  variation?: number;
 }
 
 /** One direction of the link (up = client -> upstream, down = upstream -> client). */

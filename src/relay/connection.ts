@@ -19,6 +19,8 @@ import { sendReset } from "../faults/reset.js";
 import { enterHalfOpen, type HalfOpenState } from "../faults/half-open.js";
 import { isTargeted, type Cidr } from "./targeting.js";
 import type { HostPort } from "./address.js";
+import { SocketReader } from "./reader.js";
+import { adoptAccepted } from "./adopt.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -60,6 +62,8 @@ export class Connection {
   readonly share: number;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** the client socket (the accepted one, moved into a Socket that reads into reusable buffers) */
+  readonly client: Socket;
   bytesUp = 0;
   bytesDown = 0;
   impaired = false;
@@ -92,12 +96,23 @@ export class Connection {
   private error: string | null = null;
   /** sticky per-connection draws of the overlay, by key */
   private readonly draws = new Map<string, number>();
+  /**
+   * Each direction's source is read into reusable buffers (see reader.ts: a fresh buffer per read
+   * is what made the CLI agent mark-compact all the time); null = read with 'data' events, the
+   * chunks then owned by us.
+   */
+  private readonly readers: Record<Direction, SocketReader | null>;
 
   constructor(
     readonly id: string,
-    readonly client: Socket,
+    accepted: Socket,
     private readonly host: ConnectionHost,
   ) {
+    const up = new SocketReader((chunk) => this.onData("up", chunk));
+    const adopted = adoptAccepted(accepted, up.onread);
+    const client = adopted ?? accepted;
+    this.client = client;
+    this.readers = { up: adopted !== null ? up : null, down: new SocketReader((chunk) => this.onData("down", chunk)) };
     this.acceptedAt = host.now();
     this.share = host.random();
     this.clientAddress = client.remoteAddress ?? "";
@@ -106,7 +121,7 @@ export class Connection {
     client.pause();
     client.on("error", (err: NodeJS.ErrnoException) => this.onSocketError("client", err));
     client.on("close", () => this.onClientClose());
-    client.on("data", (chunk: Buffer) => this.onData("up", chunk));
+    if (adopted === null) client.on("data", (chunk: Buffer) => this.onData("up", chunk));
     client.on("end", () => this.onEnd("up"));
     client.on("drain", () => this.onDrain("down"));
   }
@@ -219,7 +234,8 @@ export class Connection {
 
   private dial(target: HostPort): void {
     if (this.state !== "connecting") return;
-    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const reader = this.readers.down;
+    const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, ...(reader ? { onread: reader.onread } : {}) });
     this.upstream = upstream;
     const timeout = this.later(this.host.connectTimeoutMs, () => {
       this.error = `upstream connect timeout after ${this.host.connectTimeoutMs} ms`;
@@ -231,7 +247,7 @@ export class Connection {
       clearTimeout(timeout);
       if (this.state !== "connecting") return;
       this.state = "open";
-      upstream.on("data", (chunk: Buffer) => this.onData("down", chunk));
+      // its bytes come to onData through this.readers.down (the onread option)
       upstream.on("end", () => this.onEnd("down"));
       upstream.on("drain", () => this.onDrain("up"));
       this.client.resume();
@@ -246,23 +262,31 @@ export class Connection {
     return dir === "up" ? this.upstream : this.client;
   }
 
+  /** A chunk read from a direction's source; read into a reusable buffer, it is valid only during this call. */
   private onData(dir: Direction, chunk: Buffer): void {
     if (this.state !== "open") return; // half-open (drop mode), closing: read and discard
     const link = this.links[dir];
+    // the reader whose buffer holds the chunk (null: the chunk is ours to keep)
+    const reader = this.readers[dir]?.borrowed ? this.readers[dir] : null;
     if (link !== null) {
-      if (!link.push(chunk)) this.source(dir)?.pause();
-    } else if (!this.deliver(dir, chunk)) {
+      // the link keeps bytes past this call: a chunk in a reusable buffer is copied
+      if (!link.push(reader !== null ? Buffer.from(chunk) : chunk)) this.source(dir)?.pause();
+    } else if (!this.deliver(dir, chunk, reader)) {
       this.source(dir)?.pause();
     }
   }
 
-  /** Hands bytes to the far side. False when its buffer is full. */
-  private deliver(dir: Direction, chunk: Buffer): boolean {
+  /**
+   * Hands bytes to the far side. False when its buffer is full. `reader` is the reader whose
+   * buffer holds `chunk` (the fast path writes it without a copy; the write's callback gives the
+   * buffer back), null when the chunk is ours to keep.
+   */
+  private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null): boolean {
     if (this.state !== "open") return true;
     const target = dir === "up" ? this.upstream! : this.client;
     if (this.plain) {
       this.count(dir, chunk.length);
-      const ok = target.write(chunk);
+      const ok = reader !== null ? target.write(chunk, reader.lend()) : target.write(chunk);
       if (!ok) this.blocked[dir] = true;
       return ok;
     }
@@ -278,7 +302,7 @@ export class Connection {
       if (flips > 0) this.recordFault("corrupt", `${flips} byte(s) corrupted`, flips);
     }
     this.count(dir, buf.length);
-    const ok = buf.length === 0 || target.write(buf);
+    const ok = buf.length === 0 || (reader !== null ? target.write(buf, reader.lend()) : target.write(buf));
     if (!ok) this.blocked[dir] = true;
     const since = this.bytesUp - this.originUp + (this.bytesDown - this.originDown);
     for (const t of this.triggers) t.bytes(since);

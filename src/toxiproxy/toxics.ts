@@ -112,14 +112,12 @@ const DEFS: Record<string, ToxicDef> = {
       size_variation: { default: 0, type: int(), unit: "bytes" },
       delay: { default: 0, type: int(), unit: "microseconds" },
     },
-    check: (a) =>
-      (a.size_variation as number) >= (a.average_size as number)
-        ? `size_variation must be smaller than average_size, got size_variation ${a.size_variation} with average_size ${a.average_size}`
-        : null,
-    // Pieces of average_size bytes with `delay` between them (size_variation is accepted; the
-    // engine slices in equal pieces).
+    // Pieces that vary around average_size by up to size_variation, cut as Toxiproxy cuts them
+    // (link/slicer.ts), with `delay` between them. Any size_variation is accepted, as Toxiproxy
+    // does (its clients' own tests send 1000 with average_size 1000); 0 = equal pieces.
     apply(_spec, dir, a) {
-      dir.slice = { size: num(a, "average_size"), delay: num(a, "delay") / 1000 };
+      const variation = num(a, "size_variation");
+      dir.slice = { size: num(a, "average_size"), delay: num(a, "delay") / 1000, ...(variation > 0 ? { variation } : {}) };
     },
   },
   limit_data: {

@@ -1,6 +1,7 @@
 // Runs the benchmarks: all, or those named. `npm run bench -- [names...] [--quick] [--out FILE]
 // [--profile]`. Prints a table per benchmark and writes every figure to bench-results.json.
-// --profile writes a CPU profile of every relay worker into .scratch/prof/ (node --cpu-prof).
+// --profile writes a CPU profile of every relay process (workers and `netimpair agent`) into
+// .scratch/prof/ (node --cpu-prof).
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Benchmark } from "./lib/context.js";

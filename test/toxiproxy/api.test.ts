@@ -175,7 +175,7 @@ test("POST /proxies/{name}/toxics answers 200 with Toxiproxy's defaults; errors 
   await expectError("POST", "/proxies/tox/toxics", { type: "latency", name: "b", attributes: { latency: "5ms" } }, 400, /attributes\.latency must be a number.*"5ms"/);
   await expectError("POST", "/proxies/tox/toxics", { type: "latency", name: "c", attributes: { latnecy: 5 } }, 400, /unknown attribute "latnecy"/);
   await expectError("POST", "/proxies/tox/toxics", { type: "latency", name: "d", toxicity: 1.5 }, 400, /toxicity must be a number from 0 to 1 .*got 1\.5/);
-  await expectError("POST", "/proxies/tox/toxics", { type: "slicer", name: "e", attributes: { average_size: 10, size_variation: 10 } }, 400, /size_variation must be smaller than average_size/);
+  await expectError("POST", "/proxies/tox/toxics", { type: "slicer", name: "e", attributes: { average_size: 10, size_variation: -1 } }, 400, /attributes\.size_variation must be at least 0/);
   await expectError("POST", "/proxies/tox/toxics", [1, 2], 400, /bad request body/);
   await expectError("POST", "/proxies/ghost/toxics", { type: "latency" }, 404, /proxy not found/);
   await assert.rejects(p.addToxic(latency(undefined, 5)), /409/);

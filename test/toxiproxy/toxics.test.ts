@@ -42,7 +42,7 @@ test("bad attributes are refused with the field, the value and what was expected
     ["latency", [1], /attributes must be an object, got \[1\]/],
     ["bandwidth", { rate: null }, /attributes\.rate must be a number \(KB\/s/],
     ["slicer", {}, /attributes\.average_size must be at least 1 \(bytes\), got 0/],
-    ["slicer", { average_size: 5, size_variation: 7 }, /size_variation must be smaller than average_size/],
+    ["slicer", { average_size: 5, size_variation: 1.5 }, /attributes\.size_variation must be a whole number \(bytes\), got 1\.5/],
     ["loss", { probability: 2 }, /attributes\.probability must be at most 1/],
     ["stall", { every: 100, duration: 100 }, /duration must be shorter than every/],
     ["half_open", { mode: "pause" }, /attributes\.mode must be one of drop, freeze, got "pause"/],
@@ -82,6 +82,8 @@ test("timeout, reset_peer, slow_close, slicer, limit_data map onto the engine's 
   assert.deepEqual(specWith("reset_peer", { timeout: 0 }).reset, { probability: 1, after: 0, afterBytes: null });
   assert.deepEqual(specWith("slow_close", { delay: 250 }).slowClose, { delay: 250, probability: 1 });
   assert.deepEqual(specWith("slicer", { average_size: 64, delay: 1500 }, "upstream").up.slice, { size: 64, delay: 1.5 });
+  // what Toxiproxy and toxiproxy-node-client's own tests send: a variation as large as the average
+  assert.deepEqual(specWith("slicer", { average_size: 1000, size_variation: 1000 }, "downstream").down.slice, { size: 1000, delay: 0, variation: 1000 });
   assert.deepEqual(specWith("limit_data", { bytes: 10 }, "upstream").limit, { bytes: 10, direction: "up", probability: 1 });
 });
 

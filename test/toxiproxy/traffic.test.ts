@@ -179,6 +179,26 @@ test("slicer delivers in average_size pieces with delay microseconds between the
   s.destroy();
 });
 
+test("slicer {average_size: 1000, size_variation: 1000} (what toxiproxy-node-client's tests send) is accepted and delivers varied pieces of at most 2000 bytes", async () => {
+  const p = await proxy();
+  // Toxiproxy answers 200 to this; so does netimpair now (it used to answer 400)
+  const t = await p.addToxic(toxic("slicer", { average_size: 1000, size_variation: 1000, delay: 3000 }, { stream: "downstream" }));
+  assert.deepEqual(t.attributes, { average_size: 1000, size_variation: 1000, delay: 3000 });
+  const s = await connect(p);
+  const chunks: number[] = [];
+  s.on("data", (c: Buffer) => chunks.push(c.length));
+  const total = 32 * 1024;
+  const got = readBytes(s, total);
+  s.write(Buffer.alloc(total, 3)); // one write: the echo sends it back down in a few reads, each sliced
+  assert.equal((await got).length, total);
+  // pieces 3 ms apart reach the client as separate reads (a stalled loop may merge a few)
+  const small = chunks.filter((n) => n <= 2000);
+  assert.ok(chunks.length >= 12, `arrived in ${chunks.length} reads: ${chunks.join(",")}`);
+  assert.ok(small.length >= chunks.length * 0.8, `reads of at most 2000 bytes: ${small.length} of ${chunks.length}: ${chunks.join(",")}`);
+  assert.ok(new Set(small).size >= 4, `piece sizes vary: ${chunks.join(",")}`);
+  s.destroy();
+});
+
 test("limit_data passes exactly bytes, then closes gracefully", async () => {
   const p = await proxy();
   await p.addToxic(toxic("limit_data", { bytes: 1000 }));

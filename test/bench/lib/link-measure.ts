@@ -19,7 +19,7 @@ export interface MeasureOptions {
 
 export async function measureLink(spec: ImpairmentSpec, opts: MeasureOptions): Promise<LinkMeasurement> {
   const upstream = await Upstream.start();
-  const relay = await startRelay("netimpair", upstream.port, spec);
+  const relay = await startRelay("engine", upstream.port, spec);
   try {
     const maxDelay = Math.max(spec.up.delay + 6 * spec.up.jitter + spec.up.rto, spec.down.delay + 6 * spec.down.jitter + spec.down.rto);
     const maxJitter = Math.max(spec.up.jitter, spec.down.jitter);

@@ -1,6 +1,8 @@
-// Worker process: one relay (a bare net+pipe relay, or netimpair's Proxy) serving a benchmark.
+// Worker process: one relay (a bare net+pipe relay, or netimpair's Proxy class: the engine alone)
+// serving a benchmark.
 // Its CPU and memory figures are reported on request, so they are the relay's alone.
 import net, { type Server, type Socket } from "node:net";
+import { PerformanceObserver, constants as perf } from "node:perf_hooks";
 import { Proxy } from "../../../src/relay/proxy.js";
 import type { ImpairmentSpec } from "../../../src/profiles/types.js";
 import { serve } from "./ipc.js";
@@ -9,6 +11,10 @@ import type { RelayKind, RelayStart, Usage } from "./relay.js";
 let proxy: Proxy | null = null;
 let bare: { server: Server; sockets: Set<Socket> } | null = null;
 const acceptErrors: Record<string, number> = {};
+let majorGcs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) majorGcs++;
+}).observe({ entryTypes: ["gc"] });
 
 function countError(err: NodeJS.ErrnoException): void {
   const code = err.code ?? err.message;
@@ -74,6 +80,7 @@ function usage(): Usage {
     connections: proxy ? proxy.stats().connectionsActive : bare ? bare.sockets.size / 2 : 0,
     bytesUp: proxy ? proxy.stats().bytesUp : 0,
     bytesDown: proxy ? proxy.stats().bytesDown : 0,
+    majorGcs,
     errors: { ...acceptErrors },
   };
 }
@@ -86,7 +93,7 @@ serve({
     return { port };
   },
   apply(args: { spec: ImpairmentSpec | null }): null {
-    if (!proxy) throw new Error("apply: no netimpair relay running");
+    if (!proxy) throw new Error("apply: no engine relay running");
     proxy.setImpairment(args.spec ? { spec: args.spec, percent: 100, clients: [] } : null);
     return null;
   },
