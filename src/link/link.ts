@@ -2,10 +2,20 @@
 // head of the queue. Bytes enter with push(), leave through the sink at their release time.
 // A full queue tells the caller to pause the sender (as a full TCP window would); a sink that
 // cannot take more (socket buffer full) stops the queue until resume().
+//
+// On its own, a Link runs its own bandwidth clock (LinkTiming.schedule). Attached to a
+// SharedLink, its segments first wait in `waiting` until the shared clock lets them depart
+// (depart()); from there delay, jitter, loss, stalls and order are still this Link's own.
 import type { DirectionSpec } from "../profiles/types.js";
 import type { Now, Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
-import { LinkTiming, type ScheduledPiece } from "./timing.js";
+import { COALESCE_MS, LinkTiming, type ScheduledPiece } from "./timing.js";
+import { queueBound } from "./bound.js";
+import type { SharedLink } from "./shared.js";
+import type { SharedFlow } from "./shared-clock.js";
+import type { FlowSlot } from "./scheduler.js";
+
+export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
 export interface LinkSink {
   /** Hands bytes to the far side; false when it is full (the link waits for resume()). */
@@ -30,21 +40,25 @@ interface QueuedPiece {
   buf: Buffer;
   arrival: number;
   release: number;
+  /** release of the first segment merged into this piece (shared links coalesce as they depart) */
+  first: number;
+}
+
+/** A segment waiting for the shared clock. */
+interface WaitingSegment {
+  buf: Buffer;
+  arrival: number;
 }
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
 export const EARLY_MS = 0.5;
-export const MIN_QUEUE_BYTES = 64 * 1024;
-export const UNLIMITED_QUEUE_BYTES = 4 * 1024 * 1024;
 
-/** Bytes a direction may hold: about twice the bandwidth-delay product, at least 64 KiB. */
-export function queueBound(spec: DirectionSpec): number {
-  if (spec.bandwidth === null) return UNLIMITED_QUEUE_BYTES;
-  const bdp = ((spec.bandwidth / 8) * (spec.delay + 2 * spec.jitter)) / 1000;
-  return Math.max(MIN_QUEUE_BYTES, Math.ceil(2 * bdp));
+/** True when `b` starts where `a` ends in memory: the two can be handed over as one view. */
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
 }
 
-export class Link {
+export class Link implements SharedFlow {
   private readonly timing: LinkTiming;
   private queue: QueuedPiece[] = [];
   private head = 0;
@@ -58,6 +72,10 @@ export class Link {
   private closed = false;
   private lastDelivered = -Infinity;
   private readonly scratch: ScheduledPiece[] = [];
+  private shared: SharedLink<Link> | null = null;
+  private slot: FlowSlot<Link> | null = null;
+  private waiting: WaitingSegment[] = [];
+  private waitHead = 0;
 
   constructor(
     spec: DirectionSpec,
@@ -66,9 +84,14 @@ export class Link {
     private readonly events: LinkEvents,
     private readonly now: Now,
     random: Random,
+    shared: SharedLink<Link> | null = null,
   ) {
     this.timing = new LinkTiming(spec, stall, random);
     this.bound = queueBound(spec);
+    if (shared !== null) {
+      this.shared = shared;
+      this.slot = shared.join(this, spec);
+    }
   }
 
   get queuedBytes(): number {
@@ -76,11 +99,21 @@ export class Link {
   }
 
   get full(): boolean {
-    return this.bytes >= this.bound;
+    return this.bytes >= this.limit;
   }
 
   get idle(): boolean {
-    return this.head >= this.queue.length;
+    return this.head >= this.queue.length && this.waitHead >= this.waiting.length;
+  }
+
+  /** The shared link this one is a member of, or null (its own bandwidth clock). */
+  get sharedLink(): SharedLink<Link> | null {
+    return this.shared;
+  }
+
+  /** Bytes this link may hold before its sender is paused: its bound, or its share of a shared one. */
+  private get limit(): number {
+    return this.shared !== null ? this.shared.share : this.bound;
   }
 
   get spec(): DirectionSpec {
@@ -91,13 +124,17 @@ export class Link {
   push(chunk: Buffer): boolean {
     if (this.closed) return true;
     const arrival = this.now();
-    const wasIdle = this.idle;
-    this.enqueue(chunk, arrival);
-    if (wasIdle) {
-      // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
-      // without a trip through the event loop.
-      if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
-      else this.arm();
+    if (this.shared !== null) {
+      this.enqueueShared(chunk, arrival, false);
+    } else {
+      const wasIdle = this.idle;
+      this.enqueue(chunk, arrival);
+      if (wasIdle) {
+        // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
+        // without a trip through the event loop.
+        if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
+        else this.arm();
+      }
     }
     if (this.full) {
       this.reportedFull = true;
@@ -106,18 +143,34 @@ export class Link {
     return true;
   }
 
-  /** A new link for this direction: queued bytes are re-timed by it at once. */
-  reconfigure(spec: DirectionSpec, stall: StallSchedule | null): void {
+  /**
+   * A new link for this direction: queued bytes are re-timed by it at once (also those that
+   * already left the shared clock). `shared` is the shared link to run on (null: its own clock).
+   */
+  reconfigure(spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null = null): void {
     if (this.closed) return;
     this.timing.configure(spec, stall);
     this.timing.restartClock(this.lastDelivered);
     this.bound = queueBound(spec);
-    const pending = this.queue.slice(this.head);
+    const pending: WaitingSegment[] = this.queue.slice(this.head);
+    for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
     this.queue = [];
     this.head = 0;
-    this.bytes = 0;
-    for (const piece of pending) this.enqueue(piece.buf, piece.arrival);
+    this.waiting = [];
+    this.waitHead = 0;
+    this.addBytes(-this.bytes);
     this.disarm();
+    if (this.shared !== null && this.shared === shared) {
+      this.slot = shared.rejoin(this.slot!, this, spec);
+    } else {
+      if (this.shared !== null) this.shared.leave(this.slot!, false);
+      this.shared = shared;
+      this.slot = shared?.join(this, spec) ?? null;
+    }
+    for (const piece of pending) {
+      if (this.shared !== null) this.enqueueShared(piece.buf, piece.arrival, true);
+      else this.enqueue(piece.buf, piece.arrival);
+    }
     this.arm();
     this.checkWritable();
   }
@@ -133,23 +186,91 @@ export class Link {
   discard(): void {
     this.queue = [];
     this.head = 0;
-    this.bytes = 0;
+    const hadWaiting = this.waitHead < this.waiting.length;
+    this.waiting = [];
+    this.waitHead = 0;
+    this.addBytes(-this.bytes);
+    // the scheduler may still count segments of this link: a fresh slot forgets them
+    if (hadWaiting && this.shared !== null) this.slot = this.shared.renew(this.slot!, this);
     this.disarm();
   }
 
   close(): void {
-    this.closed = true;
     this.discard();
+    this.closed = true;
+    if (this.shared !== null) this.shared.leave(this.slot!, false);
+    this.shared = null;
+    this.slot = null;
+  }
+
+  // ---- as a member of a shared link (SharedFlow) ----------------------------------------------
+
+  headArrival(): number {
+    return this.waiting[this.waitHead]?.arrival ?? -Infinity;
+  }
+
+  headSize(): number {
+    return this.waiting[this.waitHead]?.buf.length ?? 0;
+  }
+
+  depart(departure: number, serialization: number): void {
+    const seg = this.waiting[this.waitHead];
+    if (seg === undefined) return;
+    this.waiting[this.waitHead] = undefined as unknown as WaitingSegment;
+    this.waitHead++;
+    if (this.waitHead >= this.waiting.length) {
+      this.waiting = [];
+      this.waitHead = 0;
+    } else if (this.waitHead > 1024 && this.waitHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+    const release = this.timing.releaseAt(departure, serialization);
+    this.reportLoss();
+    const queue = this.queue;
+    const last = queue.length > this.head ? queue[queue.length - 1]! : null;
+    if (last !== null && this.timing.direction.slice === null && release - last.first < COALESCE_MS && adjacent(last.buf, seg.buf)) {
+      last.buf = Buffer.from(last.buf.buffer, last.buf.byteOffset, last.buf.length + seg.buf.length);
+      last.release = release;
+      return;
+    }
+    queue.push({ buf: seg.buf, arrival: seg.arrival, release, first: release });
+    if (last === null) this.arm();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** Changes the byte count; a shared link counts the members that have bytes queued. */
+  private addBytes(delta: number): void {
+    const before = this.bytes;
+    this.bytes += delta;
+    if (this.shared !== null && (before > 0) !== (this.bytes > 0)) this.shared.setBusy(this.bytes > 0);
   }
 
   private enqueue(buf: Buffer, arrival: number): void {
     const pieces = this.timing.schedule(arrival, buf.length, this.scratch);
     for (const p of pieces) {
       const slice = p.offset === 0 && p.size === buf.length ? buf : buf.subarray(p.offset, p.offset + p.size);
-      this.queue.push({ buf: slice, arrival, release: p.release });
+      this.queue.push({ buf: slice, arrival, release: p.release, first: p.release });
     }
     pieces.length = 0;
-    this.bytes += buf.length;
+    this.addBytes(buf.length);
+    this.reportLoss();
+  }
+
+  /** Cuts a chunk into segments waiting for the shared clock. */
+  private enqueueShared(buf: Buffer, arrival: number, defer: boolean): void {
+    const seg = this.timing.pieceSize();
+    let n = 0;
+    for (let offset = 0; offset < buf.length; offset += seg, n++) {
+      const end = Math.min(offset + seg, buf.length);
+      this.waiting.push({ buf: offset === 0 && end === buf.length ? buf : buf.subarray(offset, end), arrival });
+    }
+    this.addBytes(buf.length);
+    this.shared!.add(this.slot!, n, defer);
+  }
+
+  private reportLoss(): void {
     if (this.timing.lostSegments > 0) {
       this.events.onLoss?.(this.timing.lostSegments);
       this.timing.lostSegments = 0;
@@ -157,7 +278,7 @@ export class Link {
   }
 
   private arm(): void {
-    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.idle) return;
+    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.head >= this.queue.length) return;
     const wait = this.queue[this.head]!.release - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
     if (wait <= EARLY_MS) this.immediate = setImmediate(this.flush);
@@ -192,7 +313,7 @@ export class Link {
       written++;
       queue[this.head] = undefined as unknown as QueuedPiece; // let the buffer go
       this.head++;
-      this.bytes -= piece.buf.length;
+      this.addBytes(-piece.buf.length);
       this.lastDelivered = piece.release;
       if (!corked && !onePerTick && this.sink.cork) {
         this.sink.cork();
@@ -218,7 +339,7 @@ export class Link {
   private checkWritable(): void {
     // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
     // so the bandwidth clock never idles waiting for the sender to wake up.
-    if (this.reportedFull && this.bytes <= this.bound * 0.75) {
+    if (this.reportedFull && this.bytes <= this.limit * 0.75) {
       this.reportedFull = false;
       this.events.onWritable();
     }
