@@ -76,6 +76,8 @@ export class Link implements SharedFlow {
   private slot: FlowSlot<Link> | null = null;
   private waiting: WaitingSegment[] = [];
   private waitHead = 0;
+  /** counted by the shared link as a member with bytes queued (and a sink that takes them) */
+  private countedBusy = false;
 
   constructor(
     spec: DirectionSpec,
@@ -149,21 +151,33 @@ export class Link implements SharedFlow {
    */
   reconfigure(spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null = null): void {
     if (this.closed) return;
+    // Pieces already due have crossed the link and only wait for a full sink: they stay as they
+    // are. The rest is re-timed, continuing after the last of those.
+    const now = this.now();
+    let due = this.head;
+    let dueBytes = 0;
+    let lastDue = this.lastDelivered;
+    while (due < this.queue.length && this.queue[due]!.release <= now) {
+      dueBytes += this.queue[due]!.buf.length;
+      lastDue = Math.max(lastDue, this.queue[due]!.release);
+      due++;
+    }
     this.timing.configure(spec, stall);
-    this.timing.restartClock(this.lastDelivered);
+    this.timing.restartClock(lastDue);
     this.bound = queueBound(spec);
-    const pending: WaitingSegment[] = this.queue.slice(this.head);
+    const pending: WaitingSegment[] = this.queue.slice(due);
     for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
-    this.queue = [];
+    this.queue = this.queue.slice(this.head, due);
     this.head = 0;
     this.waiting = [];
     this.waitHead = 0;
-    this.addBytes(-this.bytes);
+    this.addBytes(dueBytes - this.bytes);
     this.disarm();
     if (this.shared !== null && this.shared === shared) {
       this.slot = shared.rejoin(this.slot!, this, spec);
     } else {
-      if (this.shared !== null) this.shared.leave(this.slot!, false);
+      if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy);
+      this.countedBusy = false;
       this.shared = shared;
       this.slot = shared?.join(this, spec) ?? null;
     }
@@ -179,6 +193,7 @@ export class Link implements SharedFlow {
   resume(): void {
     if (!this.blocked) return;
     this.blocked = false;
+    this.updateBusy();
     this.flush();
   }
 
@@ -198,7 +213,8 @@ export class Link implements SharedFlow {
   close(): void {
     this.discard();
     this.closed = true;
-    if (this.shared !== null) this.shared.leave(this.slot!, false);
+    if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy);
+    this.countedBusy = false;
     this.shared = null;
     this.slot = null;
   }
@@ -240,11 +256,24 @@ export class Link implements SharedFlow {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** Changes the byte count; a shared link counts the members that have bytes queued. */
+  /** Changes the byte count. */
   private addBytes(delta: number): void {
-    const before = this.bytes;
     this.bytes += delta;
-    if (this.shared !== null && (before > 0) !== (this.bytes > 0)) this.shared.setBusy(this.bytes > 0);
+    this.updateBusy();
+  }
+
+  /**
+   * A shared link splits its bound between the members that have bytes queued and a sink that
+   * takes them: a connection whose client stopped reading holds what it has (it is paused) but
+   * does not shrink the others' shares.
+   */
+  private updateBusy(): void {
+    if (this.shared === null) return;
+    const busy = this.bytes > 0 && !this.blocked;
+    if (busy !== this.countedBusy) {
+      this.countedBusy = busy;
+      this.shared.setBusy(busy);
+    }
   }
 
   private enqueue(buf: Buffer, arrival: number): void {
@@ -324,6 +353,7 @@ export class Link implements SharedFlow {
     }
     if (corked) this.sink.uncork?.();
     if (this.closed) return;
+    if (this.blocked) this.updateBusy();
     if (this.head >= queue.length) {
       this.queue = [];
       this.head = 0;
@@ -339,7 +369,8 @@ export class Link implements SharedFlow {
   private checkWritable(): void {
     // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
     // so the bandwidth clock never idles waiting for the sender to wake up.
-    if (this.reportedFull && this.bytes <= this.limit * 0.75) {
+    // (not while the sink is full: its drain resumes the sender, through the connection)
+    if (this.reportedFull && !this.blocked && this.bytes <= this.limit * 0.75) {
       this.reportedFull = false;
       this.events.onWritable();
     }

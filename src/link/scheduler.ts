@@ -1,7 +1,7 @@
 // Who sends next on a shared link: the queueing discipline over the connections (flows) that
 // have segments waiting. Pure bookkeeping, O(1) per segment whatever the number of flows:
 //   fair: round-robin, one segment per backlogged flow per turn; a flow that becomes
-//         backlogged joins at the end of the current round;
+//         backlogged goes first once, then joins the end of the round;
 //   fifo: segments in arrival order across flows (a chunk's segments are one entry).
 // A flow is represented by a FlowSlot, made when it attaches; a detached slot is dead and its
 // entries are skipped (fifo) or unlinked (fair).
@@ -31,48 +31,80 @@ export interface Scheduler<F> {
   readonly backlogged: boolean;
 }
 
-/** Round-robin over backlogged flows, one segment each per turn. */
+/**
+ * Round-robin over backlogged flows, one segment each per turn. A flow that had nothing waiting
+ * goes first, once (as fq_codel's new flows), then joins the end of the round: a small request
+ * waits for the segment on the wire, not for a round of every bulk transfer.
+ */
 export class FairScheduler<F> implements Scheduler<F> {
   readonly discipline = "fair";
+  /** the round: the next flow to serve, its neighbours the rest */
   private cursor: FlowSlot<F> | null = null;
+  /** flows that became backlogged, served once each before the round, in arrival order */
+  private fresh: FlowSlot<F>[] = [];
+  private freshHead = 0;
 
   get backlogged(): boolean {
-    return this.cursor !== null;
+    this.skipDeadFresh();
+    return this.cursor !== null || this.freshHead < this.fresh.length;
   }
 
   add(slot: FlowSlot<F>, segments: number): void {
     if (slot.dead || segments <= 0) return;
+    const wasIdle = slot.waiting === 0;
     slot.waiting += segments;
-    if (slot.inRing) return;
+    if (wasIdle && !slot.inRing) this.fresh.push(slot);
+  }
+
+  next(): F | null {
+    this.skipDeadFresh();
+    if (this.freshHead < this.fresh.length) {
+      const slot = this.fresh[this.freshHead]!;
+      this.fresh[this.freshHead++] = undefined as unknown as FlowSlot<F>;
+      if (this.freshHead >= this.fresh.length) {
+        this.fresh = [];
+        this.freshHead = 0;
+      }
+      if (--slot.waiting > 0) this.link(slot);
+      return slot.flow;
+    }
+    const slot = this.cursor;
+    if (slot === null) return null;
+    if (--slot.waiting > 0) this.cursor = slot.next;
+    else this.unlink(slot);
+    return slot.flow;
+  }
+
+  remove(slot: FlowSlot<F>): void {
+    slot.dead = true; // skipped if it waits among the fresh
+    if (slot.inRing) this.unlink(slot);
+    slot.waiting = 0;
+  }
+
+  private skipDeadFresh(): void {
+    while (this.freshHead < this.fresh.length && this.fresh[this.freshHead]!.dead) {
+      this.fresh[this.freshHead++] = undefined as unknown as FlowSlot<F>;
+    }
+    if (this.freshHead > 0 && this.freshHead >= this.fresh.length) {
+      this.fresh = [];
+      this.freshHead = 0;
+    }
+  }
+
+  /** Joins the round at its end (just before the cursor). */
+  private link(slot: FlowSlot<F>): void {
     slot.inRing = true;
     const c = this.cursor;
     if (c === null) {
       slot.prev = slot.next = slot;
       this.cursor = slot;
     } else {
-      // just before the cursor: the end of the current round
       const last = c.prev!;
       last.next = slot;
       slot.prev = last;
       slot.next = c;
       c.prev = slot;
     }
-  }
-
-  next(): F | null {
-    const slot = this.cursor;
-    if (slot === null) return null;
-    if (--slot.waiting > 0) {
-      this.cursor = slot.next;
-    } else {
-      this.unlink(slot);
-    }
-    return slot.flow;
-  }
-
-  remove(slot: FlowSlot<F>): void {
-    slot.dead = true;
-    if (slot.inRing) this.unlink(slot);
   }
 
   private unlink(slot: FlowSlot<F>): void {

@@ -34,7 +34,7 @@ function names(order: (FakeFlow | null)[]): string {
   return order.map((f) => f?.name ?? "-").join("");
 }
 
-test("fair: backlogged flows take one segment each per turn; a flow that joins waits for the end of the round", () => {
+test("fair: backlogged flows take one segment each per turn; a flow that had nothing waiting goes first once, then joins the end of the round", () => {
   const s = new FairScheduler<FakeFlow>();
   const a = new FlowSlot(new FakeFlow("a"));
   const b = new FlowSlot(new FakeFlow("b"));
@@ -42,10 +42,10 @@ test("fair: backlogged flows take one segment each per turn; a flow that joins w
   s.add(a, 4);
   s.add(b, 2);
   assert.equal(names([s.next(), s.next()]), "ab");
-  s.add(c, 3); // joins behind b, before a's next turn comes round again
-  assert.equal(names([s.next(), s.next(), s.next(), s.next(), s.next(), s.next()]), "abcaca");
+  s.add(c, 3); // new: served next, then behind b in the round
+  assert.equal(names([s.next(), s.next(), s.next(), s.next(), s.next(), s.next()]), "cabcac");
   assert.equal(s.backlogged, true);
-  assert.equal(names([s.next()]), "c");
+  assert.equal(names([s.next()]), "a");
   assert.equal(s.backlogged, false);
   assert.equal(s.next(), null);
 });
@@ -115,21 +115,25 @@ test("shared clock: a segment arriving at an idle link departs one serialization
   assert.deepEqual(f.departures, [150, 1100, 1200]);
 });
 
-test("shared clock: a small round trip beside a bulk flow waits for at most two segments with fair, for the whole queue with fifo", () => {
-  for (const discipline of ["fair", "fifo"] as const) {
+test("shared clock: a small round trip beside bulk flows waits for the segment on the wire with fair, for the whole queue with fifo", () => {
+  for (const [discipline, bulks] of [["fair", 1], ["fair", 32], ["fifo", 1]] as const) {
     const clock = new SharedClock<FakeFlow>(8_000_000, discipline); // 1 ms per 1000-byte segment
-    const bulk = new FakeFlow("bulk");
     const ping = new FakeFlow("ping");
-    clock.add(clock.attach(bulk), bulk.queue(200, 1000, 0));
+    for (let i = 0; i < bulks; i++) {
+      const bulk = new FakeFlow(`bulk${i}`);
+      clock.add(clock.attach(bulk), bulk.queue(Math.ceil(400 / bulks), 1000, 0));
+    }
     const pingSlot = clock.attach(ping);
-    for (let t = 0; t <= 300; t += 0.7) {
-      if (ping.segments.length === 0 && t >= 20) clock.add(pingSlot, ping.queue(1, 64, t));
+    // the ping comes once every bulk flow has had its first turn (they all started at 0)
+    for (let t = 0; t <= 500; t += 0.7) {
+      if (ping.segments.length === 0 && t >= 100) clock.add(pingSlot, ping.queue(1, 64, t));
       clock.serve(t);
     }
     const arrival = ping.segments[0]!.arrival;
     const wait = ping.departures[0]! - arrival;
-    if (discipline === "fair") assert.ok(wait <= 2 * 1 + 0.064 + 1e-9, `fair: the ping waited ${wait} ms`);
-    else assert.ok(wait >= 200 - arrival - 1, `fifo: the ping waited only ${wait} ms behind 200 ms of bulk`);
+    // the segment on the wire (1 ms), the ping's own 64 bytes, and the serve granularity (0.7 ms)
+    if (discipline === "fair") assert.ok(wait <= 1 + 0.064 + 0.7 + 1e-9, `fair, ${bulks} bulk flows: the ping waited ${wait} ms`);
+    else assert.ok(wait >= 400 - arrival - 1, `fifo: the ping waited only ${wait} ms behind 400 ms of bulk`);
   }
 });
 
