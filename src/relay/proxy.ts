@@ -201,6 +201,7 @@ export class Proxy extends EventEmitter {
       bytesDown: k.bytesDown,
       queueUp,
       queueDown,
+      sharedLinks: this.scopes.size,
       faults: { ...k.faults },
     };
   }
