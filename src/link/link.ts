@@ -6,6 +6,9 @@
 // On its own, a Link runs its own bandwidth clock (LinkTiming.schedule). Attached to a
 // SharedLink, its segments first wait in `waiting` until the shared clock lets them depart
 // (depart()); from there delay, jitter, loss, stalls and order are still this Link's own.
+// Only the segments within the connection's share of the bound are admitted to the shared
+// queue; the rest of a chunk waits here, as unsent bytes in a sender's buffer would, so the
+// shared queue (and a fifo queue's delay) stays within the bound whatever the chunk sizes.
 import type { DirectionSpec } from "../profiles/types.js";
 import type { Now, Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
@@ -48,6 +51,8 @@ interface QueuedPiece {
 interface WaitingSegment {
   buf: Buffer;
   arrival: number;
+  /** when it entered the shared queue (its arrival for the shared clock) */
+  admitted: number;
 }
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
@@ -76,6 +81,10 @@ export class Link implements SharedFlow {
   private slot: FlowSlot<Link> | null = null;
   private waiting: WaitingSegment[] = [];
   private waitHead = 0;
+  /** waiting[waitHead, admittedEnd) are in the shared queue; the rest are held back */
+  private admittedEnd = 0;
+  /** bytes of the held-back segments */
+  private heldBytes = 0;
   /** counted by the shared link as a member with bytes queued (and a sink that takes them) */
   private countedBusy = false;
 
@@ -165,12 +174,14 @@ export class Link implements SharedFlow {
     this.timing.configure(spec, stall);
     this.timing.restartClock(lastDue);
     this.bound = queueBound(spec);
-    const pending: WaitingSegment[] = this.queue.slice(due);
+    const pending: { buf: Buffer; arrival: number }[] = this.queue.slice(due);
     for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
     this.queue = this.queue.slice(this.head, due);
     this.head = 0;
     this.waiting = [];
     this.waitHead = 0;
+    this.admittedEnd = 0;
+    this.heldBytes = 0;
     this.addBytes(dueBytes - this.bytes);
     this.disarm();
     if (this.shared !== null && this.shared === shared) {
@@ -204,6 +215,8 @@ export class Link implements SharedFlow {
     const hadWaiting = this.waitHead < this.waiting.length;
     this.waiting = [];
     this.waitHead = 0;
+    this.admittedEnd = 0;
+    this.heldBytes = 0;
     this.addBytes(-this.bytes);
     // the scheduler may still count segments of this link: a fresh slot forgets them
     if (hadWaiting && this.shared !== null) this.slot = this.shared.renew(this.slot!, this);
@@ -222,23 +235,25 @@ export class Link implements SharedFlow {
   // ---- as a member of a shared link (SharedFlow) ----------------------------------------------
 
   headArrival(): number {
-    return this.waiting[this.waitHead]?.arrival ?? -Infinity;
+    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.admitted : -Infinity;
   }
 
   headSize(): number {
-    return this.waiting[this.waitHead]?.buf.length ?? 0;
+    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.buf.length : 0;
   }
 
   depart(departure: number, serialization: number): void {
-    const seg = this.waiting[this.waitHead];
-    if (seg === undefined) return;
+    if (this.waitHead >= this.admittedEnd) return;
+    const seg = this.waiting[this.waitHead]!;
     this.waiting[this.waitHead] = undefined as unknown as WaitingSegment;
     this.waitHead++;
     if (this.waitHead >= this.waiting.length) {
       this.waiting = [];
       this.waitHead = 0;
+      this.admittedEnd = 0;
     } else if (this.waitHead > 1024 && this.waitHead * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.waitHead);
+      this.admittedEnd -= this.waitHead;
       this.waitHead = 0;
     }
     const release = this.timing.releaseAt(departure, serialization);
@@ -287,16 +302,38 @@ export class Link implements SharedFlow {
     this.reportLoss();
   }
 
-  /** Cuts a chunk into segments waiting for the shared clock. */
+  /** Cuts a chunk into segments waiting for the shared clock, and admits what the share allows. */
   private enqueueShared(buf: Buffer, arrival: number, defer: boolean): void {
     const seg = this.timing.pieceSize();
-    let n = 0;
-    for (let offset = 0; offset < buf.length; offset += seg, n++) {
+    for (let offset = 0; offset < buf.length; offset += seg) {
       const end = Math.min(offset + seg, buf.length);
-      this.waiting.push({ buf: offset === 0 && end === buf.length ? buf : buf.subarray(offset, end), arrival });
+      this.waiting.push({ buf: offset === 0 && end === buf.length ? buf : buf.subarray(offset, end), arrival, admitted: arrival });
     }
+    this.heldBytes += buf.length;
     this.addBytes(buf.length);
-    this.shared!.add(this.slot!, n, defer);
+    this.admit(defer);
+  }
+
+  /**
+   * Moves held-back segments into the shared queue while this connection's bytes in the link
+   * (admitted and in flight) are below its share; at least one when it has none. Nothing while
+   * the sink is full: a receiver that does not read closes its window, and its sender stops
+   * taking the link (the drain admits again).
+   */
+  private admit(defer: boolean): void {
+    if (this.shared === null || this.blocked || this.admittedEnd >= this.waiting.length) return;
+    const share = this.shared.share;
+    let inLink = this.bytes - this.heldBytes;
+    let n = 0;
+    const now = this.now();
+    while (this.admittedEnd < this.waiting.length && (inLink < share || inLink === 0)) {
+      const seg = this.waiting[this.admittedEnd++]!;
+      seg.admitted = now;
+      inLink += seg.buf.length;
+      this.heldBytes -= seg.buf.length;
+      n++;
+    }
+    if (n > 0) this.shared.add(this.slot!, n, defer);
   }
 
   private reportLoss(): void {
@@ -361,6 +398,7 @@ export class Link implements SharedFlow {
       this.queue = queue.slice(this.head);
       this.head = 0;
     }
+    this.admit(false);
     this.checkWritable();
     if (this.idle) this.events.onIdle();
     else this.arm();

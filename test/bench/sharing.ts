@@ -123,8 +123,15 @@ interface SharingResult {
   pings: number[];
 }
 
-async function runSharing(agent: CliAgent, bps: number, n: number, queue: "fair" | "fifo", windowMs: number): Promise<SharingResult> {
-  await applyShared(agent, { share: "client", queue, rtt: `${RTT_MS}ms`, down: { bandwidth: bps } });
+async function runSharing(
+  agent: CliAgent,
+  bps: number,
+  n: number,
+  queue: "fair" | "fifo",
+  windowMs: number,
+  share: "client" | "connection" = "client",
+): Promise<SharingResult> {
+  await applyShared(agent, { share, queue, rtt: `${RTT_MS}ms`, down: { bandwidth: bps } });
   const downloads = await openDownloads(agent.port, n);
   const pinger = await dialFrom(agent.port);
   pinger.write("E");
@@ -166,6 +173,22 @@ async function sharingTable(ctx: BenchContext, agent: CliAgent): Promise<void> {
   for (const bps of [1e6, 50e6]) {
     const idle = await idlePing(agent, bps);
     const serialization = ((SEGMENT * 8) / bps) * 1000;
+    // the first wave's model (one connection, a clock of its own) as the baseline of this run
+    const own = await runSharing(agent, bps, 1, "fair", windowMs, "connection");
+    rows.push({
+      link: `${bps / 1e6} Mbps`,
+      conns: 1,
+      queue: "(share connection)",
+      "total Mbps": mbps(own.total),
+      "error %": round(((own.total - bps) / bps) * 100, 2),
+      "each Mbps (min-max)": `${mbps(own.total)}-${mbps(own.total)}`,
+      Jain: 1,
+      "idle ping ms": round(idle, 1),
+      "ping ms": round(median(own.pings), 1),
+      "ping p90 ms": round(quantile(own.pings, 0.9), 1),
+      "fair ping goal ms": null,
+      goal: null,
+    });
     for (const n of [1, 2, 8, 32]) {
       for (const queue of ["fair", "fifo"] as const) {
         const r = await runSharing(agent, bps, n, queue, windowMs);
@@ -201,6 +224,7 @@ async function sharingTable(ctx: BenchContext, agent: CliAgent): Promise<void> {
     notes: [
       `rates: bytes each client read over ${windowMs} ms after the queue filled; error % = total against the link's bandwidth`,
       "ping: a 64-byte echo on another connection of the same client, beside the downloads; idle ping = the same ping alone on the link (the baseline)",
+      "(share connection): one download on a link of its own, the first wave's model, measured in the same run (its ping has a link of its own too)",
       "goals: |error| <= 2 %; with fair, Jain >= 0.98 and ping <= idle ping + 2 segments' serialization (1460 B at the link's rate); fifo pings wait behind the queue by design",
     ],
   });

@@ -183,6 +183,9 @@ test("a small round trip beside a bulk download: near the rtt with fair, behind 
     assert.ok(results.fair! <= rtt + 2 * serialization + 15, `fair ping ${results.fair!.toFixed(1)} ms, more than rtt + 2 segments (+15 ms slack)`);
     // the bulk flow's share of a 64 KiB queue is ~0.5 s at 1 Mbps: a fifo ping waits behind it
     assert.ok(results.fifo! >= rtt + 150, `fifo ping ${results.fifo!.toFixed(1)} ms: it did not wait behind the queue`);
+    // ... but behind no more than the bound (64 KiB), whatever the chunks the download arrives in
+    const boundMs = ((64 * 1024 * 8) / Mbps) * 1000;
+    assert.ok(results.fifo! <= rtt + 1.15 * boundMs + 30, `fifo ping ${results.fifo!.toFixed(1)} ms: the queue grew beyond its bound (${boundMs.toFixed(0)} ms of bytes)`);
   });
 });
 
