@@ -87,6 +87,8 @@ export class Link implements SharedFlow {
   private heldBytes = 0;
   /** counted by the shared link as a member with bytes queued (and a sink that takes them) */
   private countedBusy = false;
+  /** bytes this link has counted in the shared link's queue (admitted, in flight, undelivered) */
+  private countedQueued = 0;
 
   constructor(
     spec: DirectionSpec,
@@ -122,9 +124,9 @@ export class Link implements SharedFlow {
     return this.shared;
   }
 
-  /** Bytes this link may hold before its sender is paused: its bound, or its share of a shared one. */
+  /** Bytes this link may hold before its sender is paused: its bound, or its allowance of a shared one. */
   private get limit(): number {
-    return this.shared !== null ? this.shared.share : this.bound;
+    return this.shared !== null ? this.shared.allowance(this.countedQueued) : this.bound;
   }
 
   get spec(): DirectionSpec {
@@ -187,8 +189,9 @@ export class Link implements SharedFlow {
     if (this.shared !== null && this.shared === shared) {
       this.slot = shared.rejoin(this.slot!, this, spec);
     } else {
-      if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy);
+      if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy, this.countedQueued);
       this.countedBusy = false;
+      this.countedQueued = 0;
       this.shared = shared;
       this.slot = shared?.join(this, spec) ?? null;
     }
@@ -204,7 +207,7 @@ export class Link implements SharedFlow {
   resume(): void {
     if (!this.blocked) return;
     this.blocked = false;
-    this.updateBusy();
+    this.updateShared();
     this.flush();
   }
 
@@ -226,8 +229,9 @@ export class Link implements SharedFlow {
   close(): void {
     this.discard();
     this.closed = true;
-    if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy);
+    if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy, this.countedQueued);
     this.countedBusy = false;
+    this.countedQueued = 0;
     this.shared = null;
     this.slot = null;
   }
@@ -274,16 +278,22 @@ export class Link implements SharedFlow {
   /** Changes the byte count. */
   private addBytes(delta: number): void {
     this.bytes += delta;
-    this.updateBusy();
+    this.updateShared();
   }
 
   /**
-   * A shared link splits its bound between the members that have bytes queued and a sink that
-   * takes them: a connection whose client stopped reading holds what it has (it is paused) but
-   * does not shrink the others' shares.
+   * Keeps the shared link's counts true: its queued bytes (all but the held-back ones), and
+   * whether this member is busy. The bound is split between the members that have bytes queued
+   * and a sink that takes them: a connection whose client stopped reading holds what it has (it
+   * is paused) but does not shrink the others' shares.
    */
-  private updateBusy(): void {
+  private updateShared(): void {
     if (this.shared === null) return;
+    const queued = this.bytes - this.heldBytes;
+    if (queued !== this.countedQueued) {
+      this.shared.addQueued(queued - this.countedQueued);
+      this.countedQueued = queued;
+    }
     const busy = this.bytes > 0 && !this.blocked;
     if (busy !== this.countedBusy) {
       this.countedBusy = busy;
@@ -316,13 +326,13 @@ export class Link implements SharedFlow {
 
   /**
    * Moves held-back segments into the shared queue while this connection's bytes in the link
-   * (admitted and in flight) are below its share; at least one when it has none. Nothing while
+   * (admitted and in flight) are below its allowance; at least one when it has none. Nothing while
    * the sink is full: a receiver that does not read closes its window, and its sender stops
    * taking the link (the drain admits again).
    */
   private admit(defer: boolean): void {
     if (this.shared === null || this.blocked || this.admittedEnd >= this.waiting.length) return;
-    const share = this.shared.share;
+    const share = this.shared.allowance(this.countedQueued);
     let inLink = this.bytes - this.heldBytes;
     let n = 0;
     const now = this.now();
@@ -333,6 +343,7 @@ export class Link implements SharedFlow {
       this.heldBytes -= seg.buf.length;
       n++;
     }
+    this.updateShared();
     if (n > 0) this.shared.add(this.slot!, n, defer);
   }
 
@@ -390,7 +401,7 @@ export class Link implements SharedFlow {
     }
     if (corked) this.sink.uncork?.();
     if (this.closed) return;
-    if (this.blocked) this.updateBusy();
+    if (this.blocked) this.updateShared();
     if (this.head >= queue.length) {
       this.queue = [];
       this.head = 0;

@@ -3,7 +3,7 @@
 // own Link for what happens per segment (delay, jitter, loss, stalls, order); only "when may this
 // segment depart" is decided here. The bound (about twice the bandwidth-delay product, at least
 // 64 KiB) is split between the connections that have bytes queued: one over its share is paused
-// (its Link reports full), the others keep flowing.
+// (its Link reports full), the others keep flowing; a share the others leave unused may be taken.
 import type { DirectionSpec, QueueDiscipline } from "../profiles/types.js";
 import type { Now } from "../clock.js";
 import { SharedClock, type SharedFlow } from "./shared-clock.js";
@@ -16,6 +16,8 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
   private members = 0;
   /** members with bytes queued */
   private busy = 0;
+  /** bytes queued by all members (admitted, in flight, not yet delivered) */
+  private queued = 0;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private closed = false;
@@ -41,9 +43,28 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
     return this.members;
   }
 
-  /** Bytes one member may hold before it is paused: its share of the bound. */
+  /** An equal share of the bound between the members with bytes queued. */
   get share(): number {
     return this.bound / Math.max(1, this.busy);
+  }
+
+  /** Bytes queued by all members now. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /**
+   * Bytes a member that has `own` queued may hold before it is paused: its equal share, or what
+   * the others leave of the bound when they use less (a bulk transfer beside a few small
+   * requests keeps the whole link busy; N greedy ones get a share each).
+   */
+  allowance(own: number): number {
+    return Math.max(this.share, this.bound - (this.queued - own));
+  }
+
+  /** A member's queued bytes changed by `delta`. */
+  addQueued(delta: number): void {
+    this.queued += delta;
   }
 
   /** A member joins; `spec` (the direction it runs) sets the bound. */
@@ -69,10 +90,11 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
     return this.clock.attach(flow);
   }
 
-  /** A member leaves (closed, or moved to another link); `busy` says whether it still counted as queued. */
-  leave(slot: FlowSlot<F>, busy: boolean): void {
+  /** A member leaves (closed, or moved to another link) with what it still counted: busy, and bytes queued. */
+  leave(slot: FlowSlot<F>, busy: boolean, queued = 0): void {
     this.clock.detach(slot);
     if (busy) this.busy--;
+    this.queued -= queued;
     if (--this.members === 0) this.close();
   }
 

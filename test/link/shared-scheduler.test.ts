@@ -178,10 +178,18 @@ test("shared link: the queue bound is split between the members with bytes queue
   assert.equal(link.share, 500_000); // one member has bytes: it may hold them all
   link.setBusy(true);
   assert.equal(link.share, 250_000);
-  link.leave(b, true);
+  // a member may take what the others leave unused: a bulk transfer beside a small request
+  link.addQueued(100); // b: a 100-byte request
+  assert.equal(link.allowance(0), 500_000 - 100, "a's allowance: the bound less b's bytes");
+  link.addQueued(400_000); // a fills it
+  assert.equal(link.allowance(100), 250_000, "b keeps at least its equal share");
+  assert.equal(link.allowance(400_000), 500_000 - 100);
+  link.leave(b, true, 100);
+  assert.equal(link.queuedBytes, 400_000);
   assert.equal(link.share, 500_000);
   assert.equal(emptied, 0);
-  link.leave(a, true);
+  link.leave(a, true, 400_000);
+  assert.equal(link.queuedBytes, 0);
   assert.equal(emptied, 1, "the last member leaving drops the link");
   const small = new SharedLink<FakeFlow>(1_000_000, "fifo", { ...cleanDirection(), bandwidth: 1_000_000, delay: 10 }, () => 0);
   assert.equal(small.share, MIN_QUEUE_BYTES);
