@@ -10,7 +10,7 @@ export interface SharingMeasurement {
   connections: number;
   /** bits per second, all connections together, first byte to last */
   total: number;
-  /** bits per second of each connection, its own first byte to last */
+  /** bits per second of each connection over the same span (first byte of any to last of all) */
   each: number[];
 }
 
@@ -42,7 +42,8 @@ export async function measureSharing(
       share,
       connections,
       total: ((connections * bytes - segment) * 8 * 1000) / Math.max(last - first, 1e-3),
-      each: spans.map((x) => ((bytes - segment) * 8 * 1000) / Math.max(x.last - x.first, 1e-3)),
+      // each connection's bytes over the same span: its share of the link while they all ran
+      each: spans.map(() => ((bytes - segment / connections) * 8 * 1000) / Math.max(last - first, 1e-3)),
     };
   } finally {
     for (const s of sockets) s.destroy();
