@@ -57,6 +57,8 @@ interface WaitingSegment {
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
 export const EARLY_MS = 0.5;
+/** What a member of a shared link may hold back beyond its share of the shared queue: one socket read. */
+export const HELD_READ_BYTES = 64 * 1024;
 
 /** True when `b` starts where `a` ends in memory: the two can be handed over as one view. */
 function adjacent(a: Buffer, b: Buffer): boolean {
@@ -124,9 +126,15 @@ export class Link implements SharedFlow {
     return this.shared;
   }
 
-  /** Bytes this link may hold before its sender is paused: its bound, or its allowance of a shared one. */
+  /**
+   * Bytes this link may hold before its sender is paused: its bound; on a shared link, its
+   * allowance of the shared queue plus one socket read held back (as a sender's buffer), so the
+   * sender is read again before the held bytes run out and the connection never misses a turn.
+   */
   private get limit(): number {
-    return this.shared !== null ? this.shared.allowance(this.countedQueued) : this.bound;
+    if (this.shared === null) return this.bound;
+    // a member whose sink is full gets no read held back: it stops at its allowance
+    return this.shared.allowance(this.countedQueued) + (this.blocked ? 0 : HELD_READ_BYTES);
   }
 
   get spec(): DirectionSpec {
