@@ -334,13 +334,16 @@ export class Link implements SharedFlow {
 
   /**
    * Moves held-back segments into the shared queue while this connection's bytes in the link
-   * (admitted and in flight) are below its allowance; at least one when it has none. Nothing while
+   * (admitted and in flight) are below its allowance (at least two segments); at least one when
+   * it has none. Nothing while
    * the sink is full: a receiver that does not read closes its window, and its sender stops
    * taking the link (the drain admits again).
    */
   private admit(defer: boolean): void {
     if (this.shared === null || this.blocked || this.admittedEnd >= this.waiting.length) return;
-    const share = this.shared.allowance(this.countedQueued);
+    // at least two segments: one in flight or waiting while the next waits its turn, so a
+    // greedy connection stays in the round even when the bound split N ways is below a segment
+    const share = Math.max(this.shared.allowance(this.countedQueued), 2 * this.timing.pieceSize());
     let inLink = this.bytes - this.heldBytes;
     let n = 0;
     const now = this.now();
