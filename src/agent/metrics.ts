@@ -39,6 +39,7 @@ export class AgentMetrics {
   private readonly faultsTotal = new Counter({ name: "netimpair_faults_total", help: "Faults injected", labelNames: ["proxy", "fault"], registers: [this.registry] });
   private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied", labelNames: ["proxy", "profile"], registers: [this.registry] });
   private readonly queueBytes = new Gauge({ name: "netimpair_queue_bytes", help: "Bytes queued inside the agent now", labelNames: ["proxy", "direction"], registers: [this.registry] });
+  private readonly sharedLinks = new Gauge({ name: "netimpair_shared_links", help: "Shared links alive now (share client: one per client address and direction)", labelNames: ["proxy"], registers: [this.registry] });
   private readonly delaySeconds = new Histogram({
     name: "netimpair_delay_seconds",
     help: "Time bytes spend inside the agent",
@@ -65,6 +66,7 @@ export class AgentMetrics {
     this.connectionsActive.reset();
     this.impairmentActive.reset();
     this.queueBytes.reset();
+    this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
       const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {} };
@@ -87,6 +89,7 @@ export class AgentMetrics {
       this.connectionsActive.set({ proxy: p.name }, s.connectionsActive);
       this.queueBytes.set({ proxy: p.name, direction: "up" }, s.queueUp);
       this.queueBytes.set({ proxy: p.name, direction: "down" }, s.queueDown);
+      this.sharedLinks.set({ proxy: p.name }, s.sharedLinks ?? 0);
       if (p.profile !== null) this.impairmentActive.set({ proxy: p.name, profile: p.profile }, 1);
     }
   }

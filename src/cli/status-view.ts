@@ -1,6 +1,7 @@
 // The status table shared by `status`, `watch` and `proxy ls`: one row per proxy across agents,
 // with live throughput computed from two proxy.list samples.
 import type { ImpairmentState, ProxyInfo } from "../control/protocol.js";
+import type { ImpairmentSpec } from "../profiles/types.js";
 import { formatBandwidth, formatDuration } from "../units.js";
 import { renderTable } from "./output.js";
 
@@ -21,6 +22,13 @@ export function withThroughput(before: ProxyInfo[] | null, now: ProxyInfo[], ela
   });
 }
 
+/** Who shares the link and how they take turns, when a direction limits bandwidth (else null). */
+export function describeSharing(spec: ImpairmentSpec): string | null {
+  if (spec.up.bandwidth === null && spec.down.bandwidth === null) return null;
+  if (spec.share === "connection") return "link per connection";
+  return `link per ${spec.share}, ${spec.queue}`;
+}
+
 export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now()): string {
   if (imp === null) return "-";
   const extras: string[] = [];
@@ -28,6 +36,8 @@ export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now
     const left = Math.max(0, Date.parse(imp.expiresAt) - nowMs);
     extras.push(`${formatDuration(Math.round(left / 1000) * 1000)} left`);
   }
+  const link = describeSharing(imp.spec);
+  if (link !== null) extras.push(link);
   if (imp.percent < 100) extras.push(`${imp.percent}%`);
   if (imp.clients.length > 0) extras.push(imp.clients.join(","));
   return extras.length > 0 ? `${imp.profile} (${extras.join(", ")})` : imp.profile;

@@ -57,6 +57,8 @@ export interface ProxyStats {
   /** bytes queued inside the agent now */
   queueUp: number;
   queueDown: number;
+  /** shared links alive now (per client address and direction with share client, ...) */
+  sharedLinks: number;
   faults: Record<FaultKind, number>;
 }
 

@@ -7,6 +7,7 @@ import type { ImpairmentSpec } from "../profiles/types.js";
 import { startMeasureUpstream } from "./upstream.js";
 import { openClient, pingMs, downloadBps, uploadBps } from "./measure.js";
 import { expectedRtt } from "./expected.js";
+import { measureSharing } from "./sharing.js";
 import { performance } from "node:perf_hooks";
 
 /** How long each bandwidth measurement should take, in seconds. */
@@ -85,6 +86,28 @@ async function probeFaults(port: number, waitMs: number): Promise<string> {
   });
 }
 
+/** "3g, 6 connections: 1.00 Mbps in total, 0.17 each", with share client and share connection. */
+async function sharingLines(ctl: Awaited<ReturnType<typeof connect>>, port: number): Promise<string[]> {
+  const profile = await ctl.profile("3g");
+  const bandwidth = profile.spec.down.bandwidth;
+  if (bandwidth === null) return [];
+  if (process.stdout.isTTY) process.stdout.write("  measuring shared links...\r");
+  const lines: string[] = [];
+  for (const share of ["client", "connection"] as const) {
+    const m = await measureSharing(ctl, "demo", port, "3g", share, 6, bandwidth).catch((e: Error) => e);
+    if (m instanceof Error) {
+      lines.push(`3g, share ${share}: error: ${m.message}`);
+      continue;
+    }
+    const mean = m.each.reduce((a, b) => a + b, 0) / m.each.length;
+    const what = share === "client" ? "one 1 Mbps link for the client (the default)" : "a link each (as Toxiproxy's bandwidth toxic)";
+    lines.push(
+      `3g, ${m.connections} connections, share ${share}: ${(m.total / 1e6).toFixed(2)} Mbps in total, ${(mean / 1e6).toFixed(2)} each  <- ${what}`,
+    );
+  }
+  return lines;
+}
+
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]): string => cells.map((c, i) => (c ?? "").padEnd(widths[i]!)).join("  ").trimEnd();
@@ -123,12 +146,17 @@ async function main(): Promise<void> {
         if (connectionFault) faultRows.push([name, "(not seen in a short run)", profile.description]);
       }
     }
+    const sharing = only.length === 0 || only.includes("3g") ? await sharingLines(ctl, port) : [];
     await ctl.clear("demo");
     if (process.stdout.isTTY) process.stdout.write(" ".repeat(40) + "\r");
     printTable(
       ["PROFILE", "DOWN SET", "DOWN MEASURED", "ERR", "UP SET", "UP MEASURED", "ERR", "RTT MEDIAN SET", "RTT MEDIAN MEASURED", "ERR"],
       linkRows.map((r) => [r.profile, ...r.cells]),
     );
+    if (sharing.length > 0) {
+      console.log("\nShared links (6 parallel downloads from one client, as a browser opens them):");
+      for (const line of sharing) console.log(`  ${line}`);
+    }
     if (faultRows.length > 0) {
       console.log("\nConnection faults (a fresh connection, one 64-byte ping):");
       printTable(["PROFILE", "WHAT THE CLIENT SAW", "DESCRIPTION"], faultRows);

@@ -71,6 +71,14 @@ export async function downloadBps(s: Socket, bytes: number, timeoutMs: number): 
   return ((bytes - firstChunkEstimate(bytes)) * 8 * 1000) / Math.max(last - first, 1e-3);
 }
 
+/** Asks for `bytes` down and resolves with when the first and the last of them arrived (ms). */
+export async function downloadSpan(s: Socket, bytes: number, timeoutMs: number): Promise<{ first: number; last: number }> {
+  const answer = readN(s, bytes, timeoutMs);
+  s.write(header("D", bytes));
+  const { first, last } = await answer;
+  return { first, last };
+}
+
 /** Upload rate in bits/s, timed by the upstream between the first and last byte it read. */
 export async function uploadBps(s: Socket, bytes: number, timeoutMs: number): Promise<number> {
   const answer = readN(s, 9, timeoutMs);

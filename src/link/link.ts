@@ -2,10 +2,23 @@
 // head of the queue. Bytes enter with push(), leave through the sink at their release time.
 // A full queue tells the caller to pause the sender (as a full TCP window would); a sink that
 // cannot take more (socket buffer full) stops the queue until resume().
+//
+// On its own, a Link runs its own bandwidth clock (LinkTiming.schedule). Attached to a
+// SharedLink, its segments first wait in `waiting` until the shared clock lets them depart
+// (depart()); from there delay, jitter, loss, stalls and order are still this Link's own.
+// Only the segments within the connection's share of the bound are admitted to the shared
+// queue; the rest of a chunk waits here, as unsent bytes in a sender's buffer would, so the
+// shared queue (and a fifo queue's delay) stays within the bound whatever the chunk sizes.
 import type { DirectionSpec } from "../profiles/types.js";
 import type { Now, Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
-import { LinkTiming, type ScheduledPiece } from "./timing.js";
+import { COALESCE_MS, LinkTiming, type ScheduledPiece } from "./timing.js";
+import { queueBound } from "./bound.js";
+import type { SharedLink } from "./shared.js";
+import type { SharedFlow } from "./shared-clock.js";
+import type { FlowSlot } from "./scheduler.js";
+
+export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
 export interface LinkSink {
   /** Hands bytes to the far side; false when it is full (the link waits for resume()). */
@@ -30,21 +43,29 @@ interface QueuedPiece {
   buf: Buffer;
   arrival: number;
   release: number;
+  /** release of the first segment merged into this piece (shared links coalesce as they depart) */
+  first: number;
+}
+
+/** A segment waiting for the shared clock. */
+interface WaitingSegment {
+  buf: Buffer;
+  arrival: number;
+  /** when it entered the shared queue (its arrival for the shared clock) */
+  admitted: number;
 }
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
 export const EARLY_MS = 0.5;
-export const MIN_QUEUE_BYTES = 64 * 1024;
-export const UNLIMITED_QUEUE_BYTES = 4 * 1024 * 1024;
+/** What a member of a shared link may hold back beyond its share of the shared queue: one socket read. */
+export const HELD_READ_BYTES = 64 * 1024;
 
-/** Bytes a direction may hold: about twice the bandwidth-delay product, at least 64 KiB. */
-export function queueBound(spec: DirectionSpec): number {
-  if (spec.bandwidth === null) return UNLIMITED_QUEUE_BYTES;
-  const bdp = ((spec.bandwidth / 8) * (spec.delay + 2 * spec.jitter)) / 1000;
-  return Math.max(MIN_QUEUE_BYTES, Math.ceil(2 * bdp));
+/** True when `b` starts where `a` ends in memory: the two can be handed over as one view. */
+function adjacent(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
 }
 
-export class Link {
+export class Link implements SharedFlow {
   private readonly timing: LinkTiming;
   private queue: QueuedPiece[] = [];
   private head = 0;
@@ -58,6 +79,18 @@ export class Link {
   private closed = false;
   private lastDelivered = -Infinity;
   private readonly scratch: ScheduledPiece[] = [];
+  private shared: SharedLink<Link> | null = null;
+  private slot: FlowSlot<Link> | null = null;
+  private waiting: WaitingSegment[] = [];
+  private waitHead = 0;
+  /** waiting[waitHead, admittedEnd) are in the shared queue; the rest are held back */
+  private admittedEnd = 0;
+  /** bytes of the held-back segments */
+  private heldBytes = 0;
+  /** counted by the shared link as a member with bytes queued (and a sink that takes them) */
+  private countedBusy = false;
+  /** bytes this link has counted in the shared link's queue (admitted, in flight, undelivered) */
+  private countedQueued = 0;
 
   constructor(
     spec: DirectionSpec,
@@ -66,9 +99,14 @@ export class Link {
     private readonly events: LinkEvents,
     private readonly now: Now,
     random: Random,
+    shared: SharedLink<Link> | null = null,
   ) {
     this.timing = new LinkTiming(spec, stall, random);
     this.bound = queueBound(spec);
+    if (shared !== null) {
+      this.shared = shared;
+      this.slot = shared.join(this, spec);
+    }
   }
 
   get queuedBytes(): number {
@@ -76,11 +114,27 @@ export class Link {
   }
 
   get full(): boolean {
-    return this.bytes >= this.bound;
+    return this.bytes >= this.limit;
   }
 
   get idle(): boolean {
-    return this.head >= this.queue.length;
+    return this.head >= this.queue.length && this.waitHead >= this.waiting.length;
+  }
+
+  /** The shared link this one is a member of, or null (its own bandwidth clock). */
+  get sharedLink(): SharedLink<Link> | null {
+    return this.shared;
+  }
+
+  /**
+   * Bytes this link may hold before its sender is paused: its bound; on a shared link, its
+   * allowance of the shared queue plus one socket read held back (as a sender's buffer), so the
+   * sender is read again before the held bytes run out and the connection never misses a turn.
+   */
+  private get limit(): number {
+    if (this.shared === null) return this.bound;
+    // a member whose sink is full gets no read held back: it stops at its allowance
+    return this.shared.allowance(this.countedQueued) + (this.blocked ? 0 : HELD_READ_BYTES);
   }
 
   get spec(): DirectionSpec {
@@ -91,13 +145,17 @@ export class Link {
   push(chunk: Buffer): boolean {
     if (this.closed) return true;
     const arrival = this.now();
-    const wasIdle = this.idle;
-    this.enqueue(chunk, arrival);
-    if (wasIdle) {
-      // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
-      // without a trip through the event loop.
-      if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
-      else this.arm();
+    if (this.shared !== null) {
+      this.enqueueShared(chunk, arrival, false);
+    } else {
+      const wasIdle = this.idle;
+      this.enqueue(chunk, arrival);
+      if (wasIdle) {
+        // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
+        // without a trip through the event loop.
+        if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
+        else this.arm();
+      }
     }
     if (this.full) {
       this.reportedFull = true;
@@ -106,18 +164,49 @@ export class Link {
     return true;
   }
 
-  /** A new link for this direction: queued bytes are re-timed by it at once. */
-  reconfigure(spec: DirectionSpec, stall: StallSchedule | null): void {
+  /**
+   * A new link for this direction: queued bytes are re-timed by it at once (also those that
+   * already left the shared clock). `shared` is the shared link to run on (null: its own clock).
+   */
+  reconfigure(spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null = null): void {
     if (this.closed) return;
+    // Pieces already due have crossed the link and only wait for a full sink: they stay as they
+    // are. The rest is re-timed, continuing after the last of those.
+    const now = this.now();
+    let due = this.head;
+    let dueBytes = 0;
+    let lastDue = this.lastDelivered;
+    while (due < this.queue.length && this.queue[due]!.release <= now) {
+      dueBytes += this.queue[due]!.buf.length;
+      lastDue = Math.max(lastDue, this.queue[due]!.release);
+      due++;
+    }
     this.timing.configure(spec, stall);
-    this.timing.restartClock(this.lastDelivered);
+    this.timing.restartClock(lastDue);
     this.bound = queueBound(spec);
-    const pending = this.queue.slice(this.head);
-    this.queue = [];
+    const pending: { buf: Buffer; arrival: number }[] = this.queue.slice(due);
+    for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
+    this.queue = this.queue.slice(this.head, due);
     this.head = 0;
-    this.bytes = 0;
-    for (const piece of pending) this.enqueue(piece.buf, piece.arrival);
+    this.waiting = [];
+    this.waitHead = 0;
+    this.admittedEnd = 0;
+    this.heldBytes = 0;
+    this.addBytes(dueBytes - this.bytes);
     this.disarm();
+    if (this.shared !== null && this.shared === shared) {
+      this.slot = shared.rejoin(this.slot!, this, spec);
+    } else {
+      if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy, this.countedQueued);
+      this.countedBusy = false;
+      this.countedQueued = 0;
+      this.shared = shared;
+      this.slot = shared?.join(this, spec) ?? null;
+    }
+    for (const piece of pending) {
+      if (this.shared !== null) this.enqueueShared(piece.buf, piece.arrival, true);
+      else this.enqueue(piece.buf, piece.arrival);
+    }
     this.arm();
     this.checkWritable();
   }
@@ -126,6 +215,7 @@ export class Link {
   resume(): void {
     if (!this.blocked) return;
     this.blocked = false;
+    this.updateShared();
     this.flush();
   }
 
@@ -133,23 +223,142 @@ export class Link {
   discard(): void {
     this.queue = [];
     this.head = 0;
-    this.bytes = 0;
+    const hadWaiting = this.waitHead < this.waiting.length;
+    this.waiting = [];
+    this.waitHead = 0;
+    this.admittedEnd = 0;
+    this.heldBytes = 0;
+    this.addBytes(-this.bytes);
+    // the scheduler may still count segments of this link: a fresh slot forgets them
+    if (hadWaiting && this.shared !== null) this.slot = this.shared.renew(this.slot!, this);
     this.disarm();
   }
 
   close(): void {
-    this.closed = true;
     this.discard();
+    this.closed = true;
+    if (this.shared !== null) this.shared.leave(this.slot!, this.countedBusy, this.countedQueued);
+    this.countedBusy = false;
+    this.countedQueued = 0;
+    this.shared = null;
+    this.slot = null;
+  }
+
+  // ---- as a member of a shared link (SharedFlow) ----------------------------------------------
+
+  headArrival(): number {
+    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.admitted : -Infinity;
+  }
+
+  headSize(): number {
+    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.buf.length : 0;
+  }
+
+  depart(departure: number, serialization: number): void {
+    if (this.waitHead >= this.admittedEnd) return;
+    const seg = this.waiting[this.waitHead]!;
+    this.waiting[this.waitHead] = undefined as unknown as WaitingSegment;
+    this.waitHead++;
+    if (this.waitHead >= this.waiting.length) {
+      this.waiting = [];
+      this.waitHead = 0;
+      this.admittedEnd = 0;
+    } else if (this.waitHead > 1024 && this.waitHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitHead);
+      this.admittedEnd -= this.waitHead;
+      this.waitHead = 0;
+    }
+    const release = this.timing.releaseAt(departure, serialization);
+    this.reportLoss();
+    const queue = this.queue;
+    const last = queue.length > this.head ? queue[queue.length - 1]! : null;
+    if (last !== null && this.timing.direction.slice === null && release - last.first < COALESCE_MS && adjacent(last.buf, seg.buf)) {
+      last.buf = Buffer.from(last.buf.buffer, last.buf.byteOffset, last.buf.length + seg.buf.length);
+      last.release = release;
+      return;
+    }
+    queue.push({ buf: seg.buf, arrival: seg.arrival, release, first: release });
+    if (last === null) this.arm();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** Changes the byte count. */
+  private addBytes(delta: number): void {
+    this.bytes += delta;
+    this.updateShared();
+  }
+
+  /**
+   * Keeps the shared link's counts true: its queued bytes (all but the held-back ones), and
+   * whether this member is busy. The bound is split between the members that have bytes queued
+   * and a sink that takes them: a connection whose client stopped reading holds what it has (it
+   * is paused) but does not shrink the others' shares.
+   */
+  private updateShared(): void {
+    if (this.shared === null) return;
+    const queued = this.bytes - this.heldBytes;
+    if (queued !== this.countedQueued) {
+      this.shared.addQueued(queued - this.countedQueued);
+      this.countedQueued = queued;
+    }
+    const busy = this.bytes > 0 && !this.blocked;
+    if (busy !== this.countedBusy) {
+      this.countedBusy = busy;
+      this.shared.setBusy(busy);
+    }
   }
 
   private enqueue(buf: Buffer, arrival: number): void {
     const pieces = this.timing.schedule(arrival, buf.length, this.scratch);
     for (const p of pieces) {
       const slice = p.offset === 0 && p.size === buf.length ? buf : buf.subarray(p.offset, p.offset + p.size);
-      this.queue.push({ buf: slice, arrival, release: p.release });
+      this.queue.push({ buf: slice, arrival, release: p.release, first: p.release });
     }
     pieces.length = 0;
-    this.bytes += buf.length;
+    this.addBytes(buf.length);
+    this.reportLoss();
+  }
+
+  /** Cuts a chunk into segments waiting for the shared clock, and admits what the share allows. */
+  private enqueueShared(buf: Buffer, arrival: number, defer: boolean): void {
+    const seg = this.timing.pieceSize();
+    for (let offset = 0; offset < buf.length; offset += seg) {
+      const end = Math.min(offset + seg, buf.length);
+      this.waiting.push({ buf: offset === 0 && end === buf.length ? buf : buf.subarray(offset, end), arrival, admitted: arrival });
+    }
+    this.heldBytes += buf.length;
+    this.addBytes(buf.length);
+    this.admit(defer);
+  }
+
+  /**
+   * Moves held-back segments into the shared queue while this connection's bytes in the link
+   * (admitted and in flight) are below its allowance (at least two segments); at least one when
+   * it has none. Nothing while
+   * the sink is full: a receiver that does not read closes its window, and its sender stops
+   * taking the link (the drain admits again).
+   */
+  private admit(defer: boolean): void {
+    if (this.shared === null || this.blocked || this.admittedEnd >= this.waiting.length) return;
+    // at least two segments: one in flight or waiting while the next waits its turn, so a
+    // greedy connection stays in the round even when the bound split N ways is below a segment
+    const share = Math.max(this.shared.allowance(this.countedQueued), 2 * this.timing.pieceSize());
+    let inLink = this.bytes - this.heldBytes;
+    let n = 0;
+    const now = this.now();
+    while (this.admittedEnd < this.waiting.length && (inLink < share || inLink === 0)) {
+      const seg = this.waiting[this.admittedEnd++]!;
+      seg.admitted = now;
+      inLink += seg.buf.length;
+      this.heldBytes -= seg.buf.length;
+      n++;
+    }
+    this.updateShared();
+    if (n > 0) this.shared.add(this.slot!, n, defer);
+  }
+
+  private reportLoss(): void {
     if (this.timing.lostSegments > 0) {
       this.events.onLoss?.(this.timing.lostSegments);
       this.timing.lostSegments = 0;
@@ -157,7 +366,7 @@ export class Link {
   }
 
   private arm(): void {
-    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.idle) return;
+    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.head >= this.queue.length) return;
     const wait = this.queue[this.head]!.release - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
     if (wait <= EARLY_MS) this.immediate = setImmediate(this.flush);
@@ -192,7 +401,7 @@ export class Link {
       written++;
       queue[this.head] = undefined as unknown as QueuedPiece; // let the buffer go
       this.head++;
-      this.bytes -= piece.buf.length;
+      this.addBytes(-piece.buf.length);
       this.lastDelivered = piece.release;
       if (!corked && !onePerTick && this.sink.cork) {
         this.sink.cork();
@@ -203,6 +412,7 @@ export class Link {
     }
     if (corked) this.sink.uncork?.();
     if (this.closed) return;
+    if (this.blocked) this.updateShared();
     if (this.head >= queue.length) {
       this.queue = [];
       this.head = 0;
@@ -210,6 +420,7 @@ export class Link {
       this.queue = queue.slice(this.head);
       this.head = 0;
     }
+    this.admit(false);
     this.checkWritable();
     if (this.idle) this.events.onIdle();
     else this.arm();
@@ -218,7 +429,8 @@ export class Link {
   private checkWritable(): void {
     // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
     // so the bandwidth clock never idles waiting for the sender to wake up.
-    if (this.reportedFull && this.bytes <= this.bound * 0.75) {
+    // (not while the sink is full: its drain resumes the sender, through the connection)
+    if (this.reportedFull && !this.blocked && this.bytes <= this.limit * 0.75) {
       this.reportedFull = false;
       this.events.onWritable();
     }

@@ -8,6 +8,8 @@
 //   release  >= previous release                     (bytes are never reordered)
 //   release  >= previous release + slice.delay       (slicing: pieces with gaps)
 //   release inside a stall window -> the window's end, then paced at the link's rate.
+// On a shared link (shared.ts) the departure comes from the shared clock and only releaseAt()
+// is used here.
 import type { DirectionSpec } from "../profiles/types.js";
 import type { Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
@@ -89,14 +91,7 @@ export class LinkTiming {
       const serialization = size * this.msPerByte;
       const departure = Math.max(arrival, this.lastDeparture) + serialization;
       this.lastDeparture = departure;
-      let release = departure + spec.delay + this.jitter();
-      if (this.loss.lost()) {
-        release += spec.rto;
-        this.lostSegments++;
-      }
-      release = this.applyStall(release, serialization);
-      if (release < this.lastRelease + sliceGap) release = this.lastRelease + sliceGap;
-      this.lastRelease = release;
+      const release = this.releaseAt(departure, serialization, sliceGap);
       if (coalesce && run !== null && release - runStart < COALESCE_MS) {
         run.size += size;
         run.release = release;
@@ -108,6 +103,22 @@ export class LinkTiming {
       offset += size;
     }
     return out;
+  }
+
+  /**
+   * When a segment that left the bandwidth clock at `departure` (its own clock, or a shared
+   * link's) is released: delay, jitter, loss, stalls, slicing gaps, never before the one ahead.
+   */
+  releaseAt(departure: number, serialization: number, sliceGap = this.spec.slice ? this.spec.slice.delay : 0): number {
+    let release = departure + this.spec.delay + this.jitter();
+    if (this.loss.lost()) {
+      release += this.spec.rto;
+      this.lostSegments++;
+    }
+    release = this.applyStall(release, serialization);
+    if (release < this.lastRelease + sliceGap) release = this.lastRelease + sliceGap;
+    this.lastRelease = release;
+    return release;
   }
 
   private applyStall(release: number, serialization: number): number {

@@ -20,10 +20,10 @@ interface LooseDirection extends Omit<DirectionSpec, "slice" | "gilbertElliott">
   slice: Partial<SliceSpec> | null;
   gilbertElliott: Partial<GilbertElliottLoss> | null;
 }
-type Faults = Omit<ImpairmentSpec, "up" | "down">;
+type Faults = Omit<ImpairmentSpec, "up" | "down" | "share" | "queue">;
 type FaultName = keyof Faults;
 type LooseFaults = { [K in FaultName]: Partial<NonNullable<Faults[K]>> | null };
-interface LooseSpec extends LooseFaults {
+interface LooseSpec extends LooseFaults, Pick<ImpairmentSpec, "share" | "queue"> {
   up: LooseDirection;
   down: LooseDirection;
 }
@@ -55,6 +55,8 @@ function applyPatch(base: LooseSpec, patch: SpecPatch): LooseSpec {
     up: applyDirection(base.up, patch.up, rttHalf),
     down: applyDirection(base.down, patch.down, rttHalf),
   };
+  if (patch.share !== undefined) next.share = patch.share;
+  if (patch.queue !== undefined) next.queue = patch.queue;
   next.stall = mergePart(base.stall, patch.stall);
   next.reset = mergePart(base.reset, patch.reset);
   next.halfOpen = mergePart(base.halfOpen, patch.halfOpen);
@@ -90,6 +92,8 @@ function finalizeDirection(d: LooseDirection, path: string, errors: FieldError[]
 function finalizeSpec(s: LooseSpec, errors: FieldError[]): ImpairmentSpec {
   const spec: ImpairmentSpec = {
     ...cleanSpec(),
+    share: s.share,
+    queue: s.queue,
     up: finalizeDirection(s.up, "up", errors),
     down: finalizeDirection(s.down, "down", errors),
   };

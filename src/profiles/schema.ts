@@ -18,11 +18,14 @@ import type {
   HalfOpenSpec,
   JitterDistribution,
   LimitSpec,
+  QueueDiscipline,
   ResetSpec,
+  ShareScope,
   SliceSpec,
   SlowCloseSpec,
   StallSpec,
 } from "./types.js";
+import { QUEUE_DISCIPLINES, SHARE_SCOPES } from "./types.js";
 
 /** One direction's fields as given (absent = inherit). */
 export interface DirectionPatch {
@@ -40,6 +43,8 @@ export interface DirectionPatch {
 
 /** A layer of a spec: fields absent inherit, a fault set to null is removed. */
 export interface SpecPatch {
+  share?: ShareScope;
+  queue?: QueueDiscipline;
   /** round trip, ms: each direction gets rtt/2 unless the same layer sets its delay */
   rtt?: number;
   up?: DirectionPatch;
@@ -164,6 +169,8 @@ const directionSchema = object(
 );
 
 const specFields: Record<string, Field> = {
+  share: oneOf(SHARE_SCOPES),
+  queue: oneOf(QUEUE_DISCIPLINES),
   rtt: duration,
   up: directionSchema,
   down: directionSchema,

@@ -102,7 +102,24 @@ export interface CorruptSpec {
   probability: number;
 }
 
+/**
+ * Who shares one link (one bandwidth clock and queue bound per direction): each connection its
+ * own, all connections of one client address, or every connection of the proxy.
+ */
+export type ShareScope = "connection" | "client" | "proxy";
+/** How backlogged connections of one shared link take turns: round-robin per segment, or arrival order. */
+export type QueueDiscipline = "fair" | "fifo";
+
+export const SHARE_SCOPES: readonly ShareScope[] = ["connection", "client", "proxy"];
+export const QUEUE_DISCIPLINES: readonly QueueDiscipline[] = ["fair", "fifo"];
+export const DEFAULT_SHARE: ShareScope = "client";
+export const DEFAULT_QUEUE: QueueDiscipline = "fair";
+
 export interface ImpairmentSpec {
+  /** who shares the link of each direction (default client) */
+  share: ShareScope;
+  /** how connections of a shared link take turns (default fair) */
+  queue: QueueDiscipline;
   up: DirectionSpec;
   down: DirectionSpec;
   stall: StallSpec | null;
@@ -144,6 +161,8 @@ export function cleanDirection(): DirectionSpec {
 
 export function cleanSpec(): ImpairmentSpec {
   return {
+    share: DEFAULT_SHARE,
+    queue: DEFAULT_QUEUE,
     up: cleanDirection(),
     down: cleanDirection(),
     stall: null,
@@ -168,7 +187,7 @@ export function isCleanDirection(d: DirectionSpec): boolean {
   );
 }
 
-/** True when the spec changes nothing at all (equal to `clean`). */
+/** True when the spec changes nothing at all (equal to `clean`); `share` and `queue` alone change nothing. */
 export function isCleanSpec(s: ImpairmentSpec): boolean {
   return (
     isCleanDirection(s.up) &&

@@ -9,6 +9,7 @@ import { cleanDirection, isCleanDirection } from "../profiles/types.js";
 import type { FaultKind } from "../control/protocol.js";
 import type { Now, Random } from "../clock.js";
 import { Link, type LinkSink } from "../link/link.js";
+import type { SharedLink } from "../link/shared.js";
 import { StallSchedule, armStallCounter } from "../faults/stall.js";
 import { armTrigger, drawn, firesAtOnce, type ArmedTrigger } from "../faults/trigger.js";
 import { ByteLimit, type Direction } from "../faults/limit.js";
@@ -47,6 +48,8 @@ export interface ConnectionHost {
   countBytes(dir: Direction, n: number): void;
   fault(conn: Connection, kind: FaultKind, detail: string, count?: number): void;
   observeDelay?(dir: Direction, seconds: number): void;
+  /** the shared link this connection's direction runs on (spec.share), or null: a clock of its own */
+  sharedLink?(dir: Direction, conn: Connection, spec: ImpairmentSpec, direction: DirectionSpec): SharedLink<Link> | null;
   closed(conn: Connection, error: string | null): void;
 }
 
@@ -167,8 +170,8 @@ export class Connection {
         if (this.state === "open") this.recordFault("stall", `stall for ${spec.stall?.duration} ms`);
       });
     }
-    this.setLink("up", spec?.up ?? null, stall);
-    this.setLink("down", spec?.down ?? null, stall);
+    this.setLink("up", spec, stall);
+    this.setLink("down", spec, stall);
 
     if (this.state === "connecting" && this.upstream === null) {
       // a new connection: the connect fault decides first (a refused client never sees more)
@@ -358,14 +361,16 @@ export class Connection {
 
   // ---- links --------------------------------------------------------------------------------
 
-  private setLink(dir: Direction, spec: DirectionSpec | null, stall: StallSchedule | null): void {
+  private setLink(dir: Direction, impairment: ImpairmentSpec | null, stall: StallSchedule | null): void {
+    const spec = impairment?.[dir] ?? null;
     const needed = stall !== null || (spec !== null && !isCleanDirection(spec));
     const link = this.links[dir];
     if (needed) {
       const direction = spec ?? cleanDirection();
+      const shared = impairment !== null ? (this.host.sharedLink?.(dir, this, impairment, direction) ?? null) : null;
       this.retiring[dir] = false;
-      if (link !== null) link.reconfigure(direction, stall);
-      else this.links[dir] = this.newLink(dir, direction, stall);
+      if (link !== null) link.reconfigure(direction, stall, shared);
+      else this.links[dir] = this.newLink(dir, direction, stall, shared);
     } else if (link !== null) {
       // Bytes already queued leave at once, in order; then the fast path takes over.
       this.retiring[dir] = true;
@@ -374,7 +379,7 @@ export class Connection {
     }
   }
 
-  private newLink(dir: Direction, spec: DirectionSpec, stall: StallSchedule | null): Link {
+  private newLink(dir: Direction, spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null): Link {
     const sink: LinkSink = {
       write: (buf) => this.deliver(dir, buf),
       cork: () => this.target(dir)?.cork(),
@@ -396,6 +401,7 @@ export class Connection {
       },
       this.host.now,
       this.host.random,
+      shared,
     );
   }
 

@@ -11,6 +11,7 @@ import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOv
 
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
+import { LinkScopes } from "../link/scopes.js";
 import type { Direction } from "../faults/limit.js";
 
 export interface ProxyOptions {
@@ -78,6 +79,8 @@ export class Proxy extends EventEmitter {
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
   };
   private readonly host: ConnectionHost;
+  /** the shared links of this proxy's connections (share client / proxy) */
+  private readonly scopes: LinkScopes;
 
   constructor(opts: ProxyOptions) {
     super();
@@ -88,8 +91,11 @@ export class Proxy extends EventEmitter {
     this.maxConnections = opts.maxConnections ?? 0;
     const counters = this.counters;
     const onDelay = opts.onDelay;
+    const now = opts.now ?? monotonicNow;
+    const scopes = new LinkScopes(now);
+    this.scopes = scopes;
     this.host = {
-      now: opts.now ?? monotonicNow,
+      now,
       random: opts.random ?? mathRandom,
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
       countBytes(dir, n) {
@@ -102,6 +108,7 @@ export class Proxy extends EventEmitter {
         this.emit("fault", event);
       },
       observeDelay: onDelay,
+      sharedLink: (dir, conn, spec, direction) => scopes.linkFor(dir, spec.share, spec.queue, conn.clientAddress, direction),
       closed: (conn, error) => {
         this.conns.delete(conn.id);
         const info: ConnCloseInfo = {
@@ -194,8 +201,14 @@ export class Proxy extends EventEmitter {
       bytesDown: k.bytesDown,
       queueUp,
       queueDown,
+      sharedLinks: this.scopes.size,
       faults: { ...k.faults },
     };
+  }
+
+  /** Shared links alive now (one per client address and direction with share client, ...). */
+  get sharedLinks(): number {
+    return this.scopes.size;
   }
 
   connections(): ConnInfo[] {

@@ -4,8 +4,8 @@
 // fault's numbers). A bandwidth ramp between a number and `unlimited` interpolates the time per
 // bit instead (unlimited = 0 s per bit), so it is continuous. A fault present on one side only is
 // ramped from the same fault with probability 0 (connect: refuse 0 and delay 0). Fields that are
-// not numbers (jitter distribution, half-open mode, a trigger given on one side only) switch from
-// `from` to `to` half way.
+// not numbers (share, queue, jitter distribution, half-open mode, a trigger given on one side
+// only) switch from `from` to `to` half way.
 import type {
   DirectionSpec,
   GilbertElliottLoss,
@@ -13,7 +13,7 @@ import type {
   SliceSpec,
 } from "../profiles/types.js";
 
-type Faults = Omit<ImpairmentSpec, "up" | "down">;
+type Faults = Omit<ImpairmentSpec, "up" | "down" | "share" | "queue">;
 type FaultName = keyof Faults;
 
 /** Fields that are whole numbers (rounded after interpolation). */
@@ -100,6 +100,8 @@ export function interpolateSpec(from: ImpairmentSpec, to: ImpairmentSpec, fracti
   if (f === 0) return structuredClone(from);
   if (f === 1) return structuredClone(to);
   const out = {
+    share: pick(from.share, to.share, f),
+    queue: pick(from.queue, to.queue, f),
     up: interpolateDirection(from.up, to.up, f),
     down: interpolateDirection(from.down, to.down, f),
   } as ImpairmentSpec;

@@ -77,7 +77,10 @@ const DEFS: Record<string, ToxicDef> = {
     attributes: { rate: { default: 0, type: int(), unit: "KB/s (1 KB = 1000 bytes)" } },
     // rate 0 passes nothing: the direction is held (bytes queue, then the sender is paused, as a
     // full window) until the toxic is removed or updated; Toxiproxy's rate 0 spins forever.
-    apply(_spec, dir, a) {
+    // Toxiproxy's rate is per connection, so the connection gets a link of its own (share
+    // connection), also for the other direction of a profile it is added to.
+    apply(spec, dir, a) {
+      spec.share = "connection";
       const bps = num(a, "rate") * 8000;
       dir.bandwidth = dir.bandwidth === null ? bps : Math.min(dir.bandwidth, bps);
     },
@@ -94,6 +97,7 @@ const DEFS: Record<string, ToxicDef> = {
     // Nothing gets through the stream (held, so nothing is lost if the toxic is removed); after
     // `timeout` ms (0 = never) the connection is reset.
     apply(spec, dir, a) {
+      spec.share = "connection"; // one connection's stream is held, not its neighbours'
       dir.bandwidth = 0;
       const timeout = num(a, "timeout");
       if (timeout > 0) spec.reset = earlierReset(spec.reset, { probability: 1, after: timeout, afterBytes: null });

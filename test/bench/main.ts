@@ -13,8 +13,9 @@ import { scale } from "./scale.js";
 import { shaping } from "./shaping.js";
 import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
+import { sharing } from "./sharing.js";
 
-const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control };
+const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing };
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);

@@ -43,9 +43,12 @@ export function echoServer(): Promise<Peer> {
   });
 }
 
-/** Connects to 127.0.0.1:port with noDelay and an error listener. */
-export async function dial(port: number, host = "127.0.0.1"): Promise<Socket> {
-  const s = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+/**
+ * Connects to 127.0.0.1:port with noDelay and an error listener; `localAddress` (127.0.0.2, ...)
+ * makes the connection come from another client address on loopback.
+ */
+export async function dial(port: number, host = "127.0.0.1", localAddress?: string): Promise<Socket> {
+  const s = net.connect({ host, port, noDelay: true, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
   s.on("error", () => {});
   await once(s, "connect");
   return s;

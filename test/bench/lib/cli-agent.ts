@@ -1,0 +1,51 @@
+// The agent as users run it: `netimpair agent` (the CLI, its own process) with one proxy
+// "bench", driven over its control channel; its CPU and memory read from /proc.
+import { readFileSync } from "node:fs";
+import { connect, type ControlClient } from "../../../src/control/client.js";
+import { startHealthyAgent, type AgentProcess } from "../../deploy/agent-process.js";
+
+export interface CliAgent {
+  agent: AgentProcess;
+  control: ControlClient;
+  /** the proxy's listen port */
+  port: number;
+  /** CPU time (user + system, ms) and resident memory (bytes) of the agent process now */
+  usage(): { cpuMs: number; rss: number };
+  stop(): Promise<void>;
+}
+
+const CLOCK_TICK_MS = 10; // Linux USER_HZ = 100
+
+/** Starts `netimpair agent --proxy bench=127.0.0.1:0,127.0.0.1:UPSTREAM` and connects to it. */
+export async function startCliAgent(upstreamPort: number): Promise<CliAgent> {
+  const { agent, port: controlPort } = await startHealthyAgent(async (control) => [
+    "agent",
+    "--control",
+    `127.0.0.1:${control}`,
+    "--proxy",
+    `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`,
+    "--log-level",
+    "warn",
+  ]);
+  const control = await connect(`ws://127.0.0.1:${controlPort}/control`, { bindToSession: false });
+  const proxy = (await control.proxies()).find((p) => p.name === "bench");
+  if (!proxy) throw new Error("the agent has no proxy bench");
+  const pid = agent.child.pid!;
+  return {
+    agent,
+    control,
+    port: Number(proxy.listen.slice(proxy.listen.lastIndexOf(":") + 1)),
+    usage: () => {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return { cpuMs: ticks * CLOCK_TICK_MS, rss: rssKb * 1024 };
+    },
+    stop: async () => {
+      await control.close();
+      await agent.stop();
+    },
+  };
+}
