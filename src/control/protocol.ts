@@ -14,6 +14,8 @@ export const ErrorCode = {
   NotFound: -32004,
   Conflict: -32009,
   RateLimited: -32029,
+  /** the session's run was cancelled by a panic or clear: its bound applies are refused */
+  Cancelled: -32010,
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
