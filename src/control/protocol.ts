@@ -114,6 +114,18 @@ export interface ApplyResult {
 export type EventTopic = "stats" | "connections" | "faults";
 export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults"];
 
+/**
+ * Params of the `session.cancelled` notification: a panic or clear from another controller took
+ * away this session's bound applies; its further bound applies are refused (-32010).
+ */
+export interface SessionCancelledNotification {
+  cause: "panic" | "clear";
+  /** who asked (peer HOST:PORT) */
+  by: string;
+  proxies: string[];
+  message: string;
+}
+
 export interface EventNotification {
   topic: EventTopic;
   proxy: string;

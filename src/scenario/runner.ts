@@ -150,7 +150,13 @@ class ScenarioRun {
     const opened = await Promise.allSettled(this.opts.agents.map((a) => AgentSession.open(a, this.timeoutMs)));
     const problems: string[] = [];
     opened.forEach((o, i) => {
-      if (o.status === "fulfilled") this.sessions.push(o.value);
+      if (o.status === "fulfilled") {
+        const s = o.value;
+        this.sessions.push(s);
+        // a panic or clear cancels the run at the agent (which refuses its further bound
+        // applies) and tells the session at once: the remaining steps stop here too
+        s.client.onCancelled((c) => this.stop({ kind: "failed", message: `${c.message} on agent ${s.ref.name}: the remaining steps are cancelled` }));
+      }
       else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${o.reason instanceof ConnectionError ? o.reason.reason : describeError(o.reason)}`);
     });
     if (problems.length === 0) {
