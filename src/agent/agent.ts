@@ -107,6 +107,9 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   constructor(opts: AgentOptions) {
     super();
+    // each control session subscribed to events listens here (3 listeners each); their number
+    // is bounded by maxControlConnections, so the default of 10 would only warn falsely
+    this.setMaxListeners(0);
     this.id = opts.id ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
     this.labels = { ...(opts.labels ?? {}) };
     this.registry = opts.registry;
