@@ -112,7 +112,7 @@ test("a clear from another controller during a run cancels it too (exit 1), and 
     assert.ok(exit, "the run ended after the clear");
     assert.equal(exit.code, 1, exit.stderr);
     assert.ok(exit.at - t < 1500, `within a second (took ${(exit.at - t).toFixed(0)} ms)`);
-    assert.match(exit.stderr, /cleared by/);
+    assert.match(exit.stderr, /cleared from outside the run \(netimpair panic or clear\), clear by /);
     assert.deepEqual([...(await watch(agent, 500))], [null]);
   } finally {
     run.kill();
