@@ -16,6 +16,7 @@ import { AgentMetrics, type MeteredProxy } from "./metrics.js";
 import { checkProxyName } from "./config.js";
 import { AgentError, cancelled, conflict, invalidParams, notFound } from "./errors.js";
 import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
+import { FaultLog } from "./fault-log.js";
 
 export { VERSION };
 
@@ -90,6 +91,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly registry: ProfileRegistry;
   readonly metrics: AgentMetrics;
   private readonly log: Logger;
+  private readonly faultLog: FaultLog;
   private readonly proxies = new Map<string, Proxy>();
   /** names being created (listening not yet done): reserved, not yet in the table */
   private readonly creating = new Map<string, Proxy>();
@@ -114,6 +116,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.labels = { ...(opts.labels ?? {}) };
     this.registry = opts.registry;
     this.log = opts.log;
+    this.faultLog = new FaultLog(opts.log);
     this.book = new ImpairmentBook((proxy, state, cause) => this.onImpairmentChange(proxy, state, cause), opts.timers ?? realTimers);
     this.metrics = new AgentMetrics(() => this.metered());
   }
@@ -187,6 +190,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.proxies.set(req.name, proxy);
     proxy.on("open", (info: ConnInfo) => this.emit("conn-open", req.name, info));
     proxy.on("close", (info: ConnCloseInfo) => {
+      this.faultLog.connectionClosed(req.name, info.id);
       logConnClose(this.log, {
         proxy: req.name,
         conn: info.id,
@@ -200,7 +204,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit("conn-close", req.name, info);
     });
     proxy.on("fault", (ev: FaultEvent) => {
-      this.log.info({ event: "fault", proxy: req.name, conn: ev.conn, client: ev.client, fault: ev.kind, detail: ev.detail }, "fault injected");
+      this.faultLog.record(req.name, ev);
       this.emit("fault", req.name, ev);
     });
     proxy.on("error", (err: Error) => this.log.error({ proxy: req.name, err: err.message }, "proxy error"));
@@ -425,6 +429,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async close(): Promise<void> {
     this.book.dispose();
     this.cancelHooks.clear();
+    this.faultLog.close();
     const all = [...this.proxies.values(), ...this.creating.values()];
     this.metrics.sync();
     await Promise.allSettled(all.map((p) => p.close()));

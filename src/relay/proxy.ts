@@ -47,6 +47,8 @@ export interface FaultEvent {
   client: string;
   kind: FaultKind;
   detail: string;
+  /** how many this event stands for (segments lost, bytes corrupted; 1 for the rest) */
+  count?: number;
 }
 
 export class ProxyError extends Error {
@@ -101,7 +103,7 @@ export class Proxy extends EventEmitter {
       },
       fault: (conn, kind, detail, count = 1) => {
         counters.faults[kind] += count;
-        const event: FaultEvent = { conn: conn.id, client: conn.clientLabel, kind, detail };
+        const event: FaultEvent = { conn: conn.id, client: conn.clientLabel, kind, detail, count };
         this.emit("fault", event);
       },
       observeDelay: onDelay,
