@@ -14,8 +14,9 @@ import type { AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentState, Pro
 import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
 import { AgentMetrics, type MeteredProxy } from "./metrics.js";
 import { checkProxyName } from "./config.js";
-import { AgentError, conflict, invalidParams, notFound } from "./errors.js";
+import { AgentError, cancelled, conflict, invalidParams, notFound } from "./errors.js";
 import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
+import { FaultLog } from "./fault-log.js";
 
 export { VERSION };
 
@@ -57,6 +58,15 @@ export interface ResolvedImpairment {
   spec: ImpairmentSpec;
 }
 
+/** Why a control session's run was cancelled (sent to it as a `session.cancelled` notification). */
+export interface SessionCancel {
+  cause: "panic" | "clear";
+  /** who asked (peer address) */
+  by: string;
+  proxies: string[];
+  message: string;
+}
+
 /** A connection of some proxy (conn.list with proxy "*"). */
 export type ProxyConnInfo = ConnInfo & { proxy: string };
 
@@ -81,8 +91,17 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly registry: ProfileRegistry;
   readonly metrics: AgentMetrics;
   private readonly log: Logger;
+  private readonly faultLog: FaultLog;
   private readonly proxies = new Map<string, Proxy>();
+  /** names being created (listening not yet done): reserved, not yet in the table */
+  private readonly creating = new Map<string, Proxy>();
   private readonly book: ImpairmentBook;
+  /** sessions that have bound an apply, until they close */
+  private readonly binding = new Set<string>();
+  /** sessions cancelled by a panic or clear: their bound applies are refused until they close */
+  private readonly cancelledSessions = new Map<string, SessionCancel>();
+  /** control sessions told when they are cancelled */
+  private readonly cancelHooks = new Map<string, (c: SessionCancel) => void>();
   /** who is acting, for the impairment-change log line */
   private actor = "agent";
   private actorTtl: number | null = null;
@@ -90,10 +109,14 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   constructor(opts: AgentOptions) {
     super();
+    // each control session subscribed to events listens here (3 listeners each); their number
+    // is bounded by maxControlConnections, so the default of 10 would only warn falsely
+    this.setMaxListeners(0);
     this.id = opts.id ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
     this.labels = { ...(opts.labels ?? {}) };
     this.registry = opts.registry;
     this.log = opts.log;
+    this.faultLog = new FaultLog(opts.log);
     this.book = new ImpairmentBook((proxy, state, cause) => this.onImpairmentChange(proxy, state, cause), opts.timers ?? realTimers);
     this.metrics = new AgentMetrics(() => this.metered());
   }
@@ -142,6 +165,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     if (errors.length) throw invalidParams(errors);
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
+    if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
     const proxy = new Proxy({
       name: req.name,
       listen: req.listen,
@@ -150,17 +174,23 @@ export class Agent extends EventEmitter<AgentEvents> {
       maxConnections: req.maxConnections ?? 0,
       onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
     });
-    // reserve the name while listening, so two concurrent creates cannot both win
-    this.proxies.set(req.name, proxy);
+    // the name is reserved while listening (a host name is looked up first), so two concurrent
+    // creates cannot both win; the proxy joins the table only once it listens, so nothing
+    // (delete, update, apply) can act on a proxy whose listener is not there yet
+    this.creating.set(req.name, proxy);
     try {
       await proxy.start();
     } catch (err) {
-      this.proxies.delete(req.name);
       await proxy.close().catch(() => undefined);
       throw this.listenError(err, req.listen);
+    } finally {
+      this.creating.delete(req.name);
     }
+    this.book.forget(req.name);
+    this.proxies.set(req.name, proxy);
     proxy.on("open", (info: ConnInfo) => this.emit("conn-open", req.name, info));
     proxy.on("close", (info: ConnCloseInfo) => {
+      this.faultLog.connectionClosed(req.name, info.id);
       logConnClose(this.log, {
         proxy: req.name,
         conn: info.id,
@@ -174,7 +204,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit("conn-close", req.name, info);
     });
     proxy.on("fault", (ev: FaultEvent) => {
-      this.log.info({ event: "fault", proxy: req.name, conn: ev.conn, client: ev.client, fault: ev.kind, detail: ev.detail }, "fault injected");
+      this.faultLog.record(req.name, ev);
       this.emit("fault", req.name, ev);
     });
     proxy.on("error", (err: Error) => this.log.error({ proxy: req.name, err: err.message }, "proxy error"));
@@ -183,21 +213,30 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.proxyInfo(req.name);
   }
 
-  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean }): Promise<ProxyInfo> {
+  /**
+   * Changes a proxy in place: upstream, enabled, listen (Toxiproxy's listen change). Its
+   * impairment (owner, ttl, revert target), overlay and counters stay. A disable runs before a
+   * move and an enable after it, so a disabled proxy never listens on the way.
+   */
+  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string }): Promise<ProxyInfo> {
     const p = this.mustGet(req.name);
-    if (req.upstream !== undefined) {
-      const hp = parseHostPort(req.upstream);
-      if (typeof hp === "string") throw invalidParams([{ path: "params.upstream", message: hp }]);
+    for (const key of ["upstream", "listen"] as const) {
+      const value = req[key];
+      if (value === undefined) continue;
+      const hp = parseHostPort(value);
+      if (typeof hp === "string") throw invalidParams([{ path: `params.${key}`, message: hp }]);
     }
-    if (req.enabled !== undefined && req.enabled !== p.enabled) {
-      try {
-        await p.setEnabled(req.enabled);
-      } catch (err) {
-        throw this.listenError(err, p.listen);
-      }
+    const listenError = (err: unknown): AgentError => (err instanceof AgentError ? err : this.listenError(err, req.listen ?? p.listen));
+    try {
+      if (req.enabled === false) await p.setEnabled(false);
+      if (req.listen !== undefined) await p.setListen(req.listen);
+      if (req.enabled === true) await p.setEnabled(true);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ECLOSED") throw notFound(`proxy ${JSON.stringify(req.name)} was deleted meanwhile`);
+      throw listenError(err);
     }
     if (req.upstream !== undefined) p.setUpstream(req.upstream);
-    this.log.info({ event: "proxy.update", proxy: req.name, upstream: p.upstream, enabled: p.enabled }, "proxy updated");
+    this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled }, "proxy updated");
     return this.proxyInfo(req.name);
   }
 
@@ -244,6 +283,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Applies an already resolved impairment to the named proxies. */
   applyResolved(targets: string[], resolved: ResolvedImpairment, req: Omit<ApplyRequest, "proxy" | "profile" | "spec" | "set">): ApplyResult[] {
     for (const name of targets) this.mustGet(name);
+    const session = req.session ?? null;
+    if (session !== null) {
+      const c = this.cancelledSessions.get(session);
+      if (c) throw cancelled(`${c.message}; bound applies of this session are refused (unbound ones still work; a new session starts afresh)`);
+      this.binding.add(session);
+    }
     const results: ApplyResult[] = [];
     this.actor = req.who;
     this.actorTtl = req.ttlMs ?? null;
@@ -268,36 +313,79 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.book.get(name);
   }
 
-  clear(proxy: string, who: string): string[] {
+  /**
+   * Clears one proxy or "*". Other sessions whose bound applies it removed are cancelled (a
+   * run's remaining steps and ramps stop at the agent); `session` is the asking session.
+   */
+  clear(proxy: string, who: string, session: string | null = null): string[] {
     const targets = this.targets(proxy);
+    const removed = new Map<string, string[]>();
     this.actor = who;
     try {
-      for (const name of targets) this.book.clear(name);
+      for (const name of targets) {
+        for (const s of this.book.clear(name).sessions) removed.set(s, [...(removed.get(s) ?? []), name]);
+      }
     } finally {
       this.resetActor();
+    }
+    for (const [s, proxies] of removed) {
+      if (s !== session) this.cancelSession(s, { cause: "clear", by: who, proxies, message: `${proxies.join(", ")} cleared by ${who}` });
     }
     return targets;
   }
 
-  /** The kill switch: every proxy clean, pending ttls cancelled. Returns the proxies cleared. */
-  panic(who: string): string[] {
+  /**
+   * The kill switch: every proxy clean, pending ttls cancelled, and every other session that
+   * bound an apply cancelled (its run's remaining steps and ramps are refused at the agent).
+   * Returns the proxies cleared.
+   */
+  panic(who: string, session: string | null = null): string[] {
     this.actor = who;
+    let sessions: string[];
     try {
-      this.book.panic();
+      sessions = this.book.panic().sessions;
     } finally {
       this.resetActor();
     }
+    const proxies = this.proxyNames();
+    for (const s of new Set([...sessions, ...this.binding])) {
+      if (s !== session) this.cancelSession(s, { cause: "panic", by: who, proxies, message: `netimpair panic by ${who}` });
+    }
     this.log.warn({ event: "panic", who }, "panic: every impairment cleared");
-    return this.proxyNames();
+    return proxies;
   }
 
-  /** A control session ended: its bound impairments are undone, newest first. */
+  /** A control session ended: its bound impairments end together, each proxy straight back. */
   endSession(session: string, who: string): string[] {
+    this.binding.delete(session);
+    this.cancelledSessions.delete(session);
+    this.cancelHooks.delete(session);
     this.actor = who;
     try {
       return this.book.endSession(session);
     } finally {
       this.resetActor();
+    }
+  }
+
+  /** Tells `hook` when the session is cancelled by a panic or a clear (until endSession). */
+  watchSession(session: string, hook: (c: SessionCancel) => void): void {
+    this.cancelHooks.set(session, hook);
+  }
+
+  /** True when the session was cancelled (its bound applies are refused). */
+  isCancelled(session: string): boolean {
+    return this.cancelledSessions.has(session);
+  }
+
+  private cancelSession(session: string, c: SessionCancel): void {
+    if (this.cancelledSessions.has(session)) return;
+    this.cancelledSessions.set(session, c);
+    this.log.warn({ event: "session.cancelled", cause: c.cause, by: c.by, proxies: c.proxies }, `a control session's bound applies were ${c.cause === "panic" ? "cleared by a panic" : "cleared"}: its run is cancelled`);
+    try {
+      this.cancelHooks.get(session)?.(c);
+    } catch {
+      // a session's notification never breaks a panic
     }
   }
 
@@ -340,7 +428,9 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async close(): Promise<void> {
     this.book.dispose();
-    const all = [...this.proxies.values()];
+    this.cancelHooks.clear();
+    this.faultLog.close();
+    const all = [...this.proxies.values(), ...this.creating.values()];
     this.metrics.sync();
     await Promise.allSettled(all.map((p) => p.close()));
     this.proxies.clear();
@@ -350,6 +440,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private mustGet(name: string): Proxy {
     const p = this.proxies.get(name);
+    if (!p && this.creating.has(name)) throw conflict(`proxy ${JSON.stringify(name)} is being created (its listener is not up yet); try again`);
     if (!p) throw notFound(`proxy ${JSON.stringify(name)} not found${this.proxies.size ? ` (proxies: ${this.proxyNames().join(", ")})` : " (there are no proxies)"}`);
     return p;
   }

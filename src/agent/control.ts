@@ -25,6 +25,14 @@ import { logControlRequest, type Logger } from "./log.js";
 export const MAX_BATCH = 100;
 /** socket buffer above which event notifications are dropped for a slow reader */
 export const MAX_EVENT_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** unsent bytes above which a session stops reading its client's requests until they drain */
+export const MAX_REPLY_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** ... and the level they must drain to before it reads again */
+export const REPLY_BACKLOG_RESUME_BYTES = 1024 * 1024;
+/** a client that leaves its replies unread this long with reading stopped is closed */
+export const REPLY_STALL_CLOSE_MS = 15_000;
+/** the WebSocket close code for that (1008, policy violation) */
+export const REPLY_STALL_CLOSE_CODE = 1008;
 
 export interface RateLimit {
   /** requests refilled per second */
@@ -67,6 +75,7 @@ const OUTCOMES: Record<number, string> = {
   [ErrorCode.NotFound]: "not_found",
   [ErrorCode.Conflict]: "conflict",
   [ErrorCode.RateLimited]: "rate_limited",
+  [ErrorCode.Cancelled]: "cancelled",
 };
 
 /**
@@ -270,7 +279,7 @@ const METHODS: Record<MethodName, Handler> = {
     const r = new Params(p, ["proxy"]);
     const proxy = r.string("proxy");
     r.check();
-    const cleared = s.agent.clear(proxy, s.peer);
+    const cleared = s.agent.clear(proxy, s.peer, s.id);
     return proxy === "*" ? cleared.map((name) => ({ proxy: name })) : { proxy: cleared[0] };
   },
   "conn.list": (p, s) => {
@@ -323,7 +332,7 @@ const METHODS: Record<MethodName, Handler> = {
   },
   "agent.panic": (p, s) => {
     new Params(p, []).check();
-    return { cleared: s.agent.panic(s.peer) };
+    return { cleared: s.agent.panic(s.peer, s.id) };
   },
 };
 
@@ -333,6 +342,8 @@ export class ControlSession {
   private readonly bucket: TokenBucket;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** set while reading is stopped because the client leaves its replies unread */
+  private stalled: Promise<void> | null = null;
 
   constructor(
     private readonly ws: WebSocket,
@@ -343,9 +354,48 @@ export class ControlSession {
     this.events = new EventFeed(ctx.agent, (n) => this.notify(n));
     ws.on("message", (data: RawData, isBinary: boolean) => {
       // one at a time, in order: "apply then clear" on one connection means exactly that
-      this.queue = this.queue.then(() => this.onFrame(data, isBinary)).catch((err: unknown) => this.ctx.log.error({ err: String(err), peer }, "control frame failed"));
+      this.queue = this.queue
+        .then(() => this.roomForReplies())
+        .then(() => this.onFrame(data, isBinary))
+        .catch((err: unknown) => this.ctx.log.error({ err: String(err), peer }, "control frame failed"));
     });
     ws.on("close", () => this.onClose());
+    ctx.agent.watchSession(this.id, (c) => this.send({ jsonrpc: "2.0", method: "session.cancelled", params: c }));
+  }
+
+  /**
+   * Back-pressure on a client that sends but does not read: past MAX_REPLY_BACKLOG_BYTES of
+   * unsent replies the session stops reading (the client's sends wait in TCP) until they drain
+   * to REPLY_BACKLOG_RESUME_BYTES; still stuck after REPLY_STALL_CLOSE_MS, it is closed (1008).
+   */
+  private roomForReplies(): Promise<void> | void {
+    if (this.closed || this.ws.bufferedAmount <= MAX_REPLY_BACKLOG_BYTES) return;
+    this.stalled ??= new Promise<void>((resolve) => {
+      const ws = this.ws;
+      ws.pause();
+      const since = performance.now();
+      this.ctx.log.warn({ event: "control.backlog", peer: this.peer, bytes: ws.bufferedAmount }, "control client is not reading its replies; reading from it stops until they drain");
+      const timer = setInterval(() => {
+        const drained = ws.bufferedAmount <= REPLY_BACKLOG_RESUME_BYTES;
+        if (drained || this.closed || ws.readyState !== ws.OPEN) {
+          clearInterval(timer);
+          this.stalled = null;
+          if (ws.readyState === ws.OPEN) ws.resume();
+          resolve();
+        } else if (performance.now() - since > REPLY_STALL_CLOSE_MS) {
+          clearInterval(timer);
+          const reason = `replies not read: ${Math.round(ws.bufferedAmount / 1024)} KiB unsent for ${REPLY_STALL_CLOSE_MS / 1000} s`;
+          this.ctx.log.warn({ event: "control.backlog.close", peer: this.peer, bytes: ws.bufferedAmount }, `closing the control connection: ${reason}`);
+          ws.close(REPLY_STALL_CLOSE_CODE, reason);
+          // its close frame waits behind the backlog it does not read: cut it shortly after
+          setTimeout(() => ws.terminate(), 1000).unref();
+          this.stalled = null;
+          resolve();
+        }
+      }, 50);
+      timer.unref();
+    });
+    return this.stalled;
   }
 
   get agent(): Agent {

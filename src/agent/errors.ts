@@ -25,3 +25,7 @@ export function notFound(message: string): AgentError {
 export function conflict(message: string): AgentError {
   return new AgentError(ErrorCode.Conflict, message);
 }
+
+export function cancelled(message: string): AgentError {
+  return new AgentError(ErrorCode.Cancelled, message);
+}

@@ -1,13 +1,18 @@
 // Per-proxy impairment state and its revert rules (SPEC "Applying"), free of sockets and real time.
 //
-// Every apply or clear pushes an entry that remembers the entry it replaced. An entry ends
-// ("dies") when its ttl runs out or when the control session it is bound to closes; if it is
-// still the proxy's current entry at that moment, the proxy goes back to the newest entry
-// before it that is still alive. A later apply or clear always wins: a dead entry that is no
-// longer current changes nothing, and it is skipped when an older revert walks back past it.
+// Each proxy has a stack of live entries, oldest first; the top is the proxy's impairment (an
+// empty stack is clean). An apply pushes an entry; an entry ends ("dies") when its ttl runs out
+// or when the control session it is bound to closes, and leaves the stack at once. When the top
+// dies, the proxy goes straight to the new top: one change, never a walk through the states in
+// between. A later apply or clear always wins: an entry that dies below the top changes nothing.
+//
+// The stack keeps only what a revert can still reach. An entry that can never die (no ttl, no
+// session), a clear, or a panic leaves nothing below it; an apply removes every entry it
+// "covers" (one that is sure to be dead by the time the new one dies: same session, and an
+// earlier or no expiry), so a ramp re-applying every 100 ms, or `apply --for` repeated, keeps
+// the stack at a few entries and the memory flat.
 import type { ImpairmentState } from "../control/protocol.js";
 import { isCleanSpec, type ImpairmentSpec } from "../profiles/types.js";
-
 export interface Timers {
   /** wall clock, ms since the epoch (for expiresAt) */
   now(): number;
@@ -46,19 +51,33 @@ export interface ApplyOptions {
 }
 
 interface Entry {
+  readonly proxy: string;
   /** null = clean */
-  state: ImpairmentState | null;
-  previous: Entry | null;
-  dead: boolean;
+  readonly state: ImpairmentState | null;
+  /** timers.now() ms when the ttl runs out; null = never */
+  readonly expiresAt: number | null;
+  readonly session: string | null;
   timer: unknown;
-  session: string | null;
+}
+
+/** What a clear or panic took away: the sessions whose bound applies it removed. */
+export interface Removal {
+  proxies: string[];
+  sessions: string[];
+}
+
+/** True when `older` is sure to be dead whenever `newer` dies (so no revert can reach it). */
+function covers(newer: Entry, older: Entry): boolean {
+  const byTime = newer.expiresAt === null || (older.expiresAt !== null && older.expiresAt <= newer.expiresAt);
+  const bySession = newer.session === null || older.session === newer.session;
+  return byTime && bySession;
 }
 
 export class ImpairmentBook {
-  private readonly current = new Map<string, Entry>();
-  /** session id -> its bound entries, oldest first */
-  private readonly sessions = new Map<string, { proxy: string; entry: Entry }[]>();
-  private readonly pending = new Set<Entry>();
+  /** proxy -> its live entries, oldest first (the last is current); absent = clean */
+  private readonly stacks = new Map<string, Entry[]>();
+  /** session id -> its live bound entries */
+  private readonly sessions = new Map<string, Set<Entry>>();
 
   constructor(
     private readonly onChange: ChangeListener,
@@ -67,7 +86,17 @@ export class ImpairmentBook {
 
   /** The proxy's impairment now; null when clean. */
   get(proxy: string): ImpairmentState | null {
-    return this.current.get(proxy)?.state ?? null;
+    return this.stacks.get(proxy)?.at(-1)?.state ?? null;
+  }
+
+  /** Live entries of a proxy (what a revert can still reach), for tests and diagnostics. */
+  depth(proxy: string): number {
+    return this.stacks.get(proxy)?.length ?? 0;
+  }
+
+  /** Sessions with live bound entries. */
+  boundSessions(): string[] {
+    return [...this.sessions.keys()];
   }
 
   /**
@@ -77,109 +106,130 @@ export class ImpairmentBook {
   apply(proxy: string, input: ImpairmentInput, opts: ApplyOptions = {}): ImpairmentState | null {
     const ttlMs = opts.ttlMs ?? null;
     if (ttlMs !== null && !(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError(`ttl must be a positive number of ms, got ${ttlMs}`);
+    const expiresAt = ttlMs === null ? null : this.timers.now() + ttlMs;
     const state: ImpairmentState | null = isCleanSpec(input.spec)
       ? null
       : {
           profile: input.profile,
           spec: input.spec,
-          expiresAt: ttlMs === null ? null : new Date(this.timers.now() + ttlMs).toISOString(),
+          expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
           percent: input.percent ?? 100,
           clients: input.clients ?? [],
         };
-    const entry: Entry = { state, previous: this.current.get(proxy) ?? null, dead: false, timer: null, session: opts.session ?? null };
-    this.current.set(proxy, entry);
-    if (ttlMs !== null) {
-      this.pending.add(entry);
-      entry.timer = this.timers.setTimeout(() => {
-        entry.timer = null;
-        this.pending.delete(entry);
-        this.end(proxy, entry, "ttl");
-      }, ttlMs);
-    }
+    const entry: Entry = { proxy, state, expiresAt, session: opts.session ?? null, timer: null };
+    const kept = (this.stacks.get(proxy) ?? []).filter((older) => {
+      if (!covers(entry, older)) return true;
+      this.drop(older);
+      return false;
+    });
+    kept.push(entry);
+    this.stacks.set(proxy, kept);
+    if (ttlMs !== null) entry.timer = this.timers.setTimeout(() => this.die(entry), ttlMs);
     if (entry.session !== null) {
-      let list = this.sessions.get(entry.session);
-      if (!list) this.sessions.set(entry.session, (list = []));
-      list.push({ proxy, entry });
+      let set = this.sessions.get(entry.session);
+      if (!set) this.sessions.set(entry.session, (set = new Set()));
+      set.add(entry);
     }
     this.onChange(proxy, state, "apply");
     return state;
   }
 
-  /** Returns the proxy to clean at once. A pending ttl of what it replaces no longer matters. */
-  clear(proxy: string): void {
-    const entry: Entry = { state: null, previous: this.current.get(proxy) ?? null, dead: false, timer: null, session: null };
-    this.current.set(proxy, entry);
+  /** Returns the proxy to clean at once; nothing it replaced can come back. Returns the sessions whose bound applies it removed. */
+  clear(proxy: string): Removal {
+    const sessions = new Set<string>();
+    for (const e of this.stacks.get(proxy) ?? []) {
+      if (e.session !== null) sessions.add(e.session);
+      this.drop(e);
+    }
+    this.stacks.delete(proxy);
     this.onChange(proxy, null, "clear");
+    return { proxies: [proxy], sessions: [...sessions] };
   }
 
-  /** The session closed: its bound applies are undone newest first. Returns proxies changed. */
+  /**
+   * The session closed: all its bound applies end together, and each proxy they touched goes
+   * straight to its newest entry left (one change per proxy). Returns the proxies changed.
+   */
   endSession(session: string): string[] {
-    const list = this.sessions.get(session);
-    if (!list) return [];
+    const set = this.sessions.get(session);
+    if (!set) return [];
     this.sessions.delete(session);
+    const touched = new Set<string>();
+    for (const e of set) {
+      this.cancelTimer(e);
+      touched.add(e.proxy);
+    }
     const changed: string[] = [];
-    for (let i = list.length - 1; i >= 0; i--) {
-      const { proxy, entry } = list[i]!;
-      if (this.end(proxy, entry, "session") && !changed.includes(proxy)) changed.push(proxy);
+    for (const proxy of touched) {
+      const stack = this.stacks.get(proxy);
+      if (!stack) continue;
+      const top = stack.at(-1);
+      const kept = stack.filter((e) => !set.has(e));
+      this.store(proxy, kept);
+      if (kept.at(-1) !== top) {
+        changed.push(proxy);
+        this.onChange(proxy, kept.at(-1)?.state ?? null, "session");
+      }
     }
     return changed;
   }
 
-  /** The kill switch: every proxy clean, every pending ttl cancelled. Returns every proxy known. */
-  panic(): string[] {
-    for (const entry of this.pending) {
-      this.timers.clearTimeout(entry.timer);
-      entry.timer = null;
-      entry.dead = true;
-    }
-    this.pending.clear();
-    for (const list of this.sessions.values()) for (const { entry } of list) entry.dead = true;
+  /** The kill switch: every proxy clean, every pending ttl cancelled, every history dropped. */
+  panic(): Removal {
+    const sessions = [...this.sessions.keys()];
+    const proxies = [...this.stacks.keys()];
+    for (const stack of this.stacks.values()) for (const e of stack) this.cancelTimer(e);
+    this.stacks.clear();
     this.sessions.clear();
-    const proxies = [...this.current.keys()];
-    for (const proxy of proxies) {
-      this.current.set(proxy, { state: null, previous: null, dead: false, timer: null, session: null });
-      this.onChange(proxy, null, "panic");
-    }
-    return proxies;
+    for (const proxy of proxies) this.onChange(proxy, null, "panic");
+    return { proxies, sessions };
   }
 
-  /** The proxy is gone: drop its history and its pending ttls, without a change callback. */
+  /** The proxy is gone: drop its entries and their pending ttls, without a change callback. */
   forget(proxy: string): void {
-    for (let e = this.current.get(proxy) ?? null; e; e = e.previous) this.kill(e);
-    this.current.delete(proxy);
-    for (const [session, list] of this.sessions) {
-      const kept = list.filter((b) => b.proxy !== proxy);
-      if (kept.length) this.sessions.set(session, kept);
-      else this.sessions.delete(session);
-    }
+    for (const e of this.stacks.get(proxy) ?? []) this.drop(e);
+    this.stacks.delete(proxy);
   }
 
   /** Cancels every timer (agent shutdown). */
   dispose(): void {
-    for (const entry of this.pending) this.timers.clearTimeout(entry.timer);
-    this.pending.clear();
+    for (const stack of this.stacks.values()) for (const e of stack) this.cancelTimer(e);
+    this.stacks.clear();
     this.sessions.clear();
   }
 
-  private kill(entry: Entry): void {
-    entry.dead = true;
-    if (entry.timer !== null) {
-      this.timers.clearTimeout(entry.timer);
-      entry.timer = null;
-    }
-    this.pending.delete(entry);
+  /** A ttl ran out: the entry leaves its stack; if it was the top, the proxy goes to the new top. */
+  private die(entry: Entry): void {
+    entry.timer = null;
+    const stack = this.stacks.get(entry.proxy);
+    const i = stack ? stack.indexOf(entry) : -1;
+    if (!stack || i < 0) return;
+    this.drop(entry);
+    const wasTop = i === stack.length - 1;
+    stack.splice(i, 1);
+    this.store(entry.proxy, stack);
+    if (wasTop) this.onChange(entry.proxy, stack.at(-1)?.state ?? null, "ttl");
   }
 
-  /** Ends an entry; when it is current, reverts to the newest live one before it. True if changed. */
-  private end(proxy: string, entry: Entry, cause: ChangeCause): boolean {
-    if (entry.dead) return false;
-    this.kill(entry);
-    if (this.current.get(proxy) !== entry) return false;
-    let back = entry.previous;
-    while (back !== null && back.dead) back = back.previous;
-    const restored: Entry = back ?? { state: null, previous: null, dead: false, timer: null, session: null };
-    this.current.set(proxy, restored);
-    this.onChange(proxy, restored.state, cause);
-    return true;
+  private store(proxy: string, stack: Entry[]): void {
+    if (stack.length) this.stacks.set(proxy, stack);
+    else this.stacks.delete(proxy);
+  }
+
+  /** Takes an entry out of its session and cancels its timer (the caller removes it from the stack). */
+  private drop(e: Entry): void {
+    this.cancelTimer(e);
+    if (e.session !== null) {
+      const set = this.sessions.get(e.session);
+      set?.delete(e);
+      if (set && set.size === 0) this.sessions.delete(e.session);
+    }
+  }
+
+  private cancelTimer(e: Entry): void {
+    if (e.timer !== null) {
+      this.timers.clearTimeout(e.timer);
+      e.timer = null;
+    }
   }
 }

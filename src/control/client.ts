@@ -12,6 +12,7 @@ import type {
   Methods,
   ProxyInfo,
   RpcErrorObject,
+  SessionCancelledNotification,
   SetOverrides,
 } from "./protocol.js";
 import { MAX_FRAME_BYTES } from "./protocol.js";
@@ -125,6 +126,7 @@ export class ControlClient {
   private readonly ws: WebSocket;
   private readonly pending = new Map<number, PendingCall>();
   private readonly eventHandlers = new Set<EventHandler>();
+  private readonly cancelHandlers = new Set<(c: SessionCancelledNotification) => void>();
   private nextId = 1;
   private closedError: ConnectionError | null = null;
   private closing = false;
@@ -254,6 +256,18 @@ export class ControlClient {
     };
   }
 
+  /**
+   * Calls `handler` when a panic or clear from another controller cancels this session (its
+   * bound applies were removed; further bound applies fail with code -32010). Returns an
+   * unsubscribe.
+   */
+  onCancelled(handler: (c: SessionCancelledNotification) => void): () => void {
+    this.cancelHandlers.add(handler);
+    return () => {
+      this.cancelHandlers.delete(handler);
+    };
+  }
+
   /** Clears every impairment of the agent and cancels pending ttls. */
   panic(): Promise<{ cleared: string[] }> {
     return this.call("agent.panic", undefined);
@@ -301,6 +315,14 @@ export class ControlClient {
             h(ev);
           } catch {
             // a handler's bug must not break the connection
+          }
+        }
+      } else if (m.method === "session.cancelled" && m.params && typeof m.params === "object") {
+        for (const h of this.cancelHandlers) {
+          try {
+            h(m.params as SessionCancelledNotification);
+          } catch {
+            // as above
           }
         }
       }

@@ -14,6 +14,8 @@ export const ErrorCode = {
   NotFound: -32004,
   Conflict: -32009,
   RateLimited: -32029,
+  /** the session's run was cancelled by a panic or clear: its bound applies are refused */
+  Cancelled: -32010,
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -113,6 +115,18 @@ export interface ApplyResult {
 
 export type EventTopic = "stats" | "connections" | "faults";
 export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults"];
+
+/**
+ * Params of the `session.cancelled` notification: a panic or clear from another controller took
+ * away this session's bound applies; its further bound applies are refused (-32010).
+ */
+export interface SessionCancelledNotification {
+  cause: "panic" | "clear";
+  /** who asked (peer HOST:PORT) */
+  by: string;
+  proxies: string[];
+  message: string;
+}
 
 export interface EventNotification {
   topic: EventTopic;

@@ -91,6 +91,12 @@ export class Connection {
   private finDelayMs = 0;
   /** ms to wait before dialling, decided by the connect fault at accept */
   private connectDelay = 0;
+  /** where to dial, once started; the pending connect delay, and the upstream connect timeout */
+  private dialTarget: HostPort | null = null;
+  private dialTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null = null;
+  /** FINs held back by slowClose, per direction */
+  private readonly finTimers: Record<Direction, NodeJS.Timeout | null> = { up: null, down: null };
   /** delivered byte counts at the trigger origin */
   private originUp = 0;
   private originDown = 0;
@@ -133,7 +139,12 @@ export class Connection {
   start(upstream: HostPort, impairment: ConnectionImpairment | null, overlay: SpecOverlay | null = null): void {
     this.applyImpairment(impairment, this.acceptedAt, overlay);
     if (this.state !== "connecting") return; // refused, or a fault at once already acted
-    if (this.connectDelay > 0) this.later(this.connectDelay, () => this.dial(upstream));
+    this.dialTarget = upstream;
+    if (this.connectDelay > 0)
+      this.dialTimer = this.later(this.connectDelay, () => {
+        this.dialTimer = null;
+        this.dial(upstream);
+      });
     else this.dial(upstream);
   }
 
@@ -162,6 +173,9 @@ export class Connection {
     this.limit = spec?.limit && drawn(spec.limit.probability, random) ? new ByteLimit(spec.limit) : null;
     this.corruptProbability = spec?.corrupt?.probability ?? 0;
     this.finDelayMs = finDelay(spec?.slowClose ?? null, random);
+    // what a fault holds back is let go the moment an apply (clear, panic, a removed toxic)
+    // no longer asks for it, as stalls and rate-0 links are
+    if (!spec?.slowClose) this.releaseFins();
 
     let stall: StallSchedule | null = null;
     if (spec?.stall && drawn(spec.stall.probability, random)) {
@@ -173,8 +187,10 @@ export class Connection {
     this.setLink("up", spec, stall);
     this.setLink("down", spec, stall);
 
+    let releaseDial = false;
     if (this.state === "connecting" && this.upstream === null) {
-      // a new connection: the connect fault decides first (a refused client never sees more)
+      // a new connection (or one still held by a connect delay): the connect fault decides
+      // first (a refused client never sees more)
       const decision = decideConnect(spec?.connect ?? null, random);
       if (decision.refuse) {
         this.recordFault("refuse", "connection refused by the connect fault");
@@ -182,6 +198,9 @@ export class Connection {
         return;
       }
       this.connectDelay = decision.delay;
+      // held by a delay the new impairment no longer has: dial now (a delay still asked for
+      // keeps its first deadline: a ramp's re-apply does not restart it)
+      releaseDial = this.dialTimer !== null && decision.delay === 0;
     }
 
     let byteTriggers = false;
@@ -207,6 +226,11 @@ export class Connection {
       byteTriggers ||= h.afterBytes !== null;
     }
     this.plain = this.limit === null && this.corruptProbability === 0 && !byteTriggers;
+    if (releaseDial && this.dialTarget !== null) {
+      this.cancelTimer(this.dialTimer);
+      this.dialTimer = null;
+      this.dial(this.dialTarget);
+    }
   }
 
   /** Sends a RST both ways now (conn.reset, or the reset fault). */
@@ -241,13 +265,18 @@ export class Connection {
     const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, ...(reader ? { onread: reader.onread } : {}) });
     this.upstream = upstream;
     const timeout = this.later(this.host.connectTimeoutMs, () => {
+      this.connectTimer = null;
+      // a connection half-opened while dialling stays silent until its hold, not reset here
+      if (this.state !== "connecting") return;
       this.error = `upstream connect timeout after ${this.host.connectTimeoutMs} ms`;
       this.reset();
     });
+    this.connectTimer = timeout;
     upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError(`upstream ${target.host}:${target.port}`, err));
     upstream.on("close", () => this.onUpstreamClose());
     upstream.once("connect", () => {
-      clearTimeout(timeout);
+      this.cancelTimer(timeout);
+      this.connectTimer = null;
       if (this.state !== "connecting") return;
       this.state = "open";
       // its bytes come to onData through this.readers.down (the onread option)
@@ -353,10 +382,22 @@ export class Connection {
     if (this.finSent[dir]) return;
     this.finSent[dir] = true;
     const send = (): void => {
+      this.finTimers[dir] = null;
       if (this.state === "open") this.target(dir)?.end();
     };
-    if (this.finDelayMs > 0) this.later(this.finDelayMs, send);
+    if (this.finDelayMs > 0) this.finTimers[dir] = this.later(this.finDelayMs, send);
     else send();
+  }
+
+  /** Passes on at once the FINs slowClose is holding. */
+  private releaseFins(): void {
+    for (const dir of ["up", "down"] as const) {
+      const t = this.finTimers[dir];
+      if (t === null) continue;
+      this.cancelTimer(t);
+      this.finTimers[dir] = null;
+      if (this.state === "open") this.target(dir)?.end();
+    }
   }
 
   // ---- links --------------------------------------------------------------------------------
@@ -438,6 +479,11 @@ export class Connection {
     this.recordFault("half_open", `half-open (${mode}), client held ${hold} ms`);
     this.state = "halfOpen";
     this.disarmFaults();
+    // a dial in progress (or still delayed) is abandoned: nothing but the hold ends it now
+    this.cancelTimer(this.connectTimer);
+    this.connectTimer = null;
+    this.cancelTimer(this.dialTimer);
+    this.dialTimer = null;
     this.closeLinks();
     const upstream = this.upstream;
     this.upstream = null; // forgotten
@@ -466,6 +512,13 @@ export class Connection {
     this.triggers = [];
     this.stallCounter?.cancel();
     this.stallCounter = null;
+  }
+
+  private cancelTimer(t: NodeJS.Timeout | null): void {
+    if (t === null) return;
+    clearTimeout(t);
+    const i = this.timers.indexOf(t);
+    if (i >= 0) this.timers.splice(i, 1);
   }
 
   private later(ms: number, fn: () => void): NodeJS.Timeout {

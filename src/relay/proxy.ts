@@ -48,6 +48,8 @@ export interface FaultEvent {
   client: string;
   kind: FaultKind;
   detail: string;
+  /** how many this event stands for (segments lost, bytes corrupted; 1 for the rest) */
+  count?: number;
 }
 
 export class ProxyError extends Error {
@@ -81,6 +83,9 @@ export class Proxy extends EventEmitter {
   private readonly host: ConnectionHost;
   /** the shared links of this proxy's connections (share client / proxy) */
   private readonly scopes: LinkScopes;
+  /** listener changes (start, enable, disable, a new address, close) run one at a time, in order */
+  private lifecycle: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(opts: ProxyOptions) {
     super();
@@ -104,7 +109,7 @@ export class Proxy extends EventEmitter {
       },
       fault: (conn, kind, detail, count = 1) => {
         counters.faults[kind] += count;
-        const event: FaultEvent = { conn: conn.id, client: conn.clientLabel, kind, detail };
+        const event: FaultEvent = { conn: conn.id, client: conn.clientLabel, kind, detail, count };
         this.emit("fault", event);
       },
       observeDelay: onDelay,
@@ -140,22 +145,59 @@ export class Proxy extends EventEmitter {
   }
 
   /** Listens if enabled. Rejects with the listen error (code EADDRINUSE, EACCES, ...). */
-  async start(): Promise<void> {
-    if (this.isEnabled) await this.listenNow();
+  start(): Promise<void> {
+    return this.serial(async () => {
+      if (this.isEnabled) await this.listenNow();
+    });
   }
 
-  async setEnabled(on: boolean): Promise<void> {
-    if (on === this.isEnabled) return;
-    if (on) {
-      await this.listenNow();
-      this.isEnabled = true;
-    } else {
-      this.isEnabled = false;
-      // destroy first: server.close() only calls back once every accepted socket has closed
-      const stopped = this.stopListening();
-      for (const c of this.conns.values()) c.destroy();
-      await stopped;
-    }
+  /**
+   * Starts or stops listening. Calls run in the order made, each after the one before has
+   * finished (a host name's lookup included), so the last one acknowledged is the state.
+   */
+  setEnabled(on: boolean): Promise<void> {
+    return this.serial(async () => {
+      if (on === this.isEnabled) return;
+      if (on) {
+        await this.listenNow();
+        this.isEnabled = true;
+      } else {
+        this.isEnabled = false;
+        // destroy first: server.close() only calls back once every accepted socket has closed
+        const stopped = this.stopListening();
+        for (const c of this.conns.values()) c.destroy();
+        await stopped;
+      }
+    });
+  }
+
+  /**
+   * Moves the listener to a new address (Toxiproxy's listen change). An enabled proxy listens
+   * on the new address first, so a failure (in use) leaves it where it was; then the old
+   * listener stops and its connections close. The impairment, overlay and counters stay.
+   */
+  setListen(addr: string): Promise<void> {
+    const next = mustParse("listen", addr);
+    return this.serial(async () => {
+      if (!this.isEnabled) {
+        this.listenAddr = next;
+        return;
+      }
+      const previous = { server: this.server, bound: this.boundAddr, listen: this.listenAddr };
+      this.listenAddr = next;
+      try {
+        await this.listenNow();
+      } catch (err) {
+        this.listenAddr = previous.listen;
+        throw err;
+      }
+      const old = previous.server;
+      if (old) {
+        const stopped = new Promise<void>((resolve) => old.close(() => resolve()));
+        for (const c of this.conns.values()) c.destroy();
+        await stopped;
+      }
+    });
   }
 
   setUpstream(addr: string): void {
@@ -231,12 +273,24 @@ export class Proxy extends EventEmitter {
     return n;
   }
 
-  /** Stops listening and destroys every connection. */
-  async close(): Promise<void> {
-    // destroy first: server.close() only calls back once every accepted socket has closed
-    const stopped = this.stopListening();
-    for (const c of this.conns.values()) c.destroy();
-    await stopped;
+  /** Stops listening and destroys every connection; a listen still in progress is closed once it is up. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.serial(async () => {
+      // destroy first: server.close() only calls back once every accepted socket has closed
+      const stopped = this.stopListening();
+      for (const c of this.conns.values()) c.destroy();
+      await stopped;
+    }, true);
+  }
+
+  private serial(op: () => Promise<void>, closing = false): Promise<void> {
+    const run = this.lifecycle.then(() => {
+      if (this.closed && !closing) throw new ProxyError(`proxy ${JSON.stringify(this.name)} is closed`, "ECLOSED");
+      return op();
+    });
+    this.lifecycle = run.catch(() => undefined);
+    return run;
   }
 
   private listenNow(): Promise<void> {

@@ -1,7 +1,15 @@
 // The command a run wraps (`netimpair run scenario.yaml -- npm test`): started with the
-// terminal's stdio, stopped with a signal and, after a grace period, SIGKILL.
+// terminal's stdio, stopped with a signal and, after a grace period, SIGKILL. It runs under a
+// small guard process (guard.ts) that watches a pipe from the runner, so a runner killed by
+// SIGKILL takes its command with it; without a terminal on stdin the guard and the command get
+// their own process group, and the command's children go too.
 import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Socket } from "node:net";
 import { constants } from "node:os";
+
+/** The guard the command runs under (compiled next to this file). */
+export const GUARD_PATH = fileURLToPath(new URL("./guard.js", import.meta.url));
 
 export interface CommandExit {
   /** the exit code; 128 + the signal's number when a signal ended it (as shells report it) */
@@ -28,29 +36,62 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   return 1;
 }
 
-/** Starts `argv` (no shell) with inherited stdio unless told otherwise. */
-export function startCommand(argv: readonly string[], opts: { stdio?: "inherit" | "ignore"; env?: NodeJS.ProcessEnv } = {}): RunningCommand {
+/** Starts `argv` (no shell) with inherited stdio unless told otherwise, under the guard. */
+export function startCommand(argv: readonly string[], opts: { stdio?: "inherit" | "ignore"; env?: NodeJS.ProcessEnv; group?: boolean } = {}): RunningCommand {
   if (argv.length === 0) throw new Error("no command given");
+  // a background process group reading the terminal would be stopped (SIGTTIN): with a
+  // terminal on stdin the command stays in the runner's group, as Ctrl-C expects
+  const group = opts.group ?? !process.stdin.isTTY;
+  const io = opts.stdio ?? "inherit";
   let running = true;
+  let commandPid: number | undefined;
+  let startError: string | null = null;
   let child: ChildProcess;
   const exited = new Promise<CommandExit>((resolve) => {
-    child = spawn(argv[0]!, argv.slice(1), { stdio: opts.stdio ?? "inherit", env: opts.env ?? process.env });
+    child = spawn(process.execPath, [GUARD_PATH, ...(group ? ["--group"] : []), ...argv], { stdio: [io, io, io, "pipe"], env: opts.env ?? process.env, detached: group });
+    const pipe = child.stdio[3] as Socket | null;
+    let buffered = "";
+    pipe?.on("error", () => {});
+    pipe?.setEncoding("utf8").on("data", (d: string) => {
+      buffered += d;
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const msg = JSON.parse(line) as { pid?: number; error?: string; message?: string };
+          if (typeof msg.pid === "number") commandPid = msg.pid;
+          if (msg.error !== undefined) startError = msg.error === "ENOENT" ? "command not found" : msg.error === "EACCES" ? "permission denied" : (msg.message ?? msg.error);
+        } catch {
+          // not from the guard
+        }
+      }
+    });
     child.once("error", (err: NodeJS.ErrnoException) => {
-      // spawn failures (ENOENT, EACCES) come here and no exit follows
       if (!running) return;
       running = false;
-      const code = err.code === "ENOENT" ? 127 : 126;
-      const why = err.code === "ENOENT" ? "command not found" : err.code === "EACCES" ? "permission denied" : err.message;
-      resolve({ code, signal: null, error: `cannot start ${JSON.stringify(argv[0])}: ${why}` });
+      resolve({ code: 126, signal: null, error: `cannot start the guard for ${JSON.stringify(argv[0])}: ${err.message}` });
     });
     child.once("exit", (code, signal) => {
       running = false;
-      resolve({ code: exitCodeOf(code, signal), signal });
+      const exit: CommandExit = { code: exitCodeOf(code, signal), signal };
+      if (startError !== null) exit.error = `cannot start ${JSON.stringify(argv[0])}: ${startError}`;
+      resolve(exit);
     });
   });
+  const killHard = (): void => {
+    try {
+      if (group && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      else {
+        if (commandPid !== undefined) process.kill(commandPid, "SIGKILL");
+        child.kill("SIGKILL");
+      }
+    } catch {
+      // gone meanwhile
+    }
+  };
   return {
     get pid() {
-      return child.pid;
+      return commandPid ?? child.pid;
     },
     exited,
     get running() {
@@ -58,9 +99,9 @@ export function startCommand(argv: readonly string[], opts: { stdio?: "inherit" 
     },
     async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = STOP_GRACE_MS): Promise<CommandExit> {
       if (running) {
-        child.kill(signal);
+        child.kill(signal); // the guard passes it on to the command
         const killer = setTimeout(() => {
-          if (running) child.kill("SIGKILL");
+          if (running) killHard();
         }, graceMs);
         const result = await exited;
         clearTimeout(killer);

@@ -227,7 +227,16 @@ class ScenarioRun {
     const opened = await Promise.allSettled(this.opts.agents.map((a) => AgentSession.open(a, this.timeoutMs)));
     const problems: string[] = [];
     opened.forEach((o, i) => {
-      if (o.status === "fulfilled") this.sessions.push(o.value);
+      if (o.status === "fulfilled") {
+        const s = o.value;
+        this.sessions.push(s);
+        // a panic or clear cancels the run at the agent (which refuses its further bound
+        // applies) and tells the session at once: the remaining steps stop here too
+        s.client.onCancelled((c) => {
+          const were = c.proxies.length === 1 ? "was" : "were";
+          this.stop({ kind: "failed", message: `${c.proxies.join(", ")} on agent ${s.ref.name} ${were} cleared from outside the run (netimpair panic or clear), ${c.cause} by ${c.by}: the remaining steps are cancelled` });
+        });
+      }
       else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${o.reason instanceof ConnectionError ? o.reason.reason : describeError(o.reason)}`);
     });
     if (problems.length === 0) {
@@ -358,7 +367,7 @@ class ScenarioRun {
       for (; i < times.length && !this.stopReason; i++) {
         await this.waitUntil(times[i]!);
         if (this.stopReason) break;
-        await this.runInstant(times[i]!, byTime);
+        await this.runInstant(times[i]!, byTime, this.supersededUpdates(times, i, byTime));
       }
       if (!this.opts.command) {
         await this.waitUntil(tl.endsAt);
@@ -370,11 +379,26 @@ class ScenarioRun {
     }
   }
 
+  /**
+   * Ramp and trace updates at times[i] that a later instant, already due, sets again on every
+   * proxy they touch: running late (paced under the agent's rate limit), the run skips them
+   * rather than falling behind its timeline.
+   */
+  private supersededUpdates(times: number[], i: number, byTime: Map<number, TimelineAction[]>): Set<TimelineAction> {
+    const skipped = new Set<TimelineAction>();
+    const now = this.now();
+    const later = new Set<string>();
+    for (let j = i + 1; j < times.length && times[j]! <= now; j++) for (const a of byTime.get(times[j]!) ?? []) for (const p of a.proxies) later.add(p);
+    if (later.size === 0) return skipped;
+    for (const a of byTime.get(times[i]!) ?? []) if (a.role === "update" && a.proxies.every((p) => later.has(p))) skipped.add(a);
+    return skipped;
+  }
+
   /** Everything due at one instant: a stats sample at step boundaries, then the actions. */
-  private async runInstant(at: number, byTime: Map<number, TimelineAction[]>): Promise<void> {
+  private async runInstant(at: number, byTime: Map<number, TimelineAction[]>, skip: Set<TimelineAction> = new Set()): Promise<void> {
     const boundary = this.timeline.boundaries.includes(at);
     const sample = boundary ? this.snapshotOrStop() : Promise.resolve(null);
-    const actions = byTime.get(at) ?? [];
+    const actions = (byTime.get(at) ?? []).filter((a) => !skip.has(a));
     await Promise.all(actions.map((a) => this.execute(a)));
     const snap = await sample;
     if (snap) this.snapshots.set(at, snap);

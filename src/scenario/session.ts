@@ -6,6 +6,7 @@ import { PROFILE_NAME_PATTERN } from "../profiles/schema.js";
 import { isCleanSpec, type ImpairmentSpec } from "../profiles/types.js";
 import { interpolateSpec } from "./interpolate.js";
 import type { Target } from "./plan.js";
+import { Pacer } from "./pace.js";
 
 /** An agent to run on (the CLI's fleet targets fit). */
 export interface AgentRef {
@@ -25,6 +26,8 @@ export class AgentSession {
   readonly applied = new Map<string, "clean" | "impaired">();
   /** applies sent and not yet answered */
   inFlight = 0;
+  /** keeps the run's applies under the agent's rate limit */
+  private readonly pacer = new Pacer();
 
   constructor(
     readonly ref: AgentRef,
@@ -49,6 +52,7 @@ export class AgentSession {
   async set(proxy: string, target: Target): Promise<ApplyResult> {
     this.inFlight++;
     try {
+      await this.pacer.acquire();
       const result = await this.send(proxy, target);
       const one = Array.isArray(result) ? result[0]! : result;
       this.applied.set(proxy, isCleanSpec(one.spec) ? "clean" : "impaired");

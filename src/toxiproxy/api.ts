@@ -164,31 +164,11 @@ class Routes {
     const listen = body.listen === undefined || body.listen === null ? null : await normaliseListen(body.listen);
     const upstream = optionalString(body, "upstream");
     const enabled = optionalBoolean(body, "enabled");
-    if (listen !== null && listen !== current.listen && !sameListen(listen, current.listen)) {
-      await this.recreate(name, { listen, upstream: upstream ?? current.upstream, enabled: enabled ?? current.enabled });
-      return this.proxyJson(name);
-    }
-    await this.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}) });
+    // a new listen address moves the proxy's listener in place: its impairment (owner, ttl,
+    // revert target), toxics and counters stay; an address in use leaves it where it was
+    const moved = listen !== null && listen !== current.listen && !sameListen(listen, current.listen) ? { listen } : {};
+    await this.agent.updateProxy({ name, ...moved, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}) });
     return this.proxyJson(name);
-  }
-
-  /** A new listen address: the proxy is re-created; its toxics and applied impairment stay. */
-  private async recreate(name: string, next: { listen: string; upstream: string; enabled: boolean }): Promise<void> {
-    const before = this.agent.proxyInfo(name);
-    const impairment = this.agent.impairment(name);
-    const kept = this.toxics.take(name);
-    await this.agent.deleteProxy(name);
-    let failure: unknown = null;
-    try {
-      await this.agent.createProxy({ name, ...next });
-    } catch (err) {
-      // the new address cannot be had (in use, say): the proxy goes back where it was
-      failure = err;
-      await this.agent.createProxy({ name, listen: before.listen, upstream: before.upstream, enabled: before.enabled }).catch(() => undefined);
-    }
-    if (this.agent.has(name)) this.toxics.restore(name, kept);
-    if (impairment && this.agent.has(name)) this.agent.apply({ proxy: name, profile: impairment.profile, spec: impairment.spec, percent: impairment.percent, clients: impairment.clients, who: "toxiproxy-api" });
-    if (failure !== null) throw failure;
   }
 
   private async populate(body: unknown): Promise<Reply> {

@@ -132,7 +132,7 @@ test("nested ttls unwind in turn", () => {
   assert.equal(profileOf("pg"), null);
 });
 
-test("session end undoes bound applies newest first, back to before the session", () => {
+test("session end goes straight back to before the session: one change per proxy, never through its older applies", () => {
   const { book, changes, profileOf } = setup();
   book.apply("pg", { profile: "before", spec: delayed(10) });
   book.apply("pg", { profile: "s1", spec: delayed(20) }, { session: "S" });
@@ -143,8 +143,8 @@ test("session end undoes bound applies newest first, back to before the session"
   assert.equal(profileOf("pg"), "before");
   assert.equal(profileOf("redis"), null);
   assert.deepEqual(
-    changes.slice(n).map((c) => `${c.proxy}:${c.profile}`),
-    ["pg:s1", "redis:null", "pg:before"],
+    changes.slice(n).map((c) => `${c.proxy}:${c.profile}`).sort(),
+    ["pg:before", "redis:null"],
   );
   assert.ok(changes.slice(n).every((c) => c.cause === "session"));
   assert.deepEqual(book.endSession("S"), [], "a session ends once");
@@ -182,7 +182,7 @@ test("panic clears every proxy and cancels every pending ttl", () => {
   book.apply("pg", { profile: "base", spec: delayed(10) });
   book.apply("pg", { profile: "a", spec: delayed(20) }, { ttlMs: 100 });
   book.apply("redis", { profile: "b", spec: delayed(20) }, { session: "S" });
-  assert.deepEqual(book.panic().sort(), ["pg", "redis"]);
+  assert.deepEqual(book.panic().proxies.sort(), ["pg", "redis"]);
   assert.equal(profileOf("pg"), null);
   assert.equal(profileOf("redis"), null);
   assert.equal(timers.pendingCount, 0);
@@ -210,4 +210,66 @@ test("a bad ttl is refused", () => {
   assert.throws(() => book.apply("pg", { profile: "a", spec: delayed(1) }, { ttlMs: 0 }), /ttl/);
   assert.throws(() => book.apply("pg", { profile: "a", spec: delayed(1) }, { ttlMs: Number.NaN }), /ttl/);
   assert.equal(book.get("pg"), null);
+});
+
+test("the history keeps only what a revert can reach: a permanent apply or a clear drops what is below", () => {
+  const { book, timers } = setup();
+  for (let i = 0; i < 1000; i++) book.apply("pg", { profile: `p${i}`, spec: delayed(10 + (i % 5)) });
+  assert.equal(book.depth("pg"), 1, "unbound applies without ttl replace each other");
+  book.apply("pg", { profile: "t", spec: delayed(20) }, { ttlMs: 100 });
+  book.clear("pg");
+  assert.equal(book.depth("pg"), 0);
+  assert.equal(timers.pendingCount, 0, "a clear cancels the ttl of what it replaced");
+});
+
+test("a ramp re-applying in one session keeps the stack at two entries, and the session's end returns to before it", () => {
+  const { book, changes, profileOf } = setup();
+  book.apply("pg", { profile: "before", spec: delayed(10) });
+  for (let i = 0; i < 10_000; i++) book.apply("pg", { profile: "ramp", spec: delayed(20 + (i % 100)) }, { session: "S" });
+  assert.equal(book.depth("pg"), 2);
+  assert.deepEqual(book.boundSessions(), ["S"]);
+  const n = changes.length;
+  book.endSession("S");
+  assert.deepEqual(changes.slice(n).map((c) => c.profile), ["before"]);
+  assert.equal(profileOf("pg"), "before");
+  assert.deepEqual(book.boundSessions(), []);
+});
+
+test("repeated applies with a ttl cover the earlier ones; a shorter ttl on top keeps the longer one below", () => {
+  const { book, timers, profileOf } = setup();
+  book.apply("pg", { profile: "base", spec: delayed(10) });
+  for (let i = 0; i < 100; i++) {
+    book.apply("pg", { profile: "burst", spec: delayed(50) }, { ttlMs: 2000 });
+    timers.advance(10);
+  }
+  assert.equal(book.depth("pg"), 2, "each later expiry covers the earlier ones");
+  book.apply("pg", { profile: "blip", spec: delayed(70) }, { ttlMs: 100 });
+  assert.equal(book.depth("pg"), 3, "a shorter ttl does not cover the longer one below it");
+  timers.advance(150);
+  assert.equal(profileOf("pg"), "burst", "the blip ended, the burst is still on");
+  timers.advance(2000);
+  assert.equal(profileOf("pg"), "base");
+  assert.equal(timers.pendingCount, 0);
+});
+
+test("a bound apply with a ttl under another session's bound apply: each end reverts only what it must", () => {
+  const { book, timers, profileOf } = setup();
+  book.apply("pg", { profile: "a", spec: delayed(10) }, { session: "S", ttlMs: 1000 });
+  book.apply("pg", { profile: "b", spec: delayed(20) }, { session: "T" });
+  assert.equal(book.depth("pg"), 2, "T's apply does not cover S's (they end at different times)");
+  book.endSession("T");
+  assert.equal(profileOf("pg"), "a");
+  timers.advance(1000);
+  assert.equal(profileOf("pg"), null);
+  assert.deepEqual(book.boundSessions(), []);
+});
+
+test("clear and panic report the sessions whose bound applies they removed", () => {
+  const { book } = setup();
+  book.apply("pg", { profile: "a", spec: delayed(10) }, { session: "S" });
+  book.apply("redis", { profile: "b", spec: delayed(10) }, { session: "T" });
+  assert.deepEqual(book.clear("pg").sessions, ["S"]);
+  assert.deepEqual(book.clear("pg").sessions, []);
+  book.apply("pg", { profile: "c", spec: delayed(10) }, { session: "U" });
+  assert.deepEqual(book.panic().sessions.sort(), ["T", "U"]);
 });
