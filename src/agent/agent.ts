@@ -10,12 +10,12 @@ import { parseHostPort } from "../relay/address.js";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { resolveImpairment } from "../profiles/resolve.js";
 import type { ImpairmentSpec, ResolvedProfile } from "../profiles/types.js";
-import type { AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentState, ProxyInfo } from "../control/protocol.js";
+import type { SetOverrides, AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentEventData, ImpairmentState, ProxyInfo, RemovedImpairment, ToxicInfo } from "../control/protocol.js";
 import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
 import { AgentMetrics, type MeteredProxy } from "./metrics.js";
 import { checkProxyName } from "./config.js";
 import { AgentError, conflict, invalidParams, notFound } from "./errors.js";
-import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
+import { logConnClose, logImpairmentChange, logToxicChange, type Logger } from "./log.js";
 
 export { VERSION };
 
@@ -55,12 +55,26 @@ export interface ApplyRequest {
 export interface ResolvedImpairment {
   profile: string;
   spec: ImpairmentSpec;
+  /** the overrides that went into spec, shown with the profile */
+  set?: SetOverrides;
 }
 
 /** A connection of some proxy (conn.list with proxy "*"). */
 export type ProxyConnInfo = ConnInfo & { proxy: string };
 
+/**
+ * Impairments kept outside the impairment book: the Toxiproxy API's toxics. The agent lists
+ * them with each proxy and removes them on clear and panic, so the kill switch misses nothing.
+ */
+export interface ToxicSource {
+  list(proxy: string): ToxicInfo[];
+  /** removes every toxic of the proxy; returns the toxics removed */
+  clear(proxy: string): ToxicInfo[];
+}
+
 export interface AgentEvents {
+  /** a proxy's impairment or toxics changed */
+  impairment: [proxy: string, data: ImpairmentEventData];
   "conn-open": [proxy: string, info: ConnInfo];
   "conn-close": [proxy: string, info: ConnCloseInfo];
   fault: [proxy: string, event: FaultEvent];
@@ -83,6 +97,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly log: Logger;
   private readonly proxies = new Map<string, Proxy>();
   private readonly book: ImpairmentBook;
+  private toxicSource: ToxicSource | null = null;
   /** who is acting, for the impairment-change log line */
   private actor = "agent";
   private actorTtl: number | null = null;
@@ -129,7 +144,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   proxyInfo(name: string): ProxyInfo {
     const p = this.mustGet(name);
-    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), stats: p.stats() };
+    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats() };
   }
 
   async createProxy(req: CreateProxyRequest): Promise<ProxyInfo> {
@@ -208,6 +223,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.book.forget(name);
     await p.close();
     this.metrics.sync();
+    this.metrics.forget(name);
     this.log.info({ event: "proxy.delete", proxy: name }, "proxy deleted");
     this.emit("proxy-removed", name);
   }
@@ -232,7 +248,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (resolved.notFound !== undefined) throw notFound(`profile ${JSON.stringify(resolved.notFound)} not found (known: ${this.registry.names().join(", ")})`);
       throw invalidParams(underParams(resolved.errors));
     }
-    return { profile: resolved.profile, spec: resolved.spec };
+    const set = req.set !== undefined && Object.keys(req.set).length > 0 ? (req.set as SetOverrides) : undefined;
+    return { profile: resolved.profile, spec: resolved.spec, ...(set ? { set } : {}) };
   }
 
   /** Applies to one proxy or "*" (resolving profile, spec and set first). One result per proxy. */
@@ -252,10 +269,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       for (const name of targets) {
         const state = this.book.apply(
           name,
-          { profile: resolved.profile, spec: resolved.spec, percent: req.percent ?? 100, clients: req.clients ?? [] },
+          { profile: resolved.profile, spec: resolved.spec, percent: req.percent ?? 100, clients: req.clients ?? [], ...(resolved.set ? { set: resolved.set } : {}) },
           { ttlMs: req.ttlMs ?? null, session: req.session ?? null },
         );
-        results.push({ proxy: name, profile: state?.profile ?? resolved.profile, spec: resolved.spec, expiresAt: state?.expiresAt ?? this.expiry(req.ttlMs) });
+        results.push({ proxy: name, profile: state?.profile ?? resolved.profile, spec: resolved.spec, expiresAt: state?.expiresAt ?? this.expiry(req.ttlMs), ...(resolved.set ? { set: resolved.set } : {}) });
       }
     } finally {
       this.resetActor();
@@ -268,27 +285,60 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.book.get(name);
   }
 
-  clear(proxy: string, who: string): string[] {
+  /** Returns the proxies to clean at once, Toxiproxy toxics included; one entry per proxy with what was removed. */
+  clear(proxy: string, who: string): RemovedImpairment[] {
     const targets = this.targets(proxy);
+    const removed: RemovedImpairment[] = [];
     this.actor = who;
     try {
-      for (const name of targets) this.book.clear(name);
+      for (const name of targets) {
+        const profile = this.book.get(name)?.profile ?? null;
+        // toxics first, so the one change event (from the book) shows the proxy as it ends up
+        const toxics = this.clearToxics(name, who, "clear");
+        this.book.clear(name);
+        removed.push({ proxy: name, profile, toxics });
+      }
     } finally {
       this.resetActor();
     }
-    return targets;
+    return removed;
   }
 
-  /** The kill switch: every proxy clean, pending ttls cancelled. Returns the proxies cleared. */
-  panic(who: string): string[] {
+  /**
+   * The kill switch: every proxy clean (Toxiproxy toxics removed too), pending ttls cancelled.
+   * Returns every proxy (cleared) and what was taken off the ones that were impaired (removed).
+   */
+  panic(who: string): { cleared: string[]; removed: RemovedImpairment[] } {
+    const before = new Map(this.proxyNames().map((name) => [name, this.book.get(name)?.profile ?? null]));
+    const toxics = new Map([...before.keys()].map((name) => [name, this.clearToxics(name, who, "panic")]));
+    let announced: string[] = [];
     this.actor = who;
     try {
-      this.book.panic();
+      announced = this.book.panic();
     } finally {
       this.resetActor();
     }
-    this.log.warn({ event: "panic", who }, "panic: every impairment cleared");
-    return this.proxyNames();
+    const removed: RemovedImpairment[] = [];
+    for (const [name, profile] of before) {
+      const gone = toxics.get(name) ?? [];
+      if (gone.length > 0 && !announced.includes(name)) this.emit("impairment", name, { who, cause: "panic", impairment: null, toxics: [] });
+      if (profile !== null || gone.length > 0) removed.push({ proxy: name, profile, toxics: gone });
+    }
+    this.log.warn({ event: "panic", who, removed }, "panic: every impairment cleared");
+    return { cleared: [...before.keys()], removed };
+  }
+
+  /** The Toxiproxy API's toxics: listed with each proxy, removed by clear and panic. */
+  useToxics(source: ToxicSource): void {
+    this.toxicSource = source;
+  }
+
+  /** A proxy's toxics changed through the Toxiproxy API: logged and announced like any impairment change. */
+  toxicsChanged(proxy: string, change: { who: string; cause: "toxic.add" | "toxic.update" | "toxic.remove" | "toxiproxy.reset"; toxic?: ToxicInfo }): void {
+    if (!this.proxies.has(proxy)) return;
+    const toxics = this.toxics(proxy);
+    logToxicChange(this.log, { proxy, who: change.who, cause: change.cause, toxic: change.toxic ?? null, toxics });
+    this.emit("impairment", proxy, { who: change.who, cause: change.cause, impairment: this.book.get(proxy), toxics, ...(change.toxic ? { toxic: change.toxic } : {}) });
   }
 
   /** A control session ended: its bound impairments are undone, newest first. */
@@ -358,6 +408,18 @@ export class Agent extends EventEmitter<AgentEvents> {
     return ttlMs ? new Date(Date.now() + ttlMs).toISOString() : null;
   }
 
+  private toxics(proxy: string): ToxicInfo[] {
+    return this.toxicSource?.list(proxy) ?? [];
+  }
+
+  /** Removes a proxy's toxics (clear, panic) and logs it when there were any; the caller announces the change. Returns their names. */
+  private clearToxics(proxy: string, who: string, cause: "clear" | "panic"): string[] {
+    const gone = this.toxicSource?.clear(proxy) ?? [];
+    if (gone.length === 0) return [];
+    logToxicChange(this.log, { proxy, who, cause, toxic: null, toxics: [], removed: gone });
+    return gone.map((t) => t.name);
+  }
+
   private resetActor(): void {
     this.actor = "agent";
     this.actorTtl = null;
@@ -375,9 +437,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (p) p.setImpairment(state ? { spec: state.spec, percent: state.percent, clients: state.clients } : null);
     const who = cause === "ttl" ? "ttl" : this.actor;
     logImpairmentChange(this.log, { proxy: name, who, cause, state, ttlMs: cause === "apply" ? this.actorTtl : null, bound: cause === "apply" ? this.actorBound : false });
+    if (p) this.emit("impairment", name, { who, cause, impairment: state, toxics: this.toxics(name) });
   }
 
   private *metered(): Iterable<MeteredProxy> {
-    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null };
+    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null, toxics: this.toxics(name).length };
   }
 }

@@ -5,7 +5,7 @@
 // still the proxy's current entry at that moment, the proxy goes back to the newest entry
 // before it that is still alive. A later apply or clear always wins: a dead entry that is no
 // longer current changes nothing, and it is skipped when an older revert walks back past it.
-import type { ImpairmentState } from "../control/protocol.js";
+import type { ImpairmentState, SetOverrides } from "../control/protocol.js";
 import { isCleanSpec, type ImpairmentSpec } from "../profiles/types.js";
 
 export interface Timers {
@@ -36,6 +36,8 @@ export interface ImpairmentInput {
   percent?: number;
   /** CIDRs, default [] = every client */
   clients?: string[];
+  /** the overrides the apply gave (shown with the profile) */
+  set?: SetOverrides;
 }
 
 export interface ApplyOptions {
@@ -85,6 +87,7 @@ export class ImpairmentBook {
           expiresAt: ttlMs === null ? null : new Date(this.timers.now() + ttlMs).toISOString(),
           percent: input.percent ?? 100,
           clients: input.clients ?? [],
+          ...(input.set !== undefined && Object.keys(input.set).length > 0 ? { set: input.set } : {}),
         };
     const entry: Entry = { state, previous: this.current.get(proxy) ?? null, dead: false, timer: null, session: opts.session ?? null };
     this.current.set(proxy, entry);
