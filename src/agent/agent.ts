@@ -10,12 +10,12 @@ import { parseHostPort } from "../relay/address.js";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { resolveImpairment } from "../profiles/resolve.js";
 import type { ImpairmentSpec, ResolvedProfile } from "../profiles/types.js";
-import type { AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentState, ProxyInfo } from "../control/protocol.js";
+import type { SetOverrides, AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentEventData, ImpairmentState, ProxyInfo, RemovedImpairment, ToxicInfo } from "../control/protocol.js";
 import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
 import { AgentMetrics, type MeteredProxy } from "./metrics.js";
 import { checkProxyName } from "./config.js";
 import { AgentError, cancelled, conflict, invalidParams, notFound } from "./errors.js";
-import { logConnClose, logImpairmentChange, type Logger } from "./log.js";
+import { logConnClose, logImpairmentChange, logToxicChange, type Logger } from "./log.js";
 import { FaultLog } from "./fault-log.js";
 
 export { VERSION };
@@ -56,6 +56,8 @@ export interface ApplyRequest {
 export interface ResolvedImpairment {
   profile: string;
   spec: ImpairmentSpec;
+  /** the overrides that went into spec, shown with the profile */
+  set?: SetOverrides;
 }
 
 /** Why a control session's run was cancelled (sent to it as a `session.cancelled` notification). */
@@ -70,7 +72,19 @@ export interface SessionCancel {
 /** A connection of some proxy (conn.list with proxy "*"). */
 export type ProxyConnInfo = ConnInfo & { proxy: string };
 
+/**
+ * Impairments kept outside the impairment book: the Toxiproxy API's toxics. The agent lists
+ * them with each proxy and removes them on clear and panic, so the kill switch misses nothing.
+ */
+export interface ToxicSource {
+  list(proxy: string): ToxicInfo[];
+  /** removes every toxic of the proxy; returns the toxics removed */
+  clear(proxy: string): ToxicInfo[];
+}
+
 export interface AgentEvents {
+  /** a proxy's impairment or toxics changed */
+  impairment: [proxy: string, data: ImpairmentEventData];
   "conn-open": [proxy: string, info: ConnInfo];
   "conn-close": [proxy: string, info: ConnCloseInfo];
   fault: [proxy: string, event: FaultEvent];
@@ -102,6 +116,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly cancelledSessions = new Map<string, SessionCancel>();
   /** control sessions told when they are cancelled */
   private readonly cancelHooks = new Map<string, (c: SessionCancel) => void>();
+  private toxicSource: ToxicSource | null = null;
   /** who is acting, for the impairment-change log line */
   private actor = "agent";
   private actorTtl: number | null = null;
@@ -152,7 +167,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   proxyInfo(name: string): ProxyInfo {
     const p = this.mustGet(name);
-    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), stats: p.stats() };
+    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats() };
   }
 
   async createProxy(req: CreateProxyRequest): Promise<ProxyInfo> {
@@ -247,6 +262,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.book.forget(name);
     await p.close();
     this.metrics.sync();
+    this.metrics.forget(name);
     this.log.info({ event: "proxy.delete", proxy: name }, "proxy deleted");
     this.emit("proxy-removed", name);
   }
@@ -271,7 +287,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (resolved.notFound !== undefined) throw notFound(`profile ${JSON.stringify(resolved.notFound)} not found (known: ${this.registry.names().join(", ")})`);
       throw invalidParams(underParams(resolved.errors));
     }
-    return { profile: resolved.profile, spec: resolved.spec };
+    const set = req.set !== undefined && Object.keys(req.set).length > 0 ? (req.set as SetOverrides) : undefined;
+    return { profile: resolved.profile, spec: resolved.spec, ...(set ? { set } : {}) };
   }
 
   /** Applies to one proxy or "*" (resolving profile, spec and set first). One result per proxy. */
@@ -297,10 +314,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       for (const name of targets) {
         const state = this.book.apply(
           name,
-          { profile: resolved.profile, spec: resolved.spec, percent: req.percent ?? 100, clients: req.clients ?? [] },
+          { profile: resolved.profile, spec: resolved.spec, percent: req.percent ?? 100, clients: req.clients ?? [], ...(resolved.set ? { set: resolved.set } : {}) },
           { ttlMs: req.ttlMs ?? null, session: req.session ?? null },
         );
-        results.push({ proxy: name, profile: state?.profile ?? resolved.profile, spec: resolved.spec, expiresAt: state?.expiresAt ?? this.expiry(req.ttlMs) });
+        results.push({ proxy: name, profile: state?.profile ?? resolved.profile, spec: resolved.spec, expiresAt: state?.expiresAt ?? this.expiry(req.ttlMs), ...(resolved.set ? { set: resolved.set } : {}) });
       }
     } finally {
       this.resetActor();
@@ -314,45 +331,76 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /**
-   * Clears one proxy or "*". Other sessions whose bound applies it removed are cancelled (a
-   * run's remaining steps and ramps stop at the agent); `session` is the asking session.
+   * Clears one proxy or "*", Toxiproxy toxics included; one entry per proxy with what was
+   * removed. Other sessions whose bound applies it removed are cancelled (a run's remaining
+   * steps and ramps stop at the agent); `session` is the asking session.
    */
-  clear(proxy: string, who: string, session: string | null = null): string[] {
+  clear(proxy: string, who: string, session: string | null = null): RemovedImpairment[] {
     const targets = this.targets(proxy);
-    const removed = new Map<string, string[]>();
+    const removed: RemovedImpairment[] = [];
+    const bySession = new Map<string, string[]>();
     this.actor = who;
     try {
       for (const name of targets) {
-        for (const s of this.book.clear(name).sessions) removed.set(s, [...(removed.get(s) ?? []), name]);
+        const profile = this.book.get(name)?.profile ?? null;
+        // toxics first, so the one change event (from the book) shows the proxy as it ends up
+        const toxics = this.clearToxics(name, who, "clear");
+        for (const s of this.book.clear(name).sessions) bySession.set(s, [...(bySession.get(s) ?? []), name]);
+        removed.push({ proxy: name, profile, toxics });
       }
     } finally {
       this.resetActor();
     }
-    for (const [s, proxies] of removed) {
+    for (const [s, proxies] of bySession) {
       if (s !== session) this.cancelSession(s, { cause: "clear", by: who, proxies, message: `${proxies.join(", ")} cleared by ${who}` });
     }
-    return targets;
+    return removed;
   }
 
   /**
-   * The kill switch: every proxy clean, pending ttls cancelled, and every other session that
-   * bound an apply cancelled (its run's remaining steps and ramps are refused at the agent).
-   * Returns the proxies cleared.
+   * The kill switch: every proxy clean (Toxiproxy toxics removed too), pending ttls cancelled,
+   * and every other session that bound an apply cancelled (its run's remaining steps and ramps
+   * are refused at the agent). Returns every proxy (cleared) and what was taken off the ones
+   * that were impaired (removed).
    */
-  panic(who: string, session: string | null = null): string[] {
+  panic(who: string, session: string | null = null): { cleared: string[]; removed: RemovedImpairment[] } {
+    const before = new Map(this.proxyNames().map((name) => [name, this.book.get(name)?.profile ?? null]));
+    const toxics = new Map([...before.keys()].map((name) => [name, this.clearToxics(name, who, "panic")]));
+    let announced: string[] = [];
     this.actor = who;
     let sessions: string[];
     try {
-      sessions = this.book.panic().sessions;
+      const removal = this.book.panic();
+      sessions = removal.sessions;
+      announced = removal.proxies;
     } finally {
       this.resetActor();
     }
-    const proxies = this.proxyNames();
+    const proxies = [...before.keys()];
     for (const s of new Set([...sessions, ...this.binding])) {
       if (s !== session) this.cancelSession(s, { cause: "panic", by: who, proxies, message: `netimpair panic by ${who}` });
     }
-    this.log.warn({ event: "panic", who }, "panic: every impairment cleared");
-    return proxies;
+    const removed: RemovedImpairment[] = [];
+    for (const [name, profile] of before) {
+      const gone = toxics.get(name) ?? [];
+      if (gone.length > 0 && !announced.includes(name)) this.emit("impairment", name, { who, cause: "panic", impairment: null, toxics: [] });
+      if (profile !== null || gone.length > 0) removed.push({ proxy: name, profile, toxics: gone });
+    }
+    this.log.warn({ event: "panic", who, removed }, "panic: every impairment cleared");
+    return { cleared: proxies, removed };
+  }
+
+  /** The Toxiproxy API's toxics: listed with each proxy, removed by clear and panic. */
+  useToxics(source: ToxicSource): void {
+    this.toxicSource = source;
+  }
+
+  /** A proxy's toxics changed through the Toxiproxy API: logged and announced like any impairment change. */
+  toxicsChanged(proxy: string, change: { who: string; cause: "toxic.add" | "toxic.update" | "toxic.remove" | "toxiproxy.reset"; toxic?: ToxicInfo }): void {
+    if (!this.proxies.has(proxy)) return;
+    const toxics = this.toxics(proxy);
+    logToxicChange(this.log, { proxy, who: change.who, cause: change.cause, toxic: change.toxic ?? null, toxics });
+    this.emit("impairment", proxy, { who: change.who, cause: change.cause, impairment: this.book.get(proxy), toxics, ...(change.toxic ? { toxic: change.toxic } : {}) });
   }
 
   /** A control session ended: its bound impairments end together, each proxy straight back. */
@@ -449,6 +497,18 @@ export class Agent extends EventEmitter<AgentEvents> {
     return ttlMs ? new Date(Date.now() + ttlMs).toISOString() : null;
   }
 
+  private toxics(proxy: string): ToxicInfo[] {
+    return this.toxicSource?.list(proxy) ?? [];
+  }
+
+  /** Removes a proxy's toxics (clear, panic) and logs it when there were any; the caller announces the change. Returns their names. */
+  private clearToxics(proxy: string, who: string, cause: "clear" | "panic"): string[] {
+    const gone = this.toxicSource?.clear(proxy) ?? [];
+    if (gone.length === 0) return [];
+    logToxicChange(this.log, { proxy, who, cause, toxic: null, toxics: [], removed: gone });
+    return gone.map((t) => t.name);
+  }
+
   private resetActor(): void {
     this.actor = "agent";
     this.actorTtl = null;
@@ -466,9 +526,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (p) p.setImpairment(state ? { spec: state.spec, percent: state.percent, clients: state.clients } : null);
     const who = cause === "ttl" ? "ttl" : this.actor;
     logImpairmentChange(this.log, { proxy: name, who, cause, state, ttlMs: cause === "apply" ? this.actorTtl : null, bound: cause === "apply" ? this.actorBound : false });
+    if (p) this.emit("impairment", name, { who, cause, impairment: state, toxics: this.toxics(name) });
   }
 
   private *metered(): Iterable<MeteredProxy> {
-    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null };
+    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null, toxics: this.toxics(name).length };
   }
 }

@@ -242,12 +242,19 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
         });
       });
   }
+  const flagNames = new Set<string>();
   for (const text of flags.proxy) {
     const parsed = parseProxyFlag(text);
     if (typeof parsed === "string") {
       problems.push(parsed);
       continue;
     }
+    // a flag may override a config file's proxy, but two flags with one name is a mistake
+    if (flagNames.has(parsed.name)) {
+      problems.push(`--proxy ${JSON.stringify(text)}: duplicate proxy name ${JSON.stringify(parsed.name)} (another --proxy already defines it)`);
+      continue;
+    }
+    flagNames.add(parsed.name);
     const i = proxies.findIndex((q) => q.name === parsed.name);
     const entry: ProxyConfig = { ...parsed, enabled: true, maxConnections: 0 };
     if (i >= 0) proxies[i] = { ...proxies[i]!, ...parsed };

@@ -279,8 +279,8 @@ const METHODS: Record<MethodName, Handler> = {
     const r = new Params(p, ["proxy"]);
     const proxy = r.string("proxy");
     r.check();
-    const cleared = s.agent.clear(proxy, s.peer, s.id);
-    return proxy === "*" ? cleared.map((name) => ({ proxy: name })) : { proxy: cleared[0] };
+    const cleared = s.agent.clear(proxy, s.peer, s.id).map(({ proxy: name, profile, toxics }) => ({ proxy: name, removed: { profile, toxics } }));
+    return proxy === "*" ? cleared : cleared[0];
   },
   "conn.list": (p, s) => {
     const r = new Params(p, ["proxy"]);
@@ -332,7 +332,7 @@ const METHODS: Record<MethodName, Handler> = {
   },
   "agent.panic": (p, s) => {
     new Params(p, []).check();
-    return { cleared: s.agent.panic(s.peer, s.id) };
+    return s.agent.panic(s.peer, s.id);
   },
 };
 

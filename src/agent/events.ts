@@ -1,6 +1,7 @@
 // events.subscribe: a control session's live feed. `stats` each interval (stats plus throughput
-// in bytes/s since the last tick), `connections` on every open/close, `faults` on every fault.
-import type { EventNotification, EventTopic, ProxyStats } from "../control/protocol.js";
+// in bytes/s since the last tick), `connections` on every open/close, `faults` on every fault,
+// `impairments` on every impairment change (apply, clear, ttl, panic, Toxiproxy toxics).
+import type { EventNotification, EventTopic, ImpairmentEventData, ProxyStats } from "../control/protocol.js";
 import type { ConnInfo } from "../control/protocol.js";
 import type { ConnCloseInfo, FaultEvent } from "../relay/proxy.js";
 import type { Agent } from "./agent.js";
@@ -24,6 +25,7 @@ export class EventFeed {
   private readonly onOpen = (proxy: string, info: ConnInfo) => this.topics.has("connections") && this.send({ topic: "connections", proxy, data: { type: "open", ...info } });
   private readonly onClose = (proxy: string, info: ConnCloseInfo) => this.topics.has("connections") && this.send({ topic: "connections", proxy, data: { type: "close", ...info } });
   private readonly onFault = (proxy: string, ev: FaultEvent) => this.topics.has("faults") && this.send({ topic: "faults", proxy, data: ev });
+  private readonly onImpairment = (proxy: string, data: ImpairmentEventData) => this.topics.has("impairments") && this.send({ topic: "impairments", proxy, data });
   private listening = false;
 
   constructor(
@@ -36,10 +38,11 @@ export class EventFeed {
     this.topics = new Set(topics);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (!this.listening && (this.topics.has("connections") || this.topics.has("faults"))) {
+    if (!this.listening && (this.topics.has("connections") || this.topics.has("faults") || this.topics.has("impairments"))) {
       this.agent.on("conn-open", this.onOpen);
       this.agent.on("conn-close", this.onClose);
       this.agent.on("fault", this.onFault);
+      this.agent.on("impairment", this.onImpairment);
       this.listening = true;
     }
     if (this.topics.has("stats")) {
@@ -59,6 +62,7 @@ export class EventFeed {
       this.agent.off("conn-open", this.onOpen);
       this.agent.off("conn-close", this.onClose);
       this.agent.off("fault", this.onFault);
+      this.agent.off("impairment", this.onImpairment);
       this.listening = false;
     }
   }

@@ -11,7 +11,7 @@
 // "covers" (one that is sure to be dead by the time the new one dies: same session, and an
 // earlier or no expiry), so a ramp re-applying every 100 ms, or `apply --for` repeated, keeps
 // the stack at a few entries and the memory flat.
-import type { ImpairmentState } from "../control/protocol.js";
+import type { ImpairmentState, SetOverrides } from "../control/protocol.js";
 import { isCleanSpec, type ImpairmentSpec } from "../profiles/types.js";
 export interface Timers {
   /** wall clock, ms since the epoch (for expiresAt) */
@@ -41,6 +41,8 @@ export interface ImpairmentInput {
   percent?: number;
   /** CIDRs, default [] = every client */
   clients?: string[];
+  /** the overrides the apply gave (shown with the profile) */
+  set?: SetOverrides;
 }
 
 export interface ApplyOptions {
@@ -115,6 +117,7 @@ export class ImpairmentBook {
           expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
           percent: input.percent ?? 100,
           clients: input.clients ?? [],
+          ...(input.set !== undefined && Object.keys(input.set).length > 0 ? { set: input.set } : {}),
         };
     const entry: Entry = { proxy, state, expiresAt, session: opts.session ?? null, timer: null };
     const kept = (this.stacks.get(proxy) ?? []).filter((older) => {

@@ -1,7 +1,7 @@
 // The agent's pino JSON logs: one line per connection close, per control request and per
 // impairment change. Tokens never reach a log line (authorization headers are redacted).
 import { pino, type Logger, type DestinationStream } from "pino";
-import type { ImpairmentState } from "../control/protocol.js";
+import type { ImpairmentState, ToxicInfo } from "../control/protocol.js";
 
 export type { Logger };
 
@@ -57,5 +57,32 @@ export function logImpairmentChange(
       bound: c.bound ?? false,
     },
     c.state ? `impairment ${c.state.profile} on ${c.proxy}` : `${c.proxy} clean`,
+  );
+}
+
+/**
+ * A Toxiproxy toxic added, updated or removed (or every toxic of a proxy removed by /reset,
+ * clear or panic): an impairment.change line like any other, with the toxic and who acted.
+ */
+export function logToxicChange(
+  log: Logger,
+  c: { proxy: string; who: string; cause: string; toxic: ToxicInfo | null; toxics: ToxicInfo[]; removed?: ToxicInfo[] },
+): void {
+  const names = c.toxics.map((t) => t.name);
+  const message =
+    c.toxic !== null
+      ? `toxic ${c.toxic.name} (${c.toxic.type} ${c.toxic.stream}) ${c.cause === "toxic.remove" ? "removed from" : c.cause === "toxic.add" ? "added to" : "updated on"} ${c.proxy}`
+      : `toxics ${(c.removed ?? []).map((t) => t.name).join(", ") || "(none)"} removed from ${c.proxy}`;
+  log.info(
+    {
+      event: "impairment.change",
+      proxy: c.proxy,
+      who: c.who,
+      cause: c.cause,
+      toxic: c.toxic,
+      ...(c.removed ? { removed: c.removed } : {}),
+      toxics: names,
+    },
+    message,
   );
 }

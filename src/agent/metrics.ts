@@ -1,7 +1,9 @@
 // Prometheus metrics (SPEC "Metrics", prefix netimpair_), in a registry of the agent's own.
 // The relay never calls prom-client on its hot path: counters are read from each proxy's
-// stats() at scrape time, turned into deltas per proxy object, so they stay monotonic when a
-// proxy is deleted and re-created under the same name.
+// stats() at scrape time, turned into deltas per proxy object, so they never go down while the
+// proxy lives. A deleted proxy's series (counters and histogram too) go with it, as its
+// gauges do: a proxy created again under the same name starts its counters from 0, which
+// Prometheus' rate() and increase() read as a counter reset.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
 
@@ -13,7 +15,12 @@ export interface MeteredProxy {
   stats: ProxyStats;
   /** the applied profile's name, null when clean */
   profile: string | null;
+  /** how many Toxiproxy toxics the proxy has */
+  toxics: number;
 }
+
+/** The `profile` label of impairment_active while a proxy has Toxiproxy toxics. */
+export const TOXICS_PROFILE_LABEL = "toxiproxy";
 
 export const DELAY_BUCKETS_SECONDS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -37,7 +44,7 @@ export class AgentMetrics {
     registers: [this.registry],
   });
   private readonly faultsTotal = new Counter({ name: "netimpair_faults_total", help: "Faults injected", labelNames: ["proxy", "fault"], registers: [this.registry] });
-  private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied", labelNames: ["proxy", "profile"], registers: [this.registry] });
+  private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied (profile=\"toxiproxy\" while the proxy has Toxiproxy toxics)", labelNames: ["proxy", "profile"], registers: [this.registry] });
   private readonly queueBytes = new Gauge({ name: "netimpair_queue_bytes", help: "Bytes queued inside the agent now", labelNames: ["proxy", "direction"], registers: [this.registry] });
   private readonly sharedLinks = new Gauge({ name: "netimpair_shared_links", help: "Shared links alive now (share client: one per client address and direction)", labelNames: ["proxy"], registers: [this.registry] });
   private readonly delaySeconds = new Histogram({
@@ -91,7 +98,20 @@ export class AgentMetrics {
       this.queueBytes.set({ proxy: p.name, direction: "down" }, s.queueDown);
       this.sharedLinks.set({ proxy: p.name }, s.sharedLinks ?? 0);
       if (p.profile !== null) this.impairmentActive.set({ proxy: p.name, profile: p.profile }, 1);
+      if (p.toxics > 0) this.impairmentActive.set({ proxy: p.name, profile: TOXICS_PROFILE_LABEL }, 1);
     }
+  }
+
+  /** The proxy was deleted: every series labelled with it is dropped. */
+  forget(proxy: string): void {
+    this.connectionsActive.remove({ proxy });
+    this.connectionsTotal.remove({ proxy });
+    for (const direction of ["up", "down"]) {
+      this.bytesTotal.remove({ proxy, direction });
+      this.queueBytes.remove({ proxy, direction });
+      this.delaySeconds.remove({ proxy, direction });
+    }
+    for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
   }
 
   /** The Prometheus text exposition, counters brought up to date first. */

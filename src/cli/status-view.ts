@@ -1,6 +1,6 @@
 // The status table shared by `status`, `watch` and `proxy ls`: one row per proxy across agents,
 // with live throughput computed from two proxy.list samples.
-import type { ImpairmentState, ProxyInfo } from "../control/protocol.js";
+import type { ImpairmentState, ProxyInfo, RemovedImpairment, SetOverrides, ToxicInfo } from "../control/protocol.js";
 import type { ImpairmentSpec } from "../profiles/types.js";
 import { formatBandwidth, formatDuration } from "../units.js";
 import { renderTable } from "./output.js";
@@ -29,9 +29,32 @@ export function describeSharing(spec: ImpairmentSpec): string | null {
   return `link per ${spec.share}, ${spec.queue}`;
 }
 
-export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now()): string {
-  if (imp === null) return "-";
+/** `--set` overrides as given: "down.delay=300ms, reset.after=2s". */
+export function describeSet(set: SetOverrides | undefined): string {
+  return Object.entries(set ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(", ");
+}
+
+/** Toxiproxy toxics as a short list: "latency_downstream(latency), timeout_upstream(timeout)". */
+export function describeToxics(toxics: readonly ToxicInfo[]): string {
+  return toxics.map((t) => (t.name.startsWith(t.type) ? t.name : `${t.name}(${t.type})`)).join(", ");
+}
+
+/** What a clear or panic removed from a proxy: "profile 4g and toxics latency_downstream" ("nothing" when clean). */
+export function describeRemoved(r: RemovedImpairment): string {
+  const parts: string[] = [];
+  if (r.profile !== null) parts.push(`profile ${r.profile}`);
+  if (r.toxics.length > 0) parts.push(`toxic${r.toxics.length === 1 ? "" : "s"} ${r.toxics.join(", ")}`);
+  return parts.length === 0 ? "nothing" : parts.join(" and ");
+}
+
+/** The IMPAIRMENT cell: the applied profile with its ttl, share, clients and overrides, then any Toxiproxy toxics. */
+export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now(), toxics: readonly ToxicInfo[] = []): string {
+  const withToxics = (text: string): string => (toxics.length === 0 ? text : `${text === "-" ? "" : `${text} + `}toxics: ${describeToxics(toxics)}`);
+  if (imp === null) return withToxics("-");
   const extras: string[] = [];
+  if (imp.set !== undefined && Object.keys(imp.set).length > 0) extras.push(`set ${describeSet(imp.set)}`);
   if (imp.expiresAt) {
     const left = Math.max(0, Date.parse(imp.expiresAt) - nowMs);
     extras.push(`${formatDuration(Math.round(left / 1000) * 1000)} left`);
@@ -40,7 +63,7 @@ export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now
   if (link !== null) extras.push(link);
   if (imp.percent < 100) extras.push(`${imp.percent}%`);
   if (imp.clients.length > 0) extras.push(imp.clients.join(","));
-  return extras.length > 0 ? `${imp.profile} (${extras.join(", ")})` : imp.profile;
+  return withToxics(extras.length > 0 ? `${imp.profile} (${extras.join(", ")})` : imp.profile);
 }
 
 function rate(bytesPerSecond: number | null): string {
@@ -62,7 +85,7 @@ export function renderStatusTable(rows: AgentProxies[], withRates = true): strin
       continue;
     }
     for (const p of a.proxies) {
-      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment), String(p.stats.connectionsActive)];
+      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment, Date.now(), p.toxics ?? []), String(p.stats.connectionsActive)];
       if (withRates) row.push(rate(p.throughputUp), rate(p.throughputDown));
       body.push(row);
     }

@@ -218,7 +218,7 @@ export class ControlClient {
     return this.call("impair.apply", params);
   }
 
-  clear(proxy: string): Promise<{ proxy: string } | { proxy: string }[]> {
+  clear(proxy: string): Promise<Methods["impair.clear"]["result"]> {
     return this.call("impair.clear", { proxy });
   }
 
@@ -268,8 +268,8 @@ export class ControlClient {
     };
   }
 
-  /** Clears every impairment of the agent and cancels pending ttls. */
-  panic(): Promise<{ cleared: string[] }> {
+  /** Clears every impairment of the agent (Toxiproxy toxics too) and cancels pending ttls. */
+  panic(): Promise<Methods["agent.panic"]["result"]> {
     return this.call("agent.panic", undefined);
   }
 

@@ -44,6 +44,8 @@ export interface ImpairmentState {
   percent: number;
   /** CIDRs; empty = every client */
   clients: string[];
+  /** the `set` overrides given with the apply (already part of `spec`), when there were any */
+  set?: SetOverrides;
 }
 
 export type FaultKind = "reset" | "stall" | "half_open" | "refuse" | "limit" | "corrupt" | "loss";
@@ -64,6 +66,15 @@ export interface ProxyStats {
   faults: Record<FaultKind, number>;
 }
 
+/** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
+export interface ToxicInfo {
+  name: string;
+  type: string;
+  stream: "upstream" | "downstream";
+  toxicity: number;
+  attributes: Record<string, unknown>;
+}
+
 export interface ProxyInfo {
   name: string;
   /** bound address HOST:PORT (a port 0 request shows the port picked) */
@@ -71,7 +82,16 @@ export interface ProxyInfo {
   upstream: string;
   enabled: boolean;
   impairment: ImpairmentState | null;
+  /** Toxiproxy toxics, which act on top of `impairment` */
+  toxics: ToxicInfo[];
   stats: ProxyStats;
+}
+
+/** What a clear or panic took off one proxy: its applied profile (null if none) and its toxics' names. */
+export interface RemovedImpairment {
+  proxy: string;
+  profile: string | null;
+  toxics: string[];
 }
 
 export interface ConnInfo {
@@ -111,10 +131,29 @@ export interface ApplyResult {
   profile: string;
   spec: ImpairmentSpec;
   expiresAt: string | null;
+  /** the `set` overrides given, when there were any */
+  set?: SetOverrides;
 }
 
-export type EventTopic = "stats" | "connections" | "faults";
-export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults"];
+/** impair.clear's answer per proxy: what was removed (profile and toxics). */
+export interface ClearResult {
+  proxy: string;
+  removed: { profile: string | null; toxics: string[] };
+}
+
+export type EventTopic = "stats" | "connections" | "faults" | "impairments";
+export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults", "impairments"];
+
+/** `impairments` event data: a proxy's impairment or toxics changed (who did what). */
+export interface ImpairmentEventData {
+  who: string;
+  /** apply, clear, ttl, session, panic; toxic.add, toxic.update, toxic.remove, toxiproxy.reset */
+  cause: string;
+  impairment: ImpairmentState | null;
+  toxics: ToxicInfo[];
+  /** the toxic added, updated or removed (toxic.* causes) */
+  toxic?: ToxicInfo;
+}
 
 /**
  * Params of the `session.cancelled` notification: a panic or clear from another controller took
@@ -142,7 +181,7 @@ export interface Methods {
   "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean }; result: ProxyInfo };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };
-  "impair.clear": { params: { proxy: string }; result: { proxy: string } | { proxy: string }[] };
+  "impair.clear": { params: { proxy: string }; result: ClearResult | ClearResult[] };
   "conn.list": { params: { proxy: string }; result: ConnInfo[] };
   "conn.reset": { params: { proxy: string; id?: string }; result: { reset: number } };
   "profile.list": { params: Record<string, never> | undefined; result: string[] };
@@ -150,7 +189,7 @@ export interface Methods {
   "profile.define": { params: { spec: Record<string, unknown> }; result: ResolvedProfile };
   "events.subscribe": { params: { topics: EventTopic[]; intervalMs?: number }; result: { subscribed: EventTopic[] } };
   /** netimpair extension: clear every proxy and cancel pending ttls (the kill switch) */
-  "agent.panic": { params: Record<string, never> | undefined; result: { cleared: string[] } };
+  "agent.panic": { params: Record<string, never> | undefined; result: { cleared: string[]; removed: RemovedImpairment[] } };
 }
 
 export type MethodName = keyof Methods;

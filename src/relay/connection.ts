@@ -242,6 +242,13 @@ export class Connection {
     sendReset(this.upstream);
   }
 
+  /** conn.reset (`netimpair reset`): a RST now, counted as a reset fault like any other. */
+  resetOnRequest(): void {
+    if (this.state === "closed" || this.state === "closing") return;
+    this.recordFault("reset", "reset on request (conn.reset)");
+    this.reset();
+  }
+
   /** Destroys both sockets quietly (proxy shutdown). */
   destroy(): void {
     this.client.destroy();

@@ -262,12 +262,12 @@ export class Proxy extends EventEmitter {
     if (id !== undefined) {
       const c = this.conns.get(id);
       if (!c) return 0;
-      c.reset();
+      c.resetOnRequest();
       return 1;
     }
     let n = 0;
     for (const c of this.conns.values()) {
-      c.reset();
+      c.resetOnRequest();
       n++;
     }
     return n;

@@ -59,6 +59,8 @@ export function mountToxiproxyApi(host: ToxiproxyHost): ToxiproxyApi {
 export function createToxiproxyApi(agent: Agent): ToxiproxyApi {
   const toxics = new ToxicBook((proxy, overlay) => agent.getProxy(proxy)?.setOverlay(overlay));
   agent.on("proxy-removed", (name) => toxics.forget(name));
+  // the agent shows the toxics with each proxy and removes them on clear and panic
+  agent.useToxics({ list: (proxy) => toxics.list(proxy), clear: (proxy) => toxics.clear(proxy) });
   const routes = new Routes(agent, toxics);
   return {
     toxics,
@@ -102,7 +104,7 @@ class Routes {
       }
       if (top === "reset") {
         allow("POST");
-        await this.reset();
+        await this.reset(who(req));
         return { status: 204 };
       }
       if (top === "populate") {
@@ -128,17 +130,22 @@ class Routes {
       this.mustExist(name);
       if (method === "GET") return { status: 200, body: this.toxics.list(name) };
       const body = await readJson(req);
-      return { status: 200, body: this.toxics.add(this.mustExist(name), body) };
+      const added = this.toxics.add(this.mustExist(name), body);
+      this.agent.toxicsChanged(name, { who: who(req), cause: "toxic.add", toxic: added });
+      return { status: 200, body: added };
     }
     allow("GET", "POST", "PATCH", "DELETE");
     this.mustExist(name);
     if (method === "GET") return { status: 200, body: this.toxics.get(name, toxic) };
     if (method === "DELETE") {
-      this.toxics.remove(name, toxic);
+      const removed = this.toxics.remove(name, toxic);
+      this.agent.toxicsChanged(name, { who: who(req), cause: "toxic.remove", toxic: removed });
       return { status: 204 };
     }
     const body = await readJson(req);
-    return { status: 200, body: this.toxics.update(this.mustExist(name), toxic, body) };
+    const updated = this.toxics.update(this.mustExist(name), toxic, body);
+    this.agent.toxicsChanged(name, { who: who(req), cause: "toxic.update", toxic: updated });
+    return { status: 200, body: updated };
   }
 
   private mustExist(name: string): string {
@@ -184,18 +191,37 @@ class Routes {
         names.add(input.name);
         inputs.push(input);
       }
-      // phase 2: add, or replace a proxy whose listen or upstream differs (same ones: kept)
-      for (const input of inputs) {
-        if (this.agent.has(input.name)) {
-          const current = this.agent.proxyInfo(input.name);
-          if (!(sameListen(input.listen, current.listen) && input.upstream === current.upstream)) {
-            await this.agent.deleteProxy(input.name);
+      // phase 2: add, or replace a proxy whose listen or upstream differs (same ones: kept).
+      // Whatever fails (a port in use, say), everything done so far is undone: all or nothing.
+      const undo: (() => Promise<void>)[] = [];
+      try {
+        for (const input of inputs) {
+          if (this.agent.has(input.name)) {
+            const before = this.agent.proxyInfo(input.name);
+            if (!(sameListen(input.listen, before.listen) && input.upstream === before.upstream)) {
+              const kept = this.toxics.take(input.name);
+              const impairment = this.agent.impairment(input.name);
+              await this.agent.deleteProxy(input.name);
+              undo.push(async () => {
+                if (this.agent.has(input.name)) await this.agent.deleteProxy(input.name);
+                await this.agent.createProxy({ name: before.name, listen: before.listen, upstream: before.upstream, enabled: before.enabled });
+                this.toxics.restore(input.name, kept);
+                if (impairment) this.agent.apply({ proxy: input.name, profile: impairment.profile, spec: impairment.spec, percent: impairment.percent, clients: impairment.clients, who: "toxiproxy api (populate undone)" });
+              });
+              await this.agent.createProxy(input);
+            }
+          } else {
+            undo.push(async () => {
+              if (this.agent.has(input.name)) await this.agent.deleteProxy(input.name);
+            });
             await this.agent.createProxy(input);
           }
-        } else {
-          await this.agent.createProxy(input);
+          done.push(this.proxyJson(input.name));
         }
-        done.push(this.proxyJson(input.name));
+      } catch (err) {
+        done.length = 0;
+        for (const step of undo.reverse()) await step().catch(() => undefined);
+        throw err;
       }
       return { status: 201, body: { proxies: done } };
     } catch (err) {
@@ -205,12 +231,18 @@ class Routes {
   }
 
   /** Every proxy enabled, every toxic removed (impairments applied over the control channel stay). */
-  private async reset(): Promise<void> {
+  private async reset(by: string): Promise<void> {
     for (const name of this.agent.proxyNames()) {
-      this.toxics.clear(name);
+      if (this.toxics.clear(name).length > 0) this.agent.toxicsChanged(name, { who: by, cause: "toxiproxy.reset" });
       if (!this.agent.proxyInfo(name).enabled) await this.agent.updateProxy({ name, enabled: true });
     }
   }
+}
+
+/** Who made a Toxiproxy API call, for the log: the peer's address. */
+function who(req: IncomingMessage): string {
+  const s = req.socket;
+  return `${s.remoteAddress ?? "?"}:${s.remotePort ?? "?"} (toxiproxy api)`;
 }
 
 interface ProxyInput {

@@ -81,17 +81,21 @@ export class ToxicBook {
     return publicToxic(next);
   }
 
-  remove(proxy: string, name: string): void {
+  /** Removes one toxic; returns it. */
+  remove(proxy: string, name: string): ToxicJson {
     const current = this.find(proxy, name);
     this.commit(
       proxy,
       (this.byProxy.get(proxy) ?? []).filter((t) => t !== current),
     );
+    return publicToxic(current);
   }
 
-  /** Removes every toxic of the proxy. */
-  clear(proxy: string): void {
+  /** Removes every toxic of the proxy; returns the ones removed. */
+  clear(proxy: string): ToxicJson[] {
+    const removed = this.list(proxy);
     if (this.byProxy.has(proxy)) this.commit(proxy, []);
+    return removed;
   }
 
   /** The proxy is gone: its toxics go too (nothing to install on). */

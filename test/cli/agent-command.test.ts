@@ -69,6 +69,7 @@ test("netimpair agent: bad flags and config exit 2 naming the flag and value", a
     [["agent", "--log-level", "loud"], /--log-level.*"loud"/],
     [["agent", "--config", "/no/such/agent.yaml"], /\/no\/such\/agent\.yaml/],
     [["agent", "--label", "env"], /--label "env"/],
+    [["agent", "--proxy", "pg=127.0.0.1:0,127.0.0.1:1", "--proxy", "pg=127.0.0.1:0,127.0.0.1:2"], /--proxy "pg=127\.0\.0\.1:0,127\.0\.0\.1:2": duplicate proxy name "pg"/],
   ];
   for (const [args, mention] of cases) {
     const r = await runCli(args);

@@ -45,7 +45,7 @@ test("apply clean --set down.delay=200ms slows a round trip to >= 190 ms; clear 
     assert.ok(slow < 2000, `impaired round trip ${slow} ms`);
     const c = await runCli(["clear", "--proxy", "pg", ...agentArgs]);
     assert.equal(c.code, 0, c.stderr);
-    assert.equal(c.stdout.trim(), "pg: cleared");
+    assert.equal(c.stdout.trim(), "pg: cleared, removed profile clean");
     assert.equal((await pg()).impairment, null);
     const again = await roundTrip(s);
     assert.ok(again < 150, `cleared round trip ${again} ms`);
@@ -126,7 +126,7 @@ test("status shows the impairment, the connections and live throughput", async (
     assert.equal(r.code, 0, r.stderr);
     const row = r.stdout.split("\n").find((l) => l.includes(" pg "));
     assert.ok(row, r.stdout);
-    assert.match(row, /127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\s+yes\s+clean\s+1\s+\S+bps\s+\S+bps/);
+    assert.match(row, /127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\s+yes\s+clean \(set up\.delay=5ms\)\s+1\s+\S+bps\s+\S+bps/);
     const j = await runCli(["status", "--json", ...agentArgs]);
     assert.equal(j.code, 0, j.stderr);
     const doc = JSON.parse(j.stdout) as (ProxyInfo & { throughputUp: number; throughputDown: number })[];
@@ -226,6 +226,6 @@ test("panic clears every proxy", async () => {
   await lib.apply("pg", "3g", { ttl: "1m" });
   const r = await runCli([...agentArgs, "panic"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /panic: cleared pg/);
+  assert.match(r.stdout, /panic: removed profile \S+ from pg/);
   assert.equal((await pg()).impairment, null);
 });

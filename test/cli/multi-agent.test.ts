@@ -54,7 +54,7 @@ test("apply fans out to two agents and reports the unreachable third (exit 1)", 
         [b.agent.url, true],
       ],
     );
-    assert.deepEqual(doc[0]!.result, { cleared: ["pg"] });
+    assert.deepEqual((doc[0]!.result as { cleared: string[] }).cleared, ["pg"]);
     assert.equal(doc[1]!.error, "connection refused");
     assert.equal(a.agent.agent.listProxies()[0]!.impairment, null);
     assert.equal(b.agent.agent.listProxies()[0]!.impairment, null);
@@ -82,7 +82,7 @@ test("panic reaches every agent in parallel; a slow agent does not hold up the o
     assert.ok(r.elapsedMs < 10_000, `took ${r.elapsedMs} ms`);
     const doc = JSON.parse(r.stdout) as Outcome[];
     assert.deepEqual(doc.map((o) => [o.url, o.ok]), urls.map((u) => [u, u !== silentUrl]));
-    for (const o of doc) if (o.ok) assert.deepEqual(o.result, { cleared: ["pg"] });
+    for (const o of doc) if (o.ok) assert.deepEqual((o.result as { cleared: string[] }).cleared, ["pg"]);
     for (const ea of agents) assert.equal(ea.agent.agent.listProxies()[0]!.impairment, null);
   } finally {
     await Promise.all(agents.map((ea) => ea.close()));

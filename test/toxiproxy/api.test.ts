@@ -314,3 +314,15 @@ test("API calls stay quick while proxies carry traffic and many calls run at onc
   assert.ok(elapsed < 5000, `100 concurrent API calls took ${elapsed.toFixed(0)} ms`);
   for (const s of socks) s.destroy();
 });
+
+test("POST /proxies without listen picks a free loopback port (listen is optional, as documented)", async () => {
+  const r = await call(h.base, "POST", "/proxies", { name: "no-listen", upstream: h.echo.address });
+  assert.equal(r.status, 201, r.text);
+  const listen = (r.json as { listen: string }).listen;
+  assert.match(listen, /^127\.0\.0\.1:\d+$/);
+  assert.notEqual(portOf(listen), 0);
+  const s = await dial(portOf(listen));
+  assert.ok((await roundTrip(s)) < 1000, "it serves");
+  s.destroy();
+  assert.equal((await call(h.base, "DELETE", "/proxies/no-listen")).status, 204);
+});

@@ -259,9 +259,15 @@ test("toxics compose with a profile applied over the control channel", async () 
   const profileOnly = await roundTrip(s);
   assert.ok(profileOnly >= 95 && profileOnly < 190, `profile alone: ${profileOnly.toFixed(1)} ms`);
   await p.addToxic(toxic("latency", { latency: 100, jitter: 0 }));
-  h.agent.agent.clear(p.name, "test");
+  // a clear over the control channel removes every impairment, toxics included (issue 18)
+  const removed = h.agent.agent.clear(p.name, "test");
+  assert.deepEqual(removed, [{ proxy: p.name, profile: "custom", toxics: ["latency_downstream"] }]);
+  const neither = await roundTrip(s);
+  assert.ok(neither < 90, `clear took both off: ${neither.toFixed(1)} ms`);
+  await p.addToxic(toxic("latency", { latency: 100, jitter: 0 }));
   const toxicOnly = await roundTrip(s);
   assert.ok(toxicOnly >= 95 && toxicOnly < 190, `toxic alone: ${toxicOnly.toFixed(1)} ms`);
+  await client.reset();
   // Toxiproxy's /reset leaves the control channel's impairments alone, and vice versa
   h.agent.agent.apply({ proxy: p.name, spec: { down: { delay: 100 } }, who: "test" });
   await client.reset();

@@ -7,6 +7,7 @@ import { formatDuration } from "../../units.js";
 import { cidrFlag, collect, durationFlag, percentFlag, proxySelection, setFlags } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
+import { describeSet } from "../status-view.js";
 
 interface ApplyFlags {
   proxy?: string[];
@@ -48,7 +49,8 @@ export async function readProfileArg(arg: string): Promise<ProfileArg> {
 
 export function describeApplied(r: ApplyResult): string {
   const until = r.expiresAt ? ` until ${r.expiresAt}` : "";
-  return `${r.proxy}: applied ${r.profile}${until}`;
+  const set = r.set !== undefined && Object.keys(r.set).length > 0 ? ` with ${describeSet(r.set)}` : "";
+  return `${r.proxy}: applied ${r.profile}${set}${until}`;
 }
 
 export function registerApply(program: Command): void {

@@ -3,6 +3,8 @@ import type { Command } from "commander";
 import { collect, proxySelection } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report } from "../output.js";
+import { describeRemoved } from "../status-view.js";
+import type { RemovedImpairment } from "../../control/protocol.js";
 
 interface ClearFlags {
   proxy?: string[];
@@ -12,7 +14,7 @@ interface ClearFlags {
 export function registerClear(program: Command): void {
   program
     .command("clear")
-    .description("return proxies to clean at once (default: every proxy)")
+    .description("return proxies to clean at once, Toxiproxy toxics removed too (default: every proxy)")
     .option("--proxy <name>", "proxy to clear (repeatable)", collect)
     .option("--all", "every proxy (the default)")
     .action(async (flags: ClearFlags, cmd: Command) => {
@@ -20,14 +22,22 @@ export function registerClear(program: Command): void {
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(async (client) => {
         const cleared: string[] = [];
+        const removed: RemovedImpairment[] = [];
         for (const proxy of proxies) {
           const r = await client.clear(proxy);
-          cleared.push(...(Array.isArray(r) ? r : [r]).map((x) => x.proxy));
+          for (const x of Array.isArray(r) ? r : [r]) {
+            cleared.push(x.proxy);
+            removed.push({ proxy: x.proxy, ...x.removed });
+          }
         }
-        return { cleared };
+        return { cleared, removed };
       });
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (r) => (r.cleared.length === 0 ? ["no proxies"] : r.cleared.map((p) => `${p}: cleared`))),
+        perAgentLines(ok, multi, (r) =>
+          r.cleared.length === 0
+            ? ["no proxies"]
+            : r.removed.map((x) => (x.profile === null && x.toxics.length === 0 ? `${x.proxy}: cleared (was clean)` : `${x.proxy}: cleared, removed ${describeRemoved(x)}`)),
+        ),
       );
     });
 }
