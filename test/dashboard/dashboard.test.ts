@@ -16,6 +16,9 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { CLI_PATH, runCli } from "../support/cli.js";
 import { dial, echoServer, sleep, type Peer } from "../support/net.js";
 import { connect } from "../../src/control/client.js";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { upgradeStatus } from "../support/rpc.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -161,8 +164,11 @@ test("the page lists the proxies, follows the CLI, drives the agent from its con
     await page.getByLabel("Duration", { exact: true }).fill("");
     await page.getByRole("button", { name: "Apply" }).click();
     await page.locator('[data-proxy="redis"][data-impairment="flaky"]').waitFor({ timeout: 3000 });
-    await sleep(2500); // a few chart points
+    const redisPort = Number((await ctl.proxies()).find((p) => p.name === "redis")!.listen.split(":").pop());
+    const redisTraffic = pump(await dial(redisPort));
+    await sleep(process.env.DASHBOARD_SCREENSHOT ? 8000 : 2500); // a few chart points
     if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT, fullPage: true });
+    redisTraffic.stop();
 
     // reset connections on pg: the agent drops the live connection
     await page.getByLabel("Proxy", { exact: true }).selectOption("pg");
@@ -176,6 +182,15 @@ test("the page lists the proxies, follows the CLI, drives the agent from its con
     await page.getByRole("status").getByText(/^Panic: cleared/).waitFor({ timeout: 3000 });
     assert.deepEqual((await ctl.proxies()).map((p) => p.impairment), [null, null]);
     await page.locator('[data-proxy="pg"][data-impairment=""]').waitFor({ timeout: 3000 });
+
+    // a fault shows in the event feed
+    const faulted = await runCli(["--agent", agent.url, "apply", "clean", "--proxy", "pg", "--set", "reset.after=200ms"]);
+    assert.equal(faulted.code, 0, faulted.stderr);
+    const victim = await dial(port);
+    victim.on("error", () => undefined);
+    await page.locator("#event-list li.fault").filter({ hasText: "pg:" }).first().waitFor({ timeout: 5000 });
+    assert.equal(await page.locator("#event-list li.fault .kind").first().textContent(), "reset");
+    victim.destroy();
     assert.deepEqual(errors, []);
   } finally {
     traffic?.stop();
@@ -254,3 +269,58 @@ test("with a token the page shows nothing until given it, keeps it out of URLs a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a page from another origin cannot open the control channel; rebinding-shaped requests are refused on every route but /healthz", async () => {
+  const agent = await cliAgent(["--control", "127.0.0.1:0", "--proxy", `pg=127.0.0.1:0,${echo.address}`, "--allow-host", "dash.test"]);
+  const port = Number(new URL(agent.httpUrl).port);
+  try {
+    // the browser: a page from another origin (a plain web server beside the agent) is refused
+    const foreign = createServer((_req, res) => res.writeHead(200, { "Content-Type": "text/html" }).end("<!doctype html><title>elsewhere</title>"));
+    foreign.listen(0, "127.0.0.1");
+    await once(foreign, "listening");
+    const { page } = await openPage(`http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`);
+    const tryControl = (url: string) =>
+      page.evaluate<string>(
+        `new Promise((resolve) => { const ws = new WebSocket(${JSON.stringify(url)}, ["netimpair"]); ws.onopen = () => { ws.close(); resolve("open"); }; ws.onclose = () => resolve("refused"); setTimeout(() => resolve("no answer"), 5000); })`,
+      );
+    assert.equal(await tryControl(agent.url), "refused");
+    assert.equal(await tryControl(`ws://localhost:${port}/control`), "refused");
+    await page.close();
+    foreign.close();
+    await page.close();
+
+    // raw requests shaped like a rebound name: foreign Host with the matching Origin
+    const evil = { host: `evil.example:${port}`, origin: `http://evil.example:${port}` };
+    for (const path of ["/", "/dashboard/app.js", "/dashboard/auth", "/metrics", "/control", "/proxies", "/version", "/no-such-path"]) {
+      const r = await httpGet(`${agent.httpUrl}${path}`, evil);
+      assert.equal(r.status, 403, `${path}: ${r.status} ${r.body}`);
+      assert.match((JSON.parse(r.body) as { error: string }).error, /host "evil\.example:\d+" is not a name this agent answers to \(DNS rebinding protection\).*--allow-host evil\.example/);
+    }
+    assert.equal(await upgradeStatus(agent.url, evil), 403);
+    assert.equal((await httpGet(`${agent.httpUrl}/healthz`, evil)).status, 200, "/healthz answers any Host (probes)");
+    // a foreign Origin is refused even with our Host
+    assert.equal(await upgradeStatus(agent.url, { origin: "http://evil.example" }), 403);
+    assert.equal((await httpGet(`${agent.httpUrl}/metrics`, { origin: "http://evil.example" })).status, 403);
+    // the agent's own origin, loopback names, IP literals and --allow-host names pass
+    assert.equal(await upgradeStatus(agent.url, { origin: agent.httpUrl }), 101);
+    for (const host of [`localhost:${port}`, `app.localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `192.0.2.7:${port}`, `dash.test:${port}`, `DASH.test.:${port}`]) {
+      assert.equal((await httpGet(`${agent.httpUrl}/metrics`, { host })).status, 200, host);
+    }
+    assert.equal(await upgradeStatus(agent.url, { host: `dash.test:${port}`, origin: `http://dash.test:${port}` }), 101);
+    assert.equal((await httpGet(`${agent.httpUrl}/metrics`, { host: `sub.dash.test:${port}` })).status, 403, "an exact name does not cover subdomains");
+  } finally {
+    await agent.stop();
+  }
+});
+
+function httpGet(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

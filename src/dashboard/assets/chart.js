@@ -11,7 +11,7 @@ function niceCeil(v) {
 export class LineChart {
   /**
    * @param {HTMLCanvasElement} canvas
-   * @param {{ series: { color: string }[], points?: number, format?: (v: number) => string, fill?: boolean }} options
+   * @param {{ series: { color: string }[], points?: number, format?: (v: number) => string, fill?: boolean, minMax?: number }} options
    */
   constructor(canvas, options) {
     this.canvas = canvas;
@@ -19,6 +19,7 @@ export class LineChart {
     this.points = options.points ?? 60;
     this.format = options.format ?? String;
     this.fill = options.fill ?? true;
+    this.minMax = options.minMax ?? 1;
     this.data = this.series.map(() => []);
   }
 
@@ -44,7 +45,7 @@ export class LineChart {
     const g = c.getContext("2d");
     g.setTransform(ratio, 0, 0, ratio, 0, 0);
     g.clearRect(0, 0, w, h);
-    const max = niceCeil(Math.max(0, ...this.data.flat()));
+    const max = niceCeil(Math.max(this.minMax, ...this.data.flat()));
     const left = 0;
     const top = 14;
     const bottom = h - 2;

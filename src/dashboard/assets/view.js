@@ -52,7 +52,7 @@ export class ProxyCard {
         el("div", { class: "chart" }, el("div", { class: "chart-title" }, el("span", {}, swatch(CONNS), "connections"), this.cnNow), cnCanvas),
       ),
     );
-    this.throughput = new LineChart(tpCanvas, { series: [{ color: UP }, { color: DOWN }], format: rate });
+    this.throughput = new LineChart(tpCanvas, { series: [{ color: UP }, { color: DOWN }], format: rate, minMax: 1000 });
     this.connections = new LineChart(cnCanvas, { series: [{ color: CONNS }], format: (v) => String(Math.round(v)) });
 
     this.figures = el("div", { class: "figures" });
