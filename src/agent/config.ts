@@ -4,6 +4,7 @@ import { readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseHostPort } from "../relay/address.js";
+import { checkAllowHost } from "./host-check.js";
 
 export const DEFAULT_CONTROL = "127.0.0.1:8474";
 export const DEFAULT_MAX_CONTROL_CONNECTIONS = 64;
@@ -25,6 +26,8 @@ export interface AgentFlags {
   logLevel?: string;
   insecure?: boolean;
   allowOrigin: string[];
+  /** host names the agent answers to (DNS rebinding protection), besides loopback and IPs */
+  allowHost?: string[];
 }
 
 export interface ProxyConfig {
@@ -54,6 +57,8 @@ export interface AgentConfig {
   tls: TlsMaterial | null;
   logLevel: LogLevel;
   allowOrigins: string[];
+  /** host names the agent answers to besides loopback names, IP literals and its bound address */
+  allowHosts: string[];
   insecure: boolean;
   maxControlConnections: number;
 }
@@ -150,6 +155,7 @@ const KNOWN_FIELDS = new Set([
   "tls",
   "logLevel",
   "allowOrigins",
+  "allowHosts",
   "insecure",
   "maxControlConnections",
 ]);
@@ -281,6 +287,23 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
   }
   allowOrigins.push(...flags.allowOrigin);
 
+  // host names (DNS rebinding protection)
+  const allowHosts: string[] = [];
+  if (d.allowHosts !== undefined && d.allowHosts !== null) {
+    if (!Array.isArray(d.allowHosts)) at("allowHosts", d.allowHosts, "expected a list of host names (e.g. [dash.example.com, .corp.example])");
+    else
+      d.allowHosts.forEach((h, i) => {
+        const problem = checkAllowHost(h);
+        if (problem) problems.push(`${raw.where}: allowHosts[${i}]: ${problem}`);
+        else allowHosts.push(h as string);
+      });
+  }
+  for (const h of flags.allowHost ?? []) {
+    const problem = checkAllowHost(h);
+    if (problem) problems.push(`--allow-host: ${problem}`);
+    else allowHosts.push(h);
+  }
+
   // insecure, limits
   let insecure = false;
   if (d.insecure !== undefined && d.insecure !== null) {
@@ -335,5 +358,5 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
   }
 
   if (problems.length) throw new ConfigError(problems);
-  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, insecure, maxControlConnections };
+  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, allowHosts, insecure, maxControlConnections };
 }

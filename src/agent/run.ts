@@ -18,6 +18,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     logLevel: config.logLevel,
     tls: config.tls,
     allowOrigins: config.allowOrigins,
+    allowHosts: config.allowHosts,
     insecure: config.insecure,
     maxControlConnections: config.maxControlConnections,
   });

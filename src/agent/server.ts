@@ -1,6 +1,7 @@
 // The agent's one HTTP(S) port: /healthz, /metrics, the /control WebSocket, and routes other
-// modules mount (e.g. the Toxiproxy REST API). Auth (Bearer token, constant-time), browser
-// Origin refusal, control connection limit, keep-alive pings and silent-peer termination.
+// modules mount (e.g. the Toxiproxy REST API, the dashboard). Host check against DNS rebinding,
+// auth (Bearer token, constant-time), browser Origin refusal (the agent's own origin allowed),
+// control connection limit, keep-alive pings and silent-peer termination.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -10,6 +11,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { MAX_FRAME_BYTES, PING_INTERVAL_MS, SILENT_CLOSE_MS } from "../control/protocol.js";
 import { formatHostPort, isLoopbackHost, parseHostPort } from "../relay/address.js";
 import type { TlsMaterial } from "./config.js";
+import { HostAllowList } from "./host-check.js";
 import type { Logger } from "./log.js";
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -25,6 +27,8 @@ export interface AgentServerOptions {
   token: string | null;
   tls: TlsMaterial | null;
   allowOrigins: string[];
+  /** host names the agent answers to besides loopback names, IP literals and its bound address */
+  allowHosts?: string[];
   insecure: boolean;
   maxControlConnections: number;
   log: Logger;
@@ -51,6 +55,26 @@ function peerOf(req: IncomingMessage): string {
   return s.remoteAddress ? formatHostPort(s.remoteAddress, s.remotePort ?? 0) : "unknown";
 }
 
+/** The WebSocket subprotocol of the control channel; a browser offers it with its token. */
+export const CONTROL_SUBPROTOCOL = "netimpair";
+/** A subprotocol "netimpair.bearer.BASE64URL(token)" carries the token from a browser. */
+export const BEARER_SUBPROTOCOL_PREFIX = "netimpair.bearer.";
+
+/** The token a browser offered as a subprotocol, or null. */
+function subprotocolToken(req: IncomingMessage): string | null {
+  const offered = String(req.headers["sec-websocket-protocol"] ?? "").split(",");
+  for (const p of offered) {
+    const t = p.trim();
+    if (t.startsWith(BEARER_SUBPROTOCOL_PREFIX)) return Buffer.from(t.slice(BEARER_SUBPROTOCOL_PREFIX.length), "base64url").toString("utf8");
+  }
+  return null;
+}
+
+/** "evil.example" from "evil.example:8474" (for the hint in a refusal). */
+function hostOnly(host: string): string {
+  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "");
+}
+
 const REASONS: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable" };
 
 export class AgentServer {
@@ -62,9 +86,12 @@ export class AgentServer {
   private pingTimer: NodeJS.Timeout | null = null;
   private shuttingDown = false;
   private bound: AddressInfo | null = null;
+  private readonly hosts: HostAllowList;
 
   constructor(private readonly opts: AgentServerOptions) {
     this.tokenDigest = opts.token ? digest(opts.token) : null;
+    const hp = parseHostPort(opts.control);
+    this.hosts = new HostAllowList(opts.allowHosts ?? [], typeof hp === "string" ? undefined : hp.host);
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
     this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createHttpServer(handler);
     this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -73,7 +100,14 @@ export class AgentServer {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       else socket.destroy();
     });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      clientTracking: false,
+      perMessageDeflate: false,
+      // a browser offering the token as a subprotocol gets "netimpair" back, never the token
+      handleProtocols: (protocols) => (protocols.has(CONTROL_SUBPROTOCOL) ? CONTROL_SUBPROTOCOL : false),
+    });
   }
 
   /** Mounts an HTTP route (a path prefix, or a matcher), consulted before the 404. */
@@ -99,6 +133,7 @@ export class AgentServer {
     });
     this.server.on("error", (err) => this.opts.log.error({ err: err.message }, "control server error"));
     this.bound = this.server.address() as AddressInfo;
+    this.hosts.addBound(this.bound.address);
     const interval = this.opts.pingIntervalMs ?? PING_INTERVAL_MS;
     this.pingTimer = setInterval(() => this.pingAll(), interval);
     this.pingTimer.unref();
@@ -172,16 +207,32 @@ export class AgentServer {
     }
   }
 
-  /** null when allowed, else the HTTP status to refuse with and why. */
-  private refusal(req: IncomingMessage, needsAuth: boolean): { status: number; message: string } | null {
+  /** The request's own origin (scheme://Host), which a page the agent served sends. */
+  private ownOrigin(req: IncomingMessage): string | null {
+    const host = req.headers.host;
+    return host ? `${this.opts.tls ? "https" : "http"}://${host.toLowerCase()}` : null;
+  }
+
+  /**
+   * null when allowed, else the HTTP status to refuse with and why. `checkHost` is false only
+   * for /healthz; `upgrade` lets a browser's WebSocket carry the token as a subprotocol.
+   */
+  private refusal(req: IncomingMessage, needsAuth: boolean, checkHost = true, upgrade = false): { status: number; message: string } | null {
+    const host = req.headers.host;
+    // a browser always sends Host; only a rebound name can make it one the agent does not know
+    if (checkHost && host !== undefined && !this.hosts.allows(host))
+      return {
+        status: 403,
+        message: `host ${JSON.stringify(host)} is not a name this agent answers to (DNS rebinding protection); if you reach the agent by that name, add it to allowHosts in the config or start the agent with --allow-host ${hostOnly(host)}`,
+      };
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.opts.allowOrigins.includes(origin))
+    if (origin !== undefined && !this.opts.allowOrigins.includes(origin) && origin.toLowerCase() !== this.ownOrigin(req))
       return { status: 403, message: `origin ${JSON.stringify(origin)} is not allowed (start the agent with --allow-origin ${origin} to allow it)` };
     if (needsAuth && this.tokenDigest) {
-      const header = req.headers.authorization ?? "";
-      const m = /^Bearer\s+(.+)$/i.exec(header);
-      const given = digest(m ? m[1]!.trim() : "");
-      if (!m || !timingSafeEqual(given, this.tokenDigest)) return { status: 401, message: "missing or wrong bearer token (send Authorization: Bearer TOKEN)" };
+      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+      const token = m ? m[1]!.trim() : upgrade ? subprotocolToken(req) : null;
+      if (token === null || !timingSafeEqual(digest(token), this.tokenDigest))
+        return { status: 401, message: "missing or wrong bearer token (send Authorization: Bearer TOKEN)" };
     }
     return null;
   }
@@ -195,7 +246,7 @@ export class AgentServer {
     }
     try {
       if (url.pathname === "/healthz") {
-        const refused = this.refusal(req, false);
+        const refused = this.refusal(req, false, false);
         if (refused) return this.send(res, refused.status, { error: refused.message });
         if (this.shuttingDown) return this.send(res, 503, { status: "shutting down" });
         return this.send(res, 200, { status: "ok" });
@@ -246,7 +297,7 @@ export class AgentServer {
       return this.reject(socket, 404, "bad request URL");
     }
     if (path !== "/control") return this.reject(socket, 404, `no WebSocket at ${path}; use /control`);
-    const refused = this.refusal(req, true);
+    const refused = this.refusal(req, true, true, true);
     if (refused) return this.reject(socket, refused.status, refused.message, refused.status === 401 ? 'WWW-Authenticate: Bearer realm="netimpair"\r\n' : "");
     if (this.shuttingDown) return this.reject(socket, 503, "agent is shutting down");
     if (this.alive.size >= this.opts.maxControlConnections)

@@ -9,6 +9,7 @@ import { attachControlSession, type RateLimit } from "./control.js";
 import { createLogger, type Logger } from "./log.js";
 import { DEFAULT_MAX_CONTROL_CONNECTIONS, type LogLevel, type ProxyConfig } from "./config.js";
 import { mountToxiproxyApi } from "../toxiproxy/api.js";
+import { mountDashboard } from "../dashboard/serve.js";
 
 export interface StartAgentProxy {
   name: string;
@@ -35,6 +36,9 @@ export interface StartAgentOptions {
   logDestination?: DestinationStream;
   tls?: { cert: string | Buffer; key: string | Buffer } | null;
   allowOrigins?: string[];
+  /** host names the agent answers to besides loopback names, IP literals and its bound address
+   * (DNS rebinding protection; ".example.com" = the domain and its subdomains, "*" = any) */
+  allowHosts?: string[];
   /** allow serving control on a non-loopback address without a token */
   insecure?: boolean;
   maxControlConnections?: number;
@@ -75,6 +79,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
     token: options.token ?? null,
     tls: options.tls ? { cert: Buffer.from(options.tls.cert), key: Buffer.from(options.tls.key) } : null,
     allowOrigins: options.allowOrigins ?? [],
+    allowHosts: options.allowHosts ?? [],
     insecure: options.insecure ?? false,
     maxControlConnections: options.maxControlConnections ?? DEFAULT_MAX_CONTROL_CONNECTIONS,
     log,
@@ -85,6 +90,8 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
   });
   // Toxiproxy's REST API on the same port, so Toxiproxy clients work unchanged
   mountToxiproxyApi({ agent, addRoute: (match, handler, opts) => server.addRoute(match, handler, opts) });
+  // the web dashboard at GET / (it drives the agent over the control channel like any client)
+  mountDashboard(server);
   try {
     // proxies (and their profiles) are up before /healthz answers
     for (const [i, p] of (options.proxies ?? []).entries()) {

@@ -44,7 +44,7 @@ test("agent/netimpair.yaml (npm start) serves control on loopback with an exampl
 test("agent/netimpair.yaml explains every field it sets", () => {
   const text = readFileSync(repoPath("agent/netimpair.yaml"), "utf8");
   const lines = text.split("\n");
-  const documented = ["control", "tokenFile", "tls", "labels", "profiles", "logLevel", "allowOrigins", "insecure", "proxies", "name", "listen", "upstream", "profile", "enabled", "maxConnections"];
+  const documented = ["control", "tokenFile", "tls", "labels", "profiles", "logLevel", "allowOrigins", "allowHosts", "insecure", "proxies", "name", "listen", "upstream", "profile", "enabled", "maxConnections"];
   for (const field of documented)
     assert.ok(
       lines.some((l) => new RegExp(`^\\s*#?\\s*(- )?${field}:`).test(l)),

@@ -1,6 +1,6 @@
 // `netimpair agent [--config agent.yaml] [--control HOST:PORT] [--proxy NAME=LISTEN,UPSTREAM]...
 //  [--profiles DIR] [--token-file F] [--tls-cert F --tls-key F] [--label k=v]... [--log-level L]
-//  [--insecure] [--allow-origin ORIGIN]...`
+//  [--insecure] [--allow-origin ORIGIN]... [--allow-host NAME]...`
 import type { Command } from "commander";
 import type { AgentFlags } from "../../agent/config.js";
 import { collect } from "../flags.js";
@@ -18,6 +18,7 @@ interface AgentCommandFlags {
   logLevel?: string;
   insecure?: boolean;
   allowOrigin?: string[];
+  allowHost?: string[];
 }
 
 /** The flags as runAgent takes them; flag syntax problems are usage errors (the agent checks the rest). */
@@ -37,6 +38,7 @@ export function agentFlags(f: AgentCommandFlags): AgentFlags {
   if (f.tlsKey !== undefined) flags.tlsKey = f.tlsKey;
   if (f.logLevel !== undefined) flags.logLevel = f.logLevel;
   if (f.insecure) flags.insecure = true;
+  if (f.allowHost !== undefined) flags.allowHost = f.allowHost;
   return flags;
 }
 
@@ -55,6 +57,7 @@ export function registerAgent(program: Command): void {
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
     .option("--insecure", "allow control on a non-loopback address without a token")
     .option("--allow-origin <origin>", "browser Origin allowed to use the control channel (repeatable)", collect)
+    .option("--allow-host <name>", "host name the agent answers to besides loopback and IP addresses (DNS rebinding protection; repeatable)", collect)
     .action(async (f: AgentCommandFlags) => {
       const flags = agentFlags(f);
       // loaded on demand: the other commands never pay for the agent's modules
