@@ -121,7 +121,7 @@ test("bindToSession false (per call or per client) outlives the client", async (
   assert.deepEqual(imp?.clients, ["127.0.0.1/32"]);
   assert.ok(imp?.expiresAt);
   const cleared = await observer.clear("*");
-  assert.deepEqual(cleared, [{ proxy: "pg" }]);
+  assert.deepEqual(cleared, [{ proxy: "pg", removed: { profile: "4g", toxics: [] } }]);
   assert.equal(await impairmentOf("pg"), null);
 });
 
@@ -140,7 +140,7 @@ test("connections, reset and panic", async () => {
   }
   const c = await connect(ea.agent.url, { bindToSession: false });
   await c.apply("pg", "2g", { ttl: "5m" });
-  assert.deepEqual(await c.panic(), { cleared: ["pg"] });
+  assert.deepEqual(await c.panic(), { cleared: ["pg"], removed: [{ proxy: "pg", profile: "2g", toxics: [] }] });
   assert.equal(await impairmentOf("pg"), null);
   await c.close();
 });
