@@ -58,6 +58,8 @@ export interface ProxyStats {
   queueUp: number;
   queueDown: number;
   faults: Record<FaultKind, number>;
+  /** requests seen by the request layer, by outcome (all 0 on a tcp proxy) */
+  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset", number>;
 }
 
 export interface ProxyInfo {
@@ -65,6 +67,8 @@ export interface ProxyInfo {
   /** bound address HOST:PORT (a port 0 request shows the port picked) */
   listen: string;
   upstream: string;
+  /** tcp | http | grpc | postgres | mysql | redis */
+  protocol: string;
   enabled: boolean;
   impairment: ImpairmentState | null;
   stats: ProxyStats;
@@ -78,6 +82,10 @@ export interface ConnInfo {
   bytesUp: number;
   bytesDown: number;
   impaired: boolean;
+  /** request faults injected on it (protocol proxies; absent when none and requests are on) */
+  requestFaults?: string[];
+  /** why request faults are off for it (TLS, a stream the agent cannot follow); null = on */
+  requestsOff?: string | null;
 }
 
 export interface AgentInfo {
@@ -122,8 +130,8 @@ export interface EventNotification {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean }; result: ProxyInfo };
-  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
+  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };
   "impair.clear": { params: { proxy: string }; result: { proxy: string } | { proxy: string }[] };

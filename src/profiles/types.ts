@@ -1,3 +1,5 @@
+import type { RequestRule } from "../requests/rule.js";
+
 // The one resolved impairment type. Profiles (YAML), inline specs, `set` overrides, scenarios
 // and the Toxiproxy API all resolve to an ImpairmentSpec; the relay and link read nothing else.
 //
@@ -107,6 +109,8 @@ export interface ImpairmentSpec {
   limit: LimitSpec | null;
   slowClose: SlowCloseSpec | null;
   corrupt: CorruptSpec | null;
+  /** request rules (protocol proxies only); [] = none */
+  requests: RequestRule[];
 }
 
 /** A resolved, named profile. */
@@ -148,6 +152,7 @@ export function cleanSpec(): ImpairmentSpec {
     limit: null,
     slowClose: null,
     corrupt: null,
+    requests: [],
   };
 }
 
@@ -174,6 +179,7 @@ export function isCleanSpec(s: ImpairmentSpec): boolean {
     s.connect === null &&
     s.limit === null &&
     s.slowClose === null &&
-    s.corrupt === null
+    s.corrupt === null &&
+    s.requests.length === 0
   );
 }

@@ -19,6 +19,7 @@ import { sendReset } from "../faults/reset.js";
 import { enterHalfOpen, type HalfOpenState } from "../faults/half-open.js";
 import { isTargeted, type Cidr } from "./targeting.js";
 import type { HostPort } from "./address.js";
+import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -92,6 +93,12 @@ export class Connection {
   private error: string | null = null;
   /** sticky per-connection draws of the overlay, by key */
   private readonly draws = new Map<string, number>();
+  /** the request layer of a protocol proxy (null on tcp: bytes never see it) */
+  private requests: ProtocolStream | null = null;
+  /** why request faults are off for this connection (TLS, a stream it cannot follow), else null */
+  requestsOff: string | null = null;
+  /** request faults injected on this connection, in order */
+  readonly requestFaults: string[] = [];
 
   constructor(
     readonly id: string,
@@ -109,6 +116,20 @@ export class Connection {
     client.on("data", (chunk: Buffer) => this.onData("up", chunk));
     client.on("end", () => this.onEnd("up"));
     client.on("drain", () => this.onDrain("down"));
+  }
+
+  /**
+   * Puts a protocol's request layer between the sockets and the links (protocol proxies only):
+   * client -> layer -> up link -> upstream, upstream -> layer -> down link -> client.
+   */
+  attachRequests(open: (path: RelayPath) => ProtocolStream): void {
+    this.requests = open({
+      toUpstream: (buf) => this.relay("up", buf),
+      toClient: (buf) => this.relay("down", buf),
+      resumeClient: () => this.updateFlow("up"),
+      reset: () => this.reset(),
+      close: () => this.endBoth(),
+    });
   }
 
   /** Starts the connection: connect faults, then the upstream dial. */
@@ -248,12 +269,29 @@ export class Connection {
 
   private onData(dir: Direction, chunk: Buffer): void {
     if (this.state !== "open") return; // half-open (drop mode), closing: read and discard
+    const requests = this.requests;
+    const ok = requests === null ? this.relay(dir, chunk) : dir === "up" ? requests.fromClient(chunk) : requests.fromUpstream(chunk);
+    if (!ok) this.source(dir)?.pause();
+  }
+
+  /** Bytes into a direction's link (or straight to the far side). False when it is full. */
+  private relay(dir: Direction, chunk: Buffer): boolean {
+    if (this.state !== "open") return true;
     const link = this.links[dir];
-    if (link !== null) {
-      if (!link.push(chunk)) this.source(dir)?.pause();
-    } else if (!this.deliver(dir, chunk)) {
-      this.source(dir)?.pause();
+    return link !== null ? link.push(chunk) : this.deliver(dir, chunk);
+  }
+
+  /** Both sides closed gracefully (a request layer's FATAL answer), destroyed if they linger. */
+  private endBoth(): void {
+    if (this.state !== "open") return;
+    for (const dir of ["up", "down"] as const) {
+      this.ended[dir] = true; // as if the source had ended: a link forwards the FIN once idle
+      const link = this.links[dir];
+      if (link === null || link.idle) this.forwardFin(dir);
     }
+    const t = setTimeout(() => this.destroy(), GRACEFUL_CLOSE_MS);
+    t.unref();
+    this.timers.push(t);
   }
 
   /** Hands bytes to the far side. False when its buffer is full. */
@@ -484,6 +522,7 @@ export class Connection {
   private finish(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.requests?.close();
     this.disarmFaults();
     this.closeLinks();
     this.halfOpenState?.cancel();

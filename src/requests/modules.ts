@@ -1,0 +1,15 @@
+// The protocol modules the agent knows, by protocol name. A protocol listed in PROTOCOLS but
+// without a module here is refused on a proxy with a clear error.
+import type { ProtocolName } from "./rule.js";
+import type { ProtocolModule } from "./protocol.js";
+import { redisProtocol } from "../protocols/redis.js";
+
+type AnyModule = ProtocolModule<unknown>;
+
+const MODULES = new Map<ProtocolName, AnyModule>([["redis", redisProtocol as unknown as AnyModule]]);
+
+/** The module of a protocol; null for tcp; undefined when this build has none for it. */
+export function protocolModule(name: ProtocolName): AnyModule | null | undefined {
+  if (name === "tcp") return null;
+  return MODULES.get(name);
+}
