@@ -4,12 +4,14 @@ import type { ProtocolName } from "./rule.js";
 import type { ProtocolModule } from "./protocol.js";
 import { redisProtocol } from "../protocols/redis.js";
 import { postgresProtocol } from "../protocols/postgres.js";
+import { mysqlProtocol } from "../protocols/mysql.js";
 
 type AnyModule = ProtocolModule<unknown>;
 
 const MODULES = new Map<ProtocolName, AnyModule>([
   ["redis", redisProtocol as unknown as AnyModule],
   ["postgres", postgresProtocol as unknown as AnyModule],
+  ["mysql", mysqlProtocol as unknown as AnyModule],
 ]);
 
 /** The module of a protocol; null for tcp; undefined when this build has none for it. */
