@@ -1,5 +1,6 @@
 // The rig every protocol test uses (not a test file itself): one in-process agent with one
 // proxy towards a real peer, a control client, and small timing helpers.
+import type { ProtocolName } from "../../src/requests/rule.js";
 import type { TestContext } from "node:test";
 import { connect, startAgent, type ApplyOptions, type ControlClient, type RunningAgent } from "../../src/index.js";
 import { parseHostPort } from "../../src/relay/address.js";
@@ -21,8 +22,15 @@ export interface ProxyRig {
 }
 
 /** Starts an agent with one proxy `name`: 127.0.0.1:0 -> `upstream`. */
+/**
+ * With NETIMPAIR_RIG_PROTOCOL=1 the rigs of the redis, postgres and mysql tests run through a
+ * protocol proxy (request layer on, no rule), so the same tests prove it passes byte for byte.
+ */
+const RIG_PROTOCOLS: Record<string, ProtocolName> = { redis: "redis", pg: "postgres", mysql: "mysql" };
+
 export async function startProxyRig(name: string, upstream: string): Promise<ProxyRig> {
-  const agent = await startAgent({ control: "127.0.0.1:0", proxies: [{ name, listen: "127.0.0.1:0", upstream }] });
+  const protocol = process.env.NETIMPAIR_RIG_PROTOCOL === "1" ? (RIG_PROTOCOLS[name] ?? "tcp") : "tcp";
+  const agent = await startAgent({ control: "127.0.0.1:0", proxies: [{ name, listen: "127.0.0.1:0", upstream, protocol }] });
   let ctl: ControlClient;
   try {
     ctl = await connect(agent.url);
