@@ -148,14 +148,23 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (req.protocol !== undefined && !PROTOCOLS.includes(req.protocol)) errors.push(protocolError(req.protocol));
     if (errors.length) throw invalidParams(errors);
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
-    const proxy = new Proxy({
+    let timerProtocol = "";
+    let timer: (seconds: number) => void = () => undefined;
+    const proxy: Proxy = new Proxy({
       name: req.name,
       listen: req.listen,
       upstream: req.upstream,
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
       protocol: req.protocol ?? "tcp",
-      onRequestDuration: (seconds) => this.metrics.observeRequest(req.name, proxy.protocol, seconds),
+      onRequestDuration: (seconds) => {
+        // bound per protocol: a proxy.update may change it
+        if (timerProtocol !== proxy.protocol) {
+          timerProtocol = proxy.protocol;
+          timer = this.metrics.requestTimer(req.name, timerProtocol);
+        }
+        timer(seconds);
+      },
       onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
     });
     // reserve the name while listening, so two concurrent creates cannot both win

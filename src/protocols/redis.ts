@@ -76,8 +76,8 @@ class RespReader {
         this.skip -= take;
         if (this.skip === 0) {
           if (this.capturing) {
-            const s = Buffer.concat(this.captureParts).toString("latin1");
-            this.captured.push(s);
+            const parts = this.captureParts;
+            this.captured.push(parts.length === 1 ? parts[0]!.toString("latin1") : Buffer.concat(parts).toString("latin1"));
             this.captureParts = [];
           }
           this.element(pos, done);
@@ -91,31 +91,51 @@ class RespReader {
         else this.line.push(chunk.subarray(pos));
         return;
       }
-      let lineBuf = chunk.subarray(pos, nl + 1);
+      const start = pos;
+      pos = nl + 1;
       if (this.lineBytes > 0) {
-        lineBuf = Buffer.concat([...this.line, lineBuf]);
+        const lineBuf = Buffer.concat([...this.line, chunk.subarray(start, pos)]);
         this.line = [];
         this.lineBytes = 0;
+        this.header(lineBuf, 0, lineBuf.length, pos, done, inline);
+      } else {
+        // the common case: the line is read in place, no slice
+        this.header(chunk, start, pos, pos, done, inline);
       }
-      pos = nl + 1;
-      this.header(lineBuf, pos, done, inline);
     }
   }
 
-  private header(line: Buffer, end: number, done: (end: number, type: number) => void, inline?: (line: string, end: number) => void): void {
-    const type = line[0]!;
-    const len = line.length >= 2 && line[line.length - 2] === CR ? line.length - 2 : line.length - 1;
+  /** One header line: line[from, to) (with its LF); `end` is its end offset in the chunk fed. */
+  private header(line: Buffer, from: number, to: number, end: number, done: (end: number, type: number) => void, inline?: (line: string, end: number) => void): void {
+    const type = line[from]!;
+    const len = to - from >= 2 && line[to - 2] === CR ? to - 2 : to - 1;
     if (this.stack.length === 0) {
       this.top = type;
       if (this.capture) this.captured = [];
     }
     const num = (): number => {
-      const t = line.toString("latin1", 1, len);
-      if (!/^-?\d+$/.test(t)) {
-        this.bad = `a RESP length that is not a number: ${JSON.stringify(t.slice(0, 40))}`;
+      // digits read in place (this runs for every header: no string, no regex)
+      let i = from + 1;
+      let neg = false;
+      if (line[i] === 0x2d) {
+        neg = true;
+        i++;
+      }
+      let v = 0;
+      if (i >= len) i = -1;
+      for (; i >= 0 && i < len; i++) {
+        const d = line[i]! - 48;
+        if (d < 0 || d > 9 || v > 1e12) {
+          i = -1;
+          break;
+        }
+        v = v * 10 + d;
+      }
+      if (i < 0) {
+        this.bad = `a RESP length that is not a number: ${JSON.stringify(line.toString("latin1", from + 1, Math.min(len, from + 41)))}`;
         return 0;
       }
-      return Number(t);
+      return neg ? -v : v;
     };
     switch (type) {
       case 0x2b: // + simple string
@@ -158,7 +178,7 @@ class RespReader {
       default:
         if (this.stack.length === 0 && inline !== undefined) {
           // an inline command: a line of words
-          inline(line.toString("latin1", 0, len), end);
+          inline(line.toString("latin1", from, len), end);
           return;
         }
         this.bad = `a RESP type byte it does not know: 0x${type.toString(16)}`;

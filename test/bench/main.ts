@@ -12,8 +12,9 @@ import { scale } from "./scale.js";
 import { shaping } from "./shaping.js";
 import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
+import { requests } from "./requests.js";
 
-const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control };
+const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, requests };
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);
