@@ -129,7 +129,23 @@ export class Connection {
       resumeClient: () => this.updateFlow("up"),
       reset: () => this.reset(),
       close: () => this.endBoth(),
+      endUpstream: () => this.endDirection("up"),
+      endClient: () => this.endDirection("down"),
+      readClient: () => {
+        if (this.state === "open") this.client.resume();
+      },
+      readUpstream: () => {
+        if (this.state === "open") this.upstream?.resume();
+      },
     });
+  }
+
+  /** The request layer ended a direction: its FIN goes once the link has sent what it holds. */
+  private endDirection(dir: Direction): void {
+    if (this.state !== "open") return;
+    this.ended[dir] = true;
+    const link = this.links[dir];
+    if (link === null || link.idle) this.forwardFin(dir);
   }
 
   /** Starts the connection: connect faults, then the upstream dial. */
@@ -344,6 +360,15 @@ export class Connection {
     if (src === null || this.state !== "open") return;
     const link = this.links[dir];
     const hold = link !== null ? link.full : this.blocked[dir];
+    const owns = this.requests?.owns;
+    if (owns !== undefined) {
+      // the request layer decides when its sources read again
+      if (!hold) {
+        if (dir === "up") owns.upstreamDrained();
+        else owns.clientDrained();
+      }
+      return;
+    }
     if (hold) src.pause();
     else src.resume();
   }
@@ -355,6 +380,14 @@ export class Connection {
       return;
     }
     if (this.state !== "open") return;
+    const owns = this.requests?.owns;
+    if (owns !== undefined) {
+      // the request layer forwards the FIN after the bytes it still holds (path.endUpstream...)
+      this.ended[dir] = false;
+      if (dir === "up") owns.clientEnded();
+      else owns.upstreamEnded();
+      return;
+    }
     const link = this.links[dir];
     if (link === null || link.idle) this.forwardFin(dir);
     // else: the link's onIdle forwards it once the queued bytes have left

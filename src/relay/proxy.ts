@@ -347,6 +347,7 @@ export class Proxy extends EventEmitter {
     const forward = { action: "forward" } as const;
     return {
       path,
+      upstream: formatHostPort(this.upstreamAddr.host, this.upstreamAddr.port),
       now: this.host.now,
       hasRules: () => this.engine !== null,
       decide: (info) => {

@@ -49,7 +49,10 @@ export class RuleEngine<F> {
         if ("fail" in rule) decision = { action: "fail", fail: module.compileFail(rule.fail), rule: name };
         else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name };
         else if ("lose" in rule) decision = { action: "lose", rule: name };
-        else decision = { action: "reset", rule: name };
+        else {
+          if (rule.reset === "stream" && module.streamReset !== true) throw new RuleError("reset", `the ${module.name} protocol has no streams to reset (use reset: true)`);
+          decision = { action: "reset", scope: rule.reset === "stream" ? "stream" : "connection", rule: name };
+        }
         this.rules.push({ rule, name, matches, decision, seen: 0, fired: 0 });
       } catch (err) {
         if (err instanceof RuleError) errors.push({ path: `${at}.${err.path}`, message: err.message });

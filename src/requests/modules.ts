@@ -5,6 +5,7 @@ import type { ProtocolModule } from "./protocol.js";
 import { redisProtocol } from "../protocols/redis.js";
 import { postgresProtocol } from "../protocols/postgres.js";
 import { mysqlProtocol } from "../protocols/mysql.js";
+import { httpProtocol } from "../protocols/http.js";
 
 type AnyModule = ProtocolModule<unknown>;
 
@@ -12,6 +13,7 @@ const MODULES = new Map<ProtocolName, AnyModule>([
   ["redis", redisProtocol as unknown as AnyModule],
   ["postgres", postgresProtocol as unknown as AnyModule],
   ["mysql", mysqlProtocol as unknown as AnyModule],
+  ["http", httpProtocol as unknown as AnyModule],
 ]);
 
 /** The module of a protocol; null for tcp; undefined when this build has none for it. */

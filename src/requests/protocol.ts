@@ -39,7 +39,8 @@ export type Decision<F> =
   | { action: "fail"; fail: F; rule: string }
   | { action: "delay"; ms: number; rule: string }
   | { action: "lose"; rule: string }
-  | { action: "reset"; rule: string };
+  /** scope "stream": only the request's own stream (a multiplexing protocol: gRPC's RST_STREAM) */
+  | { action: "reset"; scope: "connection" | "stream"; rule: string };
 
 /** Thrown by a protocol module's checks; `path` is below the rule (e.g. "fail.code"). */
 export class RuleError extends Error {
@@ -63,6 +64,14 @@ export interface RelayPath {
   reset(): void;
   /** both sides closed gracefully once written bytes have left (a FATAL answer) */
   close(): void;
+  /** the server's side ends once written bytes have left (a stream that owns the ends) */
+  endUpstream(): void;
+  /** the client's side ends once written bytes have left (a stream that owns the ends) */
+  endClient(): void;
+  /** the client socket reads again (a stream that owns the flow) */
+  readClient(): void;
+  /** the upstream socket reads again (a stream that owns the flow) */
+  readUpstream(): void;
 }
 
 /** The outcome of one request, as counted by requests_total. */
@@ -82,6 +91,8 @@ export interface StreamContext<F> {
   opaque(reason: string): void;
   readonly now: () => number;
   readonly path: RelayPath;
+  /** HOST:PORT of the proxy's upstream (a terminating protocol's default authority) */
+  readonly upstream: string;
 }
 
 /** A connection's request layer: gets every chunk of both directions, in order. */
@@ -92,6 +103,20 @@ export interface ProtocolStream {
   fromUpstream(chunk: Buffer): boolean;
   /** the connection is gone: cancel timers, drop buffers */
   close(): void;
+  /**
+   * A stream that owns the ends and the flow (a terminating protocol, HTTP/1.1 with its own
+   * answer order): the Connection hands it each side's FIN and each side's drain instead of
+   * forwarding the FIN and resuming the source itself; the stream then ends a side with
+   * path.endUpstream()/endClient() and reads again with path.readClient()/readUpstream().
+   */
+  readonly owns?: {
+    clientEnded(): void;
+    upstreamEnded(): void;
+    /** the way to the client has room again */
+    clientDrained(): void;
+    /** the way to the server has room again */
+    upstreamDrained(): void;
+  };
 }
 
 /** One protocol: its match fields, its actions, its `fail` shape, and its per-connection stream. */
@@ -100,6 +125,8 @@ export interface ProtocolModule<F = unknown> {
   readonly matchFields: Readonly<Record<string, MatchKind>>;
   /** the actions it can carry out (every module here does all four) */
   readonly actions: readonly ActionKind[];
+  /** true when `reset: stream` resets only the request's stream (multiplexing protocols) */
+  readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */
   compileFail(fail: Record<string, unknown>): F;
   /** the request layer of one new connection */

@@ -23,8 +23,8 @@ export type RequestAction =
   | { delay: number }
   /** forwarded; the answer is swallowed and the client reset */
   | { lose: "response" }
-  /** the connection is reset when the request arrives */
-  | { reset: true };
+  /** the connection is reset when the request arrives; "stream": only its stream (gRPC RST_STREAM) */
+  | { reset: true | "stream" };
 
 export interface RequestRuleBase {
   /** field -> value; {} fits every request */
@@ -56,7 +56,9 @@ export function describeRule(rule: RequestRule, index: number): string {
         ? `delay ${rule.delay}ms`
         : "lose" in rule
           ? "lose response"
-          : "reset";
+          : rule.reset === "stream"
+            ? "reset stream"
+            : "reset";
   void action;
   return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }
@@ -146,8 +148,9 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     if (item.lose === "response") action = { lose: "response" };
     else errors.push({ path: `${at}.lose`, message: `expected lose: response, got ${showValue(item.lose)}` });
   } else if (kind === "reset") {
-    if (item.reset === true) action = { reset: true };
-    else errors.push({ path: `${at}.reset`, message: `expected reset: true, got ${showValue(item.reset)}` });
+    if (item.reset === true || item.reset === "connection") action = { reset: true };
+    else if (item.reset === "stream") action = { reset: "stream" };
+    else errors.push({ path: `${at}.reset`, message: `expected reset: true (or connection), or reset: stream (grpc: only the call's stream), got ${showValue(item.reset)}` });
   }
   let probability = 1;
   if (item.probability !== undefined) {
