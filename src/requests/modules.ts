@@ -6,6 +6,7 @@ import { redisProtocol } from "../protocols/redis.js";
 import { postgresProtocol } from "../protocols/postgres.js";
 import { mysqlProtocol } from "../protocols/mysql.js";
 import { httpProtocol } from "../protocols/http.js";
+import { grpcProtocol } from "../protocols/grpc.js";
 
 type AnyModule = ProtocolModule<unknown>;
 
@@ -14,6 +15,7 @@ const MODULES = new Map<ProtocolName, AnyModule>([
   ["postgres", postgresProtocol as unknown as AnyModule],
   ["mysql", mysqlProtocol as unknown as AnyModule],
   ["http", httpProtocol as unknown as AnyModule],
+  ["grpc", grpcProtocol as unknown as AnyModule],
 ]);
 
 /** The module of a protocol; null for tcp; undefined when this build has none for it. */
