@@ -1,13 +1,16 @@
 // With a protocol set and no rule, everything passes byte for byte: the first wave's redis,
-// postgres and mysql protocol tests (drivers ioredis, pg, mysql2; pipelines, big values, pub/sub,
-// LISTEN/NOTIFY, link faults) run again, each through a protocol proxy instead of a tcp one.
+// postgres, mysql, HTTP, WebSocket and gRPC protocol tests (drivers ioredis, pg, mysql2, fetch
+// and http.Agent, ws, grpc-js; pipelines, big values, pub/sub, LISTEN/NOTIFY, upgrades,
+// streaming, link faults) run again, each through a protocol proxy instead of a tcp one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-for (const name of ["redis", "postgres", "mysql"]) {
-  test(`the ${name} protocol tests pass through a ${name} protocol proxy`, { timeout: 300_000 }, async () => {
+const PROXY_PROTOCOL: Record<string, string> = { redis: "redis", postgres: "postgres", mysql: "mysql", http: "http", websocket: "http", grpc: "grpc" };
+
+for (const [name, protocol] of Object.entries(PROXY_PROTOCOL)) {
+  test(`the ${name} protocol tests pass through a ${protocol} protocol proxy`, { timeout: 300_000 }, async () => {
     const file = fileURLToPath(new URL(`../protocols/${name}.test.js`, import.meta.url));
     const env: NodeJS.ProcessEnv = { ...process.env, NETIMPAIR_RIG_PROTOCOL: "1" };
     delete env.NODE_TEST_CONTEXT; // a test file run on its own, not a subtest of this one
