@@ -304,6 +304,8 @@ describe("HTTP/1.1 request faults (protocol: http)", () => {
       [[{ match: {}, lose: "request" }], /requests\[0\]\.lose/],
       [[{ match: {}, fail: { status: 503, headers: { "content-length": "1" } } }], /requests\[0\]\.fail\.headers/],
       [[{ match: {}, fail: { status: 503 }, probability: "150%" }], /requests\[0\]\.probability/],
+      [[{ match: {}, reset: "stream" }], /requests\[0\]\.reset: the http protocol has no streams to reset/],
+      [[{ match: { method: "GET", metadata: { a: "b" } }, fail: { status: 503 } }], /requests\[0\]\.match\.metadata/],
       [{ match: {} }, /expected a list/],
     ];
     for (const [rules, re] of bad) {
