@@ -5,7 +5,9 @@ import { EventEmitter } from "node:events";
 import { VERSION } from "../version.js";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { Proxy, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
+import { Proxy, ProxyError, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
+import type { RequestEvent, RequestsOffEvent } from "../requests/events.js";
+import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { parseHostPort } from "../relay/address.js";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { resolveImpairment } from "../profiles/resolve.js";
@@ -34,6 +36,8 @@ export interface CreateProxyRequest {
   upstream: string;
   enabled?: boolean;
   maxConnections?: number;
+  /** default tcp */
+  protocol?: ProtocolName;
 }
 
 export interface ApplyRequest {
@@ -88,6 +92,7 @@ export interface AgentEvents {
   "conn-open": [proxy: string, info: ConnInfo];
   "conn-close": [proxy: string, info: ConnCloseInfo];
   fault: [proxy: string, event: FaultEvent];
+  request: [proxy: string, event: RequestEvent];
   "proxy-added": [proxy: string];
   "proxy-removed": [proxy: string];
 }
@@ -167,7 +172,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   proxyInfo(name: string): ProxyInfo {
     const p = this.mustGet(name);
-    return { name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats() };
+    return { name: p.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats() };
   }
 
   async createProxy(req: CreateProxyRequest): Promise<ProxyInfo> {
@@ -178,15 +183,27 @@ export class Agent extends EventEmitter<AgentEvents> {
       const hp = parseHostPort(req[key]);
       if (typeof hp === "string") errors.push({ path: `params.${key}`, message: hp });
     }
+    if (req.protocol !== undefined && !PROTOCOLS.includes(req.protocol)) errors.push(protocolError(req.protocol));
     if (errors.length) throw invalidParams(errors);
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
     if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
-    const proxy = new Proxy({
+    let timerProtocol = "";
+    let timer: (seconds: number) => void = () => undefined;
+    const proxy: Proxy = new Proxy({
       name: req.name,
       listen: req.listen,
       upstream: req.upstream,
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
+      protocol: req.protocol ?? "tcp",
+      onRequestDuration: (seconds) => {
+        // bound per protocol: a proxy.update may change it
+        if (timerProtocol !== proxy.protocol) {
+          timerProtocol = proxy.protocol;
+          timer = this.metrics.requestTimer(req.name, timerProtocol);
+        }
+        timer(seconds);
+      },
       onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
     });
     // the name is reserved while listening (a host name is looked up first), so two concurrent
@@ -222,8 +239,15 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.faultLog.record(req.name, ev);
       this.emit("fault", req.name, ev);
     });
+    proxy.on("request", (ev: RequestEvent) => {
+      this.log.info({ event: "request_fault", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, outcome: ev.outcome, rule: ev.rule, request: ev.request }, "request fault injected");
+      this.emit("request", req.name, ev);
+    });
+    proxy.on("requestsOff", (ev: RequestsOffEvent) => {
+      this.log.info({ event: "requests_off", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, reason: ev.reason }, "request faults off for a connection");
+    });
     proxy.on("error", (err: Error) => this.log.error({ proxy: req.name, err: err.message }, "proxy error"));
-    this.log.info({ event: "proxy.create", proxy: req.name, listen: proxy.listen, upstream: proxy.upstream, enabled: proxy.enabled }, "proxy created");
+    this.log.info({ event: "proxy.create", proxy: req.name, listen: proxy.listen, upstream: proxy.upstream, protocol: proxy.protocol, enabled: proxy.enabled }, "proxy created");
     this.emit("proxy-added", req.name);
     return this.proxyInfo(req.name);
   }
@@ -233,8 +257,17 @@ export class Agent extends EventEmitter<AgentEvents> {
    * impairment (owner, ttl, revert target), overlay and counters stay. A disable runs before a
    * move and an enable after it, so a disabled proxy never listens on the way.
    */
-  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string }): Promise<ProxyInfo> {
+  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string; protocol?: ProtocolName }): Promise<ProxyInfo> {
     const p = this.mustGet(req.name);
+    if (req.protocol !== undefined) {
+      if (!PROTOCOLS.includes(req.protocol)) throw invalidParams([protocolError(req.protocol)]);
+      try {
+        p.setProtocol(req.protocol);
+      } catch (err) {
+        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.protocol", message: err.message }]);
+        throw err;
+      }
+    }
     for (const key of ["upstream", "listen"] as const) {
       const value = req[key];
       if (value === undefined) continue;
@@ -251,7 +284,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       throw listenError(err);
     }
     if (req.upstream !== undefined) p.setUpstream(req.upstream);
-    this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled }, "proxy updated");
+    this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled }, "proxy updated");
     return this.proxyInfo(req.name);
   }
 
@@ -299,7 +332,15 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Applies an already resolved impairment to the named proxies. */
   applyResolved(targets: string[], resolved: ResolvedImpairment, req: Omit<ApplyRequest, "proxy" | "profile" | "spec" | "set">): ApplyResult[] {
-    for (const name of targets) this.mustGet(name);
+    for (const name of targets) {
+      const p = this.mustGet(name);
+      try {
+        p.checkRules(resolved.spec.requests);
+      } catch (err) {
+        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.requests", message: err.message }]);
+        throw err;
+      }
+    }
     const session = req.session ?? null;
     if (session !== null) {
       const c = this.cancelledSessions.get(session);
@@ -530,6 +571,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   private *metered(): Iterable<MeteredProxy> {
-    for (const [name, p] of this.proxies) yield { name, key: p, stats: p.stats(), profile: this.book.get(name)?.profile ?? null, toxics: this.toxics(name).length };
+    for (const [name, p] of this.proxies) yield { name, key: p, protocol: p.protocol, stats: p.stats(), profile: this.book.get(name)?.profile ?? null, toxics: this.toxics(name).length };
   }
+}
+
+function protocolError(value: unknown): FieldError {
+  return { path: "params.protocol", message: `expected one of ${PROTOCOLS.join(" | ")}, got ${JSON.stringify(value)}` };
 }

@@ -1,5 +1,6 @@
 // The agent's configuration: agent.yaml merged with command-line flags (flags win).
 // Every problem is reported with the file, the field and the value, all at once.
+import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -39,6 +40,8 @@ export interface ProxyConfig {
   enabled: boolean;
   /** 0 = unlimited */
   maxConnections: number;
+  /** what it carries (default tcp) */
+  protocol: ProtocolName;
 }
 
 export interface TlsMaterial {
@@ -108,18 +111,19 @@ export async function readTokenFile(path: string): Promise<string> {
   return token;
 }
 
-/** Parses NAME=LISTEN,UPSTREAM. */
+/** Parses NAME=LISTEN,UPSTREAM[,PROTOCOL]. */
 export function parseProxyFlag(text: string): Omit<ProxyConfig, "enabled" | "maxConnections"> | string {
-  const m = /^([^=]+)=([^,]+),(.+)$/.exec(text);
-  if (!m) return `--proxy expects NAME=LISTEN,UPSTREAM (e.g. pg=127.0.0.1:15432,127.0.0.1:5432), got ${show(text)}`;
-  const [, name, listen, upstream] = m as unknown as [string, string, string, string];
+  const m = /^([^=]+)=([^,]+),([^,]+)(?:,([^,]*))?$/.exec(text);
+  if (!m) return `--proxy expects NAME=LISTEN,UPSTREAM[,PROTOCOL] (e.g. pg=127.0.0.1:15432,127.0.0.1:5432,postgres), got ${show(text)}`;
+  const [, name, listen, upstream, protocol = "tcp"] = m as unknown as [string, string, string, string, string | undefined];
+  if (!(PROTOCOLS as readonly string[]).includes(protocol)) return `--proxy ${show(text)}: protocol expected one of ${PROTOCOLS.join(" | ")}, got ${show(protocol)}`;
   const nameError = checkProxyName(name);
   if (nameError) return `--proxy ${show(text)}: name ${nameError}`;
   for (const [what, v] of [["listen", listen], ["upstream", upstream]] as const) {
     const hp = parseHostPort(v);
     if (typeof hp === "string") return `--proxy ${show(text)}: ${what} ${hp}`;
   }
-  return { name, listen, upstream };
+  return { name, listen, upstream, protocol: protocol as ProtocolName };
 }
 
 interface RawConfig {
@@ -159,7 +163,7 @@ const KNOWN_FIELDS = new Set([
   "insecure",
   "maxControlConnections",
 ]);
-const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections"]);
+const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections", "protocol"]);
 
 /** Loads agent.yaml (when flags.config names one), merges the flags over it and reads secrets. */
 export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
@@ -236,6 +240,8 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
         if (p.enabled !== undefined && typeof p.enabled !== "boolean") (ok = false), at(`${f}.enabled`, p.enabled, "expected true or false");
         const mc = p.maxConnections;
         if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) (ok = false), at(`${f}.maxConnections`, mc, "expected a whole number >= 0 (0 = unlimited)");
+        const pr = p.protocol;
+        if (pr !== undefined && !(typeof pr === "string" && (PROTOCOLS as readonly string[]).includes(pr))) (ok = false), at(`${f}.protocol`, pr, `expected one of ${PROTOCOLS.join(" | ")}`);
         if (!ok) return;
         if (proxies.some((q) => q.name === p.name)) return void at(`${f}.name`, p.name, "duplicate proxy name");
         proxies.push({
@@ -245,6 +251,7 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
           ...(typeof p.profile === "string" ? { profile: p.profile } : {}),
           enabled: (p.enabled as boolean | undefined) ?? true,
           maxConnections: (mc as number | undefined) ?? 0,
+          protocol: (pr as ProtocolName | undefined) ?? "tcp",
         });
       });
   }

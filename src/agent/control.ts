@@ -1,6 +1,7 @@
 // The JSON-RPC 2.0 side of the control channel: one session per WebSocket. Text frames carry
 // one request, notification or batch each. Nothing a peer sends can harm the agent or other
 // sessions: every step is wrapped, and errors become JSON-RPC error objects.
+import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { randomUUID } from "node:crypto";
 import type { WebSocket, RawData } from "ws";
 import {
@@ -200,7 +201,8 @@ const METHODS: Record<MethodName, Handler> = {
     return s.agent.listProxies();
   },
   "proxy.create": async (p, s) => {
-    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections"]);
+    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol"]);
+    const protocol = protocolParam(r);
     const name = r.string("name");
     const listen = r.string("listen");
     const upstream = r.string("upstream");
@@ -214,17 +216,18 @@ const METHODS: Record<MethodName, Handler> = {
     const mc = r.raw("maxConnections");
     if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) r.add("params.maxConnections", `expected a whole number >= 0 (0 = unlimited), got ${show(mc)}`);
     r.check();
-    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}) });
+    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}) });
   },
   "proxy.update": async (p, s) => {
-    const r = new Params(p, ["name", "upstream", "enabled"]);
+    const r = new Params(p, ["name", "upstream", "enabled", "protocol"]);
+    const protocol = protocolParam(r);
     const name = r.string("name");
     const upstream = r.optString("upstream");
     const hp = upstream !== undefined ? parseHostPort(upstream) : null;
     if (typeof hp === "string") r.add("params.upstream", hp);
     const enabled = r.optBoolean("enabled");
     r.check();
-    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}) });
+    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}), ...(protocol !== undefined ? { protocol } : {}) });
   },
   "proxy.delete": async (p, s) => {
     const r = new Params(p, ["name"]);
@@ -521,4 +524,15 @@ export class ControlSession {
 /** Starts a JSON-RPC session on an accepted control WebSocket. */
 export function attachControlSession(ws: WebSocket, peer: string, ctx: ControlContext): ControlSession {
   return new ControlSession(ws, peer, ctx);
+}
+
+/** The optional `protocol` param of proxy.create / proxy.update. */
+function protocolParam(r: Params): ProtocolName | undefined {
+  const v = r.raw("protocol");
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !(PROTOCOLS as readonly string[]).includes(v)) {
+    r.add("params.protocol", `expected one of ${PROTOCOLS.join(" | ")}, got ${show(v)}`);
+    return undefined;
+  }
+  return v as ProtocolName;
 }

@@ -6,12 +6,15 @@
 // Prometheus' rate() and increase() read as a counter reset.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
+import { REQUEST_OUTCOMES } from "../requests/events.js";
 
 /** What the metrics read from one proxy at scrape time. */
 export interface MeteredProxy {
   name: string;
   /** stable identity of the proxy instance (the engine object itself) */
   key: object;
+  /** tcp | postgres | ... (label of the request metrics) */
+  protocol: string;
   stats: ProxyStats;
   /** the applied profile's name, null when clean */
   profile: string | null;
@@ -29,6 +32,7 @@ interface Seen {
   bytesUp: number;
   bytesDown: number;
   faults: Record<string, number>;
+  requests: Record<string, number>;
 }
 
 export class AgentMetrics {
@@ -54,6 +58,19 @@ export class AgentMetrics {
     buckets: DELAY_BUCKETS_SECONDS,
     registers: [this.registry],
   });
+  private readonly requestsTotal = new Counter({
+    name: "netimpair_requests_total",
+    help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset)",
+    labelNames: ["proxy", "protocol", "outcome"],
+    registers: [this.registry],
+  });
+  private readonly requestDuration = new Histogram({
+    name: "netimpair_request_duration_seconds",
+    help: "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
+    labelNames: ["proxy", "protocol"],
+    buckets: DELAY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
@@ -62,6 +79,12 @@ export class AgentMetrics {
 
   observeDelay(proxy: string, direction: "up" | "down", seconds: number): void {
     this.delaySeconds.observe({ proxy, direction }, seconds);
+  }
+
+  /** The duration histogram of one proxy, bound once (observing a bound child is cheap per request). */
+  requestTimer(proxy: string, protocol: string): (seconds: number) => void {
+    const child = this.requestDuration.labels(proxy, protocol);
+    return (seconds) => child.observe(seconds);
   }
 
   countRequest(method: string, outcome: string): void {
@@ -76,7 +99,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {} };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {} };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -87,7 +110,16 @@ export class AgentMetrics {
         this.faultsTotal.inc({ proxy: p.name, fault: kind }, grow(n, last.faults[kind] ?? 0));
         faults[kind] = Math.max(n, last.faults[kind] ?? 0);
       }
+      const requests: Record<string, number> = {};
+      if (p.protocol !== "tcp") {
+        for (const outcome of REQUEST_OUTCOMES) {
+          const n = s.requests[outcome] ?? 0;
+          this.requestsTotal.inc({ proxy: p.name, protocol: p.protocol, outcome }, grow(n, last.requests[outcome] ?? 0));
+          requests[outcome] = Math.max(n, last.requests[outcome] ?? 0);
+        }
+      }
       this.seen.set(p.key, {
+        requests,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
         bytesUp: Math.max(s.bytesUp, last.bytesUp),
         bytesDown: Math.max(s.bytesDown, last.bytesDown),

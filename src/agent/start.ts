@@ -1,5 +1,6 @@
 // Starts a whole agent in this process: profiles, proxies (with their start profiles), the
 // HTTP(S) control port. The library's startAgent and the CLI's `netimpair agent` both use it.
+import type { ProtocolName } from "../requests/rule.js";
 import type { DestinationStream } from "pino";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { Agent } from "./agent.js";
@@ -19,6 +20,7 @@ export interface StartAgentProxy {
   profile?: string;
   enabled?: boolean;
   maxConnections?: number;
+  protocol?: ProtocolName;
 }
 
 export interface StartAgentOptions {
@@ -96,7 +98,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
     // proxies (and their profiles) are up before /healthz answers
     for (const [i, p] of (options.proxies ?? []).entries()) {
       try {
-        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0 });
+        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0, protocol: p.protocol ?? "tcp" });
         if (p.profile !== undefined) agent.apply({ proxy: p.name, profile: p.profile, who: "config" });
       } catch (err) {
         throw new Error(`proxies[${i}] (${p.name}): ${describe(err)}`);
@@ -129,5 +131,5 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
 
 /** Config proxies as startAgent takes them. */
 export function toStartProxies(proxies: ProxyConfig[]): StartAgentProxy[] {
-  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
+  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, protocol: p.protocol, ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
 }

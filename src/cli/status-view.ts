@@ -85,7 +85,7 @@ export function renderStatusTable(rows: AgentProxies[], withRates = true): strin
       continue;
     }
     for (const p of a.proxies) {
-      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment, Date.now(), p.toxics ?? []), String(p.stats.connectionsActive)];
+      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}${p.protocol !== undefined && p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment, Date.now(), p.toxics ?? []), String(p.stats.connectionsActive)];
       if (withRates) row.push(rate(p.throughputUp), rate(p.throughputDown));
       body.push(row);
     }

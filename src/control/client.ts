@@ -191,11 +191,17 @@ export class ControlClient {
     return this.call("proxy.list", undefined);
   }
 
-  createProxy(name: string, listen: string, upstream: string, enabled?: boolean): Promise<ProxyInfo> {
-    return this.call("proxy.create", enabled === undefined ? { name, listen, upstream } : { name, listen, upstream, enabled });
+  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string): Promise<ProxyInfo> {
+    return this.call("proxy.create", {
+      name,
+      listen,
+      upstream,
+      ...(enabled !== undefined ? { enabled } : {}),
+      ...(protocol !== undefined ? { protocol } : {}),
+    });
   }
 
-  updateProxy(name: string, change: { upstream?: string; enabled?: boolean }): Promise<ProxyInfo> {
+  updateProxy(name: string, change: { upstream?: string; enabled?: boolean; protocol?: string }): Promise<ProxyInfo> {
     return this.call("proxy.update", { name, ...change });
   }
 

@@ -64,6 +64,8 @@ export interface ProxyStats {
   /** shared links alive now (per client address and direction with share client, ...) */
   sharedLinks: number;
   faults: Record<FaultKind, number>;
+  /** requests seen by the request layer, by outcome (all 0 on a tcp proxy) */
+  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset", number>;
 }
 
 /** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
@@ -80,6 +82,8 @@ export interface ProxyInfo {
   /** bound address HOST:PORT (a port 0 request shows the port picked) */
   listen: string;
   upstream: string;
+  /** tcp | http | grpc | postgres | mysql | redis */
+  protocol: string;
   enabled: boolean;
   impairment: ImpairmentState | null;
   /** Toxiproxy toxics, which act on top of `impairment` */
@@ -102,6 +106,10 @@ export interface ConnInfo {
   bytesUp: number;
   bytesDown: number;
   impaired: boolean;
+  /** request faults injected on it (protocol proxies; absent when none and requests are on) */
+  requestFaults?: string[];
+  /** why request faults are off for it (TLS, a stream the agent cannot follow); null = on */
+  requestsOff?: string | null;
 }
 
 export interface AgentInfo {
@@ -177,8 +185,8 @@ export interface EventNotification {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean }; result: ProxyInfo };
-  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
+  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };
   "impair.clear": { params: { proxy: string }; result: ClearResult | ClearResult[] };

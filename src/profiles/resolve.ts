@@ -20,12 +20,13 @@ interface LooseDirection extends Omit<DirectionSpec, "slice" | "gilbertElliott">
   slice: Partial<SliceSpec> | null;
   gilbertElliott: Partial<GilbertElliottLoss> | null;
 }
-type Faults = Omit<ImpairmentSpec, "up" | "down" | "share" | "queue">;
+type Faults = Omit<ImpairmentSpec, "up" | "down" | "share" | "queue" | "requests">;
 type FaultName = keyof Faults;
 type LooseFaults = { [K in FaultName]: Partial<NonNullable<Faults[K]>> | null };
 interface LooseSpec extends LooseFaults, Pick<ImpairmentSpec, "share" | "queue"> {
   up: LooseDirection;
   down: LooseDirection;
+  requests: ImpairmentSpec["requests"];
 }
 
 const FAULT_NAMES: readonly FaultName[] = ["stall", "reset", "halfOpen", "connect", "limit", "slowClose", "corrupt"];
@@ -64,6 +65,8 @@ function applyPatch(base: LooseSpec, patch: SpecPatch): LooseSpec {
   next.limit = mergePart(base.limit, patch.limit);
   next.slowClose = mergePart(base.slowClose, patch.slowClose);
   next.corrupt = mergePart(base.corrupt, patch.corrupt);
+  // a layer's requests replace the list below it (a list does not merge item by item)
+  if (patch.requests !== undefined) next.requests = patch.requests;
   return next;
 }
 
@@ -96,6 +99,7 @@ function finalizeSpec(s: LooseSpec, errors: FieldError[]): ImpairmentSpec {
     queue: s.queue,
     up: finalizeDirection(s.up, "up", errors),
     down: finalizeDirection(s.down, "down", errors),
+    requests: s.requests,
   };
   if (s.stall) {
     const every = required(s.stall.every, "stall.every", "a stall's period (every)", errors);

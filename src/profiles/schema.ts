@@ -26,6 +26,7 @@ import type {
   StallSpec,
 } from "./types.js";
 import { QUEUE_DISCIPLINES, SHARE_SCOPES } from "./types.js";
+import { parseRequestRules, type RequestRule } from "../requests/rule.js";
 
 /** One direction's fields as given (absent = inherit). */
 export interface DirectionPatch {
@@ -56,6 +57,8 @@ export interface SpecPatch {
   limit?: Partial<LimitSpec> | null;
   slowClose?: Partial<SlowCloseSpec> | null;
   corrupt?: Partial<CorruptSpec> | null;
+  /** request rules; replaces the list of the layers below */
+  requests?: RequestRule[];
 }
 
 /** A validated, unresolved profile. */
@@ -355,9 +358,18 @@ export function validateProfile(
   const prefix = options.prefix ?? "";
   const errors: FieldError[] = [];
   const schema = options.allowMeta === false ? overridesSchema : profileSchema;
-  const walked = walkObject(raw, schema, prefix, errors) ?? {};
+  // `requests` is a list of rules with its own checks (requests/rule.ts)
+  let requests: RequestRule[] | undefined;
+  let rest = raw;
+  if (isPlainObject(raw) && Object.hasOwn(raw, "requests")) {
+    const { requests: list, ...others } = raw;
+    requests = parseRequestRules(list, join(prefix, "requests"), errors);
+    rest = others;
+  }
+  const walked = walkObject(rest, schema, prefix, errors) ?? {};
   const { name, description, source, extends: base, ...specPart } = walked;
   const draft: ProfileDraft = { spec: toSpecPatch(specPart, prefix, errors) };
+  if (requests !== undefined) draft.spec.requests = requests;
   if (typeof name === "string") draft.name = name;
   if (typeof description === "string") draft.description = description;
   if (typeof source === "string") draft.source = source;

@@ -1,3 +1,5 @@
+import type { RequestRule } from "../requests/rule.js";
+
 // The one resolved impairment type. Profiles (YAML), inline specs, `set` overrides, scenarios
 // and the Toxiproxy API all resolve to an ImpairmentSpec; the relay and link read nothing else.
 //
@@ -129,6 +131,8 @@ export interface ImpairmentSpec {
   limit: LimitSpec | null;
   slowClose: SlowCloseSpec | null;
   corrupt: CorruptSpec | null;
+  /** request rules (protocol proxies only); [] = none */
+  requests: RequestRule[];
 }
 
 /** A resolved, named profile. */
@@ -172,6 +176,7 @@ export function cleanSpec(): ImpairmentSpec {
     limit: null,
     slowClose: null,
     corrupt: null,
+    requests: [],
   };
 }
 
@@ -198,6 +203,7 @@ export function isCleanSpec(s: ImpairmentSpec): boolean {
     s.connect === null &&
     s.limit === null &&
     s.slowClose === null &&
-    s.corrupt === null
+    s.corrupt === null &&
+    s.requests.length === 0
   );
 }

@@ -22,6 +22,7 @@ import { isTargeted, type Cidr } from "./targeting.js";
 import type { HostPort } from "./address.js";
 import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
+import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -111,6 +112,12 @@ export class Connection {
    * chunks then owned by us.
    */
   private readonly readers: Record<Direction, SocketReader | null>;
+  /** the request layer of a protocol proxy (null on tcp: bytes never see it) */
+  private requests: ProtocolStream | null = null;
+  /** why request faults are off for this connection (TLS, a stream it cannot follow), else null */
+  requestsOff: string | null = null;
+  /** request faults injected on this connection, in order */
+  readonly requestFaults: string[] = [];
 
   constructor(
     readonly id: string,
@@ -133,6 +140,36 @@ export class Connection {
     if (adopted === null) client.on("data", (chunk: Buffer) => this.onData("up", chunk));
     client.on("end", () => this.onEnd("up"));
     client.on("drain", () => this.onDrain("down"));
+  }
+
+  /**
+   * Puts a protocol's request layer between the sockets and the links (protocol proxies only):
+   * client -> layer -> up link -> upstream, upstream -> layer -> down link -> client.
+   */
+  attachRequests(open: (path: RelayPath) => ProtocolStream): void {
+    this.requests = open({
+      toUpstream: (buf) => this.relay("up", buf),
+      toClient: (buf) => this.relay("down", buf),
+      resumeClient: () => this.updateFlow("up"),
+      reset: () => this.reset(),
+      close: () => this.endBoth(),
+      endUpstream: () => this.endDirection("up"),
+      endClient: () => this.endDirection("down"),
+      readClient: () => {
+        if (this.state === "open") this.client.resume();
+      },
+      readUpstream: () => {
+        if (this.state === "open") this.upstream?.resume();
+      },
+    });
+  }
+
+  /** The request layer ended a direction: its FIN goes once the link has sent what it holds. */
+  private endDirection(dir: Direction): void {
+    if (this.state !== "open") return;
+    this.ended[dir] = true;
+    const link = this.links[dir];
+    if (link === null || link.idle) this.forwardFin(dir);
   }
 
   /** Starts the connection: connect faults, then the upstream dial. */
@@ -304,15 +341,39 @@ export class Connection {
   /** A chunk read from a direction's source; read into a reusable buffer, it is valid only during this call. */
   private onData(dir: Direction, chunk: Buffer): void {
     if (this.state !== "open") return; // half-open (drop mode), closing: read and discard
+    const requests = this.requests;
+    let ok: boolean;
+    if (requests === null) ok = this.relay(dir, chunk, true);
+    else {
+      // a request layer may hold bytes past this call: a chunk in a reusable buffer is copied
+      const own = this.readers[dir]?.borrowed ? Buffer.from(chunk) : chunk;
+      ok = dir === "up" ? requests.fromClient(own) : requests.fromUpstream(own);
+    }
+    if (!ok) this.source(dir)?.pause();
+  }
+
+  /** Bytes into a direction's link (or straight to the far side). False when it is full. */
+  private relay(dir: Direction, chunk: Buffer, borrowed = false): boolean {
+    if (this.state !== "open") return true;
     const link = this.links[dir];
     // the reader whose buffer holds the chunk (null: the chunk is ours to keep)
-    const reader = this.readers[dir]?.borrowed ? this.readers[dir] : null;
-    if (link !== null) {
-      // the link keeps bytes past this call: a chunk in a reusable buffer is copied
-      if (!link.push(reader !== null ? Buffer.from(chunk) : chunk)) this.source(dir)?.pause();
-    } else if (!this.deliver(dir, chunk, reader)) {
-      this.source(dir)?.pause();
+    const reader = borrowed && this.readers[dir]?.borrowed ? this.readers[dir] : null;
+    // the link keeps bytes past this call: a chunk in a reusable buffer is copied
+    if (link !== null) return link.push(reader !== null ? Buffer.from(chunk) : chunk);
+    return this.deliver(dir, chunk, reader);
+  }
+
+  /** Both sides closed gracefully (a request layer's FATAL answer), destroyed if they linger. */
+  private endBoth(): void {
+    if (this.state !== "open") return;
+    for (const dir of ["up", "down"] as const) {
+      this.ended[dir] = true; // as if the source had ended: a link forwards the FIN once idle
+      const link = this.links[dir];
+      if (link === null || link.idle) this.forwardFin(dir);
     }
+    const t = setTimeout(() => this.destroy(), GRACEFUL_CLOSE_MS);
+    t.unref();
+    this.timers.push(t);
   }
 
   /**
@@ -369,6 +430,15 @@ export class Connection {
     if (src === null || this.state !== "open") return;
     const link = this.links[dir];
     const hold = link !== null ? link.full : this.blocked[dir];
+    const owns = this.requests?.owns;
+    if (owns !== undefined) {
+      // the request layer decides when its sources read again
+      if (!hold) {
+        if (dir === "up") owns.upstreamDrained();
+        else owns.clientDrained();
+      }
+      return;
+    }
     if (hold) src.pause();
     else src.resume();
   }
@@ -380,6 +450,14 @@ export class Connection {
       return;
     }
     if (this.state !== "open") return;
+    const owns = this.requests?.owns;
+    if (owns !== undefined) {
+      // the request layer forwards the FIN after the bytes it still holds (path.endUpstream...)
+      this.ended[dir] = false;
+      if (dir === "up") owns.clientEnded();
+      else owns.upstreamEnded();
+      return;
+    }
     const link = this.links[dir];
     if (link === null || link.idle) this.forwardFin(dir);
     // else: the link's onIdle forwards it once the queued bytes have left
@@ -574,6 +652,7 @@ export class Connection {
   private finish(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.requests?.close();
     this.disarmFaults();
     this.closeLinks();
     this.halfOpenState?.cancel();

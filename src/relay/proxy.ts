@@ -3,7 +3,7 @@
 import net, { type Server, type Socket } from "node:net";
 import { EventEmitter } from "node:events";
 import type { ImpairmentSpec } from "../profiles/types.js";
-import { FAULT_KINDS, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
+import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
@@ -12,6 +12,11 @@ import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOv
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
 import { LinkScopes } from "../link/scopes.js";
+import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
+import { protocolModule } from "../requests/modules.js";
+import { RuleEngine, RuleCompileError } from "../requests/engine.js";
+import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
+import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
 
 export interface ProxyOptions {
@@ -26,6 +31,10 @@ export interface ProxyOptions {
   maxConnections?: number;
   /** time bytes spent inside the agent, per delivered piece of an impaired direction */
   onDelay?: (direction: Direction, seconds: number) => void;
+  /** what the proxy carries (default tcp: bytes only, no request layer) */
+  protocol?: ProtocolName;
+  /** the server's answer time of a forwarded request (protocol proxies) */
+  onRequestDuration?: (seconds: number) => void;
   now?: Now;
   random?: Random;
 }
@@ -56,6 +65,8 @@ export class ProxyError extends Error {
   constructor(
     message: string,
     readonly code: string,
+    /** the bad fields, when known (request rules) */
+    readonly fields: FieldError[] = [],
   ) {
     super(message);
   }
@@ -86,10 +97,18 @@ export class Proxy extends EventEmitter {
   /** listener changes (start, enable, disable, a new address, close) run one at a time, in order */
   private lifecycle: Promise<void> = Promise.resolve();
   private closed = false;
+  private protocolName: ProtocolName = "tcp";
+  private module: ProtocolModule<unknown> | null = null;
+  /** the rules of the current apply, compiled for the protocol; null = none */
+  private engine: RuleEngine<unknown> | null = null;
+  private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
+  private readonly onRequestDuration: ((seconds: number) => void) | undefined;
 
   constructor(opts: ProxyOptions) {
     super();
     this.name = opts.name;
+    this.onRequestDuration = opts.onRequestDuration;
+    this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
     this.isEnabled = opts.enabled ?? true;
@@ -204,8 +223,45 @@ export class Proxy extends EventEmitter {
     this.upstreamAddr = mustParse("upstream", addr);
   }
 
+  get protocol(): ProtocolName {
+    return this.protocolName;
+  }
+
+  /**
+   * Sets what the proxy carries; new connections take it (live ones keep theirs). The current
+   * rules are compiled again for it, so a protocol the rules do not fit is refused.
+   */
+  setProtocol(protocol: ProtocolName): void {
+    if (!PROTOCOLS.includes(protocol)) throw new ProxyError(`protocol: expected one of ${PROTOCOLS.join(" | ")}, got ${JSON.stringify(protocol)}`, "EINVAL");
+    const module = protocolModule(protocol);
+    if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
+    const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
+    this.protocolName = protocol;
+    this.module = module;
+    this.engine = engine;
+  }
+
+  private compileRules(module: ProtocolModule<unknown> | null, protocol: ProtocolName, rules: ImpairmentSpec["requests"]): RuleEngine<unknown> | null {
+    if (rules.length === 0) return null;
+    if (module === null) {
+      throw new ProxyError(`requests: proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http or grpc)`, "EINVAL");
+    }
+    try {
+      return new RuleEngine(module, rules, this.host.random);
+    } catch (err) {
+      if (err instanceof RuleCompileError) throw new ProxyError(err.message, "EINVAL", err.errors);
+      throw err;
+    }
+  }
+
+  /** Checks that request rules fit this proxy's protocol; throws ProxyError (with fields) if not. */
+  checkRules(rules: ImpairmentSpec["requests"]): void {
+    this.compileRules(this.module, this.protocolName, rules);
+  }
+
   /** Replaces the impairment; live connections take it at once, triggers counting from now. */
   setImpairment(imp: AppliedImpairment | null): void {
+    const engine = this.compileRules(this.module, this.protocolName, imp?.spec.requests ?? []);
     const clients: Cidr[] = [];
     for (const text of imp?.clients ?? []) {
       const c = parseCidr(text);
@@ -213,6 +269,7 @@ export class Proxy extends EventEmitter {
       clients.push(c);
     }
     this.current = imp;
+    this.engine = engine;
     this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
@@ -245,6 +302,7 @@ export class Proxy extends EventEmitter {
       queueDown,
       sharedLinks: this.scopes.size,
       faults: { ...k.faults },
+      requests: { ...this.requestCounts },
     };
   }
 
@@ -341,10 +399,41 @@ export class Proxy extends EventEmitter {
       return;
     }
     const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);
+    const module = this.module;
+    if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);
     this.counters.connectionsTotal++;
     this.emit("open", connInfo(conn));
     conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
+  }
+
+  /** What one connection's request layer reports to: the proxy's current rules, counters, events. */
+  private streamContext(conn: Connection, path: StreamContext<unknown>["path"]): StreamContext<unknown> {
+    const counts = this.requestCounts;
+    const protocol = this.protocolName;
+    const forward = { action: "forward" } as const;
+    return {
+      path,
+      upstream: formatHostPort(this.upstreamAddr.host, this.upstreamAddr.port),
+      now: this.host.now,
+      hasRules: () => this.engine !== null,
+      decide: (info) => {
+        const d = this.engine?.decide(info) ?? forward;
+        if (d.action === "forward") counts.forwarded++;
+        return d;
+      },
+      injected: (outcome, rule, request) => {
+        counts[outcome]++;
+        conn.requestFaults.push(outcome);
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
+        this.emit("request", event);
+      },
+      answered: (seconds) => this.onRequestDuration?.(seconds),
+      opaque: (reason) => {
+        conn.requestsOff = reason;
+        this.emit("requestsOff", { conn: conn.id, client: conn.clientLabel, protocol, reason });
+      },
+    };
   }
 }
 
@@ -356,6 +445,7 @@ function connInfo(c: Connection): ConnInfo {
     bytesUp: c.bytesUp,
     bytesDown: c.bytesDown,
     impaired: c.impaired,
+    ...(c.requestFaults.length > 0 || c.requestsOff !== null ? { requestFaults: [...c.requestFaults], requestsOff: c.requestsOff } : {}),
   };
 }
 

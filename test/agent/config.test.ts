@@ -42,7 +42,7 @@ labels: {service: orders, env: staging, shard: 3}
 profiles: ./profiles
 proxies:
   - {name: pg, listen: 0.0.0.0:15432, upstream: postgres:5432, profile: 4g}
-  - {name: redis, listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379", enabled: false, maxConnections: 10}
+  - {name: redis, listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379", enabled: false, maxConnections: 10, protocol: redis}
 tls: {cert: cert.pem, key: key.pem}
 logLevel: debug
 allowOrigins: [https://dash.example.com]
@@ -56,8 +56,8 @@ maxControlConnections: 5
   assert.deepEqual(c.labels, { service: "orders", env: "staging", shard: "3" });
   assert.deepEqual(c.profileDirs, [join(dir, "profiles")]);
   assert.deepEqual(c.proxies, [
-    { name: "pg", listen: "0.0.0.0:15432", upstream: "postgres:5432", profile: "4g", enabled: true, maxConnections: 0 },
-    { name: "redis", listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379", enabled: false, maxConnections: 10 },
+    { name: "pg", listen: "0.0.0.0:15432", upstream: "postgres:5432", profile: "4g", enabled: true, maxConnections: 0, protocol: "tcp" },
+    { name: "redis", listen: "127.0.0.1:16379", upstream: "127.0.0.1:6379", enabled: false, maxConnections: 10, protocol: "redis" },
   ]);
   assert.equal(String(c.tls?.cert), "CERT");
   assert.equal(String(c.tls?.key), "KEY");

@@ -14,8 +14,9 @@ import { shaping } from "./shaping.js";
 import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
 import { sharing } from "./sharing.js";
+import { requests } from "./requests.js";
 
-const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing };
+const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing, requests };
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);

@@ -43,7 +43,7 @@ test("the built-in folder is found from the compiled module", () => {
 test("every built-in profile loads, has a description and a source, and resolves", async () => {
   const r = await ProfileRegistry.load([]);
   assert.deepEqual(r.loadErrors, []);
-  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean"];
+  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean", "pg-serialization-failures", "mysql-deadlocks", "redis-oom", "http-503-storm", "grpc-unavailable"];
   for (const name of expected) {
     const p = r.get(name);
     assert.ok(p, `missing built-in ${name}`);
@@ -246,4 +246,17 @@ test("define: in memory, name required, clean protected, replaces earlier defini
   const bad = r.define({ name: "x", down: { bandwidth: "1 zillion bps" } });
   assert.ok(!bad.ok);
   assert.equal(bad.errors[0]?.path, "down.bandwidth");
+});
+
+test("built-in request profiles carry their rules: pg 40001 on writes, mysql 1213, redis OOM on writes", async () => {
+  const r = await ProfileRegistry.load([]);
+  const pg = r.get("pg-serialization-failures")!.spec.requests;
+  assert.equal(pg.length, 1);
+  assert.deepEqual("fail" in pg[0]! ? pg[0].fail : null, { code: "40001" });
+  assert.equal(pg[0]!.probability, 0.1);
+  const my = r.get("mysql-deadlocks")!.spec.requests;
+  assert.deepEqual("fail" in my[0]! ? my[0].fail : null, { errno: 1213 });
+  const rd = r.get("redis-oom")!.spec.requests;
+  assert.deepEqual("fail" in rd[0]! ? rd[0].fail : null, { error: "OOM" });
+  assert.ok(Array.isArray(rd[0]!.match.command) && rd[0]!.match.command.includes("SET"));
 });

@@ -1,5 +1,6 @@
 // The rig every protocol test uses (not a test file itself): one in-process agent with one
 // proxy towards a real peer, a control client, and small timing helpers.
+import type { ProtocolName } from "../../src/requests/rule.js";
 import type { TestContext } from "node:test";
 import { connect, startAgent, type ApplyOptions, type ControlClient, type RunningAgent } from "../../src/index.js";
 import { parseHostPort } from "../../src/relay/address.js";
@@ -11,7 +12,8 @@ export interface ProxyRig {
   readonly port: number;
   readonly agent: RunningAgent;
   readonly ctl: ControlClient;
-  apply(profile: string, opts?: ApplyOptions): Promise<void>;
+  /** a profile, or undefined with an inline `spec` in opts */
+  apply(profile: string | undefined, opts?: ApplyOptions): Promise<void>;
   clear(): Promise<void>;
   /** RST every live connection of the proxy now; resolves with how many */
   resetAll(): Promise<number>;
@@ -20,9 +22,17 @@ export interface ProxyRig {
   close(): Promise<void>;
 }
 
-/** Starts an agent with one proxy `name`: 127.0.0.1:0 -> `upstream`. */
-export async function startProxyRig(name: string, upstream: string): Promise<ProxyRig> {
-  const agent = await startAgent({ control: "127.0.0.1:0", proxies: [{ name, listen: "127.0.0.1:0", upstream }] });
+/**
+ * Starts an agent with one proxy `name`: 127.0.0.1:0 -> `upstream`, carrying `protocol` (tcp
+ * unless given). With NETIMPAIR_RIG_PROTOCOL=1 the rigs of the redis, postgres, mysql, HTTP,
+ * WebSocket and gRPC tests run through a protocol proxy (request layer on, no rule), so the same
+ * tests prove it passes byte for byte.
+ */
+const RIG_PROTOCOLS: Record<string, ProtocolName> = { redis: "redis", pg: "postgres", mysql: "mysql", http: "http", ws: "http", grpc: "grpc" };
+
+export async function startProxyRig(name: string, upstream: string, given?: ProtocolName): Promise<ProxyRig> {
+  const protocol = given ?? (process.env.NETIMPAIR_RIG_PROTOCOL === "1" ? (RIG_PROTOCOLS[name] ?? "tcp") : "tcp");
+  const agent = await startAgent({ control: "127.0.0.1:0", proxies: [{ name, listen: "127.0.0.1:0", upstream, protocol }] });
   let ctl: ControlClient;
   try {
     ctl = await connect(agent.url);

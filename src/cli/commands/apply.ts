@@ -1,4 +1,4 @@
-// `netimpair apply PROFILE (--proxy NAME... | --all) [--set PATH=VALUE]... [--for DUR] [--percent N] [--client CIDR]...`
+// `netimpair apply PROFILE (--proxy NAME... | --all) [--set PATH=VALUE]... [--request RULE]... [--for DUR] [--percent N] [--client CIDR]...`
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
@@ -16,6 +16,21 @@ interface ApplyFlags {
   for?: string;
   percent?: string;
   client?: string[];
+  request?: string[];
+}
+
+/** `--request '{match: {query: "^COMMIT"}, fail: {code: "40001"}}'`: one request rule as YAML (flow) or JSON. */
+export function requestFlag(text: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`--request ${JSON.stringify(text)}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new UsageError(`--request ${JSON.stringify(text)}: expected a rule like '{match: {command: SET}, fail: {error: OOM}}'`);
+  }
+  return doc as Record<string, unknown>;
 }
 
 /** What PROFILE names: a profile on the agent, or a YAML file sent as an inline spec. */
@@ -64,6 +79,7 @@ export function registerApply(program: Command): void {
     .option("--for <duration>", "revert after this long (ttl)")
     .option("--percent <n>", "share of connections impaired, 0-100")
     .option("--client <cidr>", "only impair clients in this CIDR (repeatable)", collect)
+    .option("--request <rule>", "a request rule (protocol proxies), YAML: '{match: {query: \"^COMMIT\"}, fail: {code: \"40001\"}}' (repeatable, in order)", collect)
     .action(async (profileArg: string, flags: ApplyFlags, cmd: Command) => {
       const proxies = proxySelection(flags.proxy, flags.all);
       const set = setFlags(flags.set ?? []);
@@ -71,13 +87,15 @@ export function registerApply(program: Command): void {
       const percent = flags.percent !== undefined ? percentFlag("--percent", flags.percent) : undefined;
       const clients = flags.client?.map((c) => cidrFlag("--client", c));
       const what = await readProfileArg(profileArg);
+      const requests = flags.request?.map(requestFlag);
+      const spec = requests !== undefined ? { ...("spec" in what ? what.spec : {}), requests } : "spec" in what ? what.spec : undefined;
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(async (client) => {
         const results: ApplyResult[] = [];
         for (const proxy of proxies) {
           const r = await client.apply(proxy, "profile" in what ? what.profile : undefined, {
             bindToSession: false,
-            ...("spec" in what ? { spec: what.spec } : {}),
+            ...(spec !== undefined ? { spec } : {}),
             ...(set !== undefined ? { set } : {}),
             ...(ttl !== undefined ? { ttl } : {}),
             ...(percent !== undefined ? { percent } : {}),

@@ -10,12 +10,14 @@ interface AddFlags {
   listen?: string;
   upstream?: string;
   disabled?: boolean;
+  protocol?: string;
 }
 
 interface UpdateFlags {
   upstream?: string;
   enable?: boolean;
   disable?: boolean;
+  protocol?: string;
 }
 
 export function registerProxy(program: Command): void {
@@ -28,15 +30,16 @@ export function registerProxy(program: Command): void {
     .option("--listen <host:port>", "address the proxy listens on")
     .option("--upstream <host:port>", "address it relays to")
     .option("--disabled", "create it without listening")
+    .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis (request faults need one)")
     .action(async (name: string, flags: AddFlags, cmd: Command) => {
       if (flags.listen === undefined) throw new UsageError("proxy add: missing --listen HOST:PORT");
       if (flags.upstream === undefined) throw new UsageError("proxy add: missing --upstream HOST:PORT");
       const listen = hostPortFlag("--listen", flags.listen);
       const upstream = hostPortFlag("--upstream", flags.upstream);
       const ctx = await fleetContext(cmd);
-      const outcomes = await ctx.run((client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined));
+      const outcomes = await ctx.run((client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 
@@ -57,13 +60,15 @@ export function registerProxy(program: Command): void {
     .option("--upstream <host:port>", "new upstream (new connections dial it)")
     .option("--enable", "start listening")
     .option("--disable", "stop listening and close its connections")
+    .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis")
     .action(async (name: string, flags: UpdateFlags, cmd: Command) => {
       if (flags.enable && flags.disable) throw new UsageError("proxy update: --enable and --disable: give one or the other");
-      const change: { upstream?: string; enabled?: boolean } = {};
+      const change: { upstream?: string; enabled?: boolean; protocol?: string } = {};
+      if (flags.protocol !== undefined) change.protocol = flags.protocol;
       if (flags.upstream !== undefined) change.upstream = hostPortFlag("--upstream", flags.upstream);
       if (flags.enable) change.enabled = true;
       if (flags.disable) change.enabled = false;
-      if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --enable or --disable)");
+      if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --protocol, --enable or --disable)");
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run((client) => client.updateProxy(name, change));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
@@ -84,4 +89,9 @@ export function registerProxy(program: Command): void {
         ),
       );
     });
+}
+
+/** " [redis]" for a protocol proxy, nothing for tcp. */
+export function protocolNote(protocol: string | undefined): string {
+  return protocol === undefined || protocol === "tcp" ? "" : ` [${protocol}]`;
 }

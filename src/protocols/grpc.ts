@@ -1,0 +1,97 @@
+// The grpc protocol module: HTTP/2 in cleartext terminated on both sides (grpc-exchange.ts,
+// h2-termination.ts), each call decided by the shared rule engine. Match fields: method (the
+// /package.Service/Method glob), metadata (key: glob). A `fail` is {status: name or 1..16,
+// message}: a trailers-only answer. `reset: stream` resets only the call's stream (RST_STREAM).
+import { constants } from "node:http2";
+import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
+import { GrpcExchange } from "./grpc-exchange.js";
+import type { H2Call, H2Decision } from "./h2-termination.js";
+import { defaultGrpcMessage, parseGrpcStatus } from "./grpc-status.js";
+
+/** A compiled grpc `fail`: the status and its grpc-message. */
+export interface GrpcFail {
+  status: number;
+  message: string;
+}
+
+const FAIL_FIELDS = ["status", "message"];
+
+function compileFail(fail: Record<string, unknown>): GrpcFail {
+  // `fail: UNAVAILABLE` arrives as {error: "UNAVAILABLE"} (the rule model's shorthand)
+  const f = Object.keys(fail).length === 1 && fail.error !== undefined ? { status: fail.error } : fail;
+  for (const k of Object.keys(f)) {
+    if (!FAIL_FIELDS.includes(k)) throw new RuleError(`fail.${k}`, `a grpc fail takes ${FAIL_FIELDS.join(", ")}, got field ${JSON.stringify(k)}`);
+  }
+  if (f.status === undefined) throw new RuleError("fail.status", "required: a gRPC status name (UNAVAILABLE...) or number 1..16");
+  const status = parseGrpcStatus(f.status);
+  if (typeof status === "string") throw new RuleError("fail.status", status);
+  if (f.message !== undefined && typeof f.message !== "string") throw new RuleError("fail.message", `expected text, got ${JSON.stringify(f.message)}`);
+  return { status, message: (f.message as string | undefined) ?? defaultGrpcMessage(status) };
+}
+
+function toH2(d: Decision<GrpcFail>): H2Decision {
+  switch (d.action) {
+    case "forward":
+      return { kind: "forward" };
+    case "fail":
+      return { kind: "fail", status: d.fail.status, message: d.fail.message };
+    case "delay":
+      return { kind: "delay", ms: d.ms };
+    case "lose":
+      return { kind: "lose" };
+    case "reset":
+      return { kind: "reset", scope: d.scope, code: constants.NGHTTP2_INTERNAL_ERROR };
+  }
+}
+
+/** One connection's gRPC exchange as the relay's ProtocolStream. */
+function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
+  const path = ctx.path;
+  const ruleOf = new WeakMap<H2Call, string>();
+  const ex = new GrpcExchange(
+    {
+      decide: (call) => {
+        const d = ctx.decide({ fields: { method: call.path }, maps: { metadata: call.metadata }, label: call.path });
+        if (d.action !== "forward") ruleOf.set(call, d.rule);
+        return toH2(d);
+      },
+      toUpstream: (b) => path.toUpstream(b),
+      toClient: (b) => path.toClient(b),
+      endUpstream: () => path.endUpstream(),
+      endClient: () => path.endClient(),
+      resetConnection: () => path.reset(),
+      settled: (call, outcome, seconds) => {
+        if (seconds !== null) ctx.answered(seconds);
+        if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path);
+      },
+      passthrough: (reason) => ctx.opaque(reason),
+      // the HTTP/2 session on that side ends the connection itself; nothing more to do here
+      broken: () => {},
+    },
+    ctx.upstream,
+  );
+  ex.onDemand(
+    () => path.readClient(),
+    () => path.readUpstream(),
+  );
+  return {
+    fromClient: (chunk) => ex.fromClient(chunk),
+    fromUpstream: (chunk) => ex.fromUpstream(chunk),
+    close: () => ex.destroy(),
+    owns: {
+      clientEnded: () => ex.clientEnded(),
+      upstreamEnded: () => ex.upstreamEnded(),
+      clientDrained: () => ex.clientDrained(),
+      upstreamDrained: () => ex.upstreamDrained(),
+    },
+  };
+}
+
+export const grpcProtocol: ProtocolModule<GrpcFail> = {
+  name: "grpc",
+  matchFields: { method: "glob", metadata: "globMap" },
+  actions: ["fail", "delay", "lose", "reset"],
+  streamReset: true,
+  compileFail,
+  open: openGrpc,
+};

@@ -1,0 +1,381 @@
+// One HTTP/1.x connection seen by the agent: requests read from the client, each decided on
+// (forward, fail, delay, lose, reset), answers read from the server and kept in request order.
+// An injected answer takes its request's place in that order; a request whose answer is still
+// coming holds back the injected answers behind it (pipelining, RFC 9112 9.3.2). Forwarded bytes
+// are the client's and server's own, unchanged. An upgrade (101, or a 2xx to CONNECT) turns the
+// connection into a tunnel; TLS, HTTP/2 and anything unparseable pass through untouched, with
+// request faults off for the rest of the connection (said once).
+import { isInterim, requestFraming, responseFraming } from "./http1-body.js";
+import {
+  headerTokens,
+  headerValue,
+  parseRequestHead,
+  parseResponseHead,
+  requestHost,
+  type RequestHead,
+  type ResponseHead,
+} from "./http1-head.js";
+import { MessageSplitter } from "./http1-splitter.js";
+import { encodeAnswer, type HttpFailure } from "./http1-answer.js";
+import { OutputRun } from "./output-run.js";
+
+/** One request as rules see it. */
+export interface Http1Request {
+  method: string;
+  /** the target's path, without the query */
+  path: string;
+  /** the target as sent */
+  target: string;
+  host: string;
+  /** lower-case names; repeated headers joined by ", " */
+  headers: Record<string, string>;
+}
+
+export type Http1Decision =
+  | { kind: "forward" }
+  | { kind: "fail"; failure: HttpFailure }
+  | { kind: "delay"; ms: number }
+  | { kind: "lose" }
+  | { kind: "reset" };
+
+export type Http1Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+
+export interface Http1Host {
+  decide(req: Http1Request): Http1Decision;
+  /** bytes to the server; false = full (wait for upstreamDrained) */
+  toUpstream(buf: Buffer): boolean;
+  /** bytes to the client; false = full (wait for clientDrained) */
+  toClient(buf: Buffer): boolean;
+  /** RST both sockets now */
+  resetConnection(reason: string): void;
+  /** a request's fate is settled; seconds = the server's answer time when it answered */
+  settled(req: Http1Request, outcome: Http1Outcome, seconds: number | null): void;
+  /** request faults are off for the rest of this connection, and why (said once) */
+  passthrough(reason: string): void;
+  /** the client ended its side and every byte before its FIN has gone upstream */
+  endUpstream(): void;
+  /** the server ended its side and every answer before its FIN has gone to the client */
+  endClient(): void;
+}
+
+interface Pending {
+  req: Http1Request;
+  method: string;
+  outcome: Http1Outcome;
+  /** injected answer bytes; null = the server answers */
+  answer: Buffer | null;
+  /** ms the request went upstream (performance.now), for the answer time */
+  sentAt: number;
+  upgrade: boolean;
+}
+
+/** Buffered client bytes beyond which the client is paused. */
+const HIGH_WATER = 256 * 1024;
+
+const TLS_HANDSHAKE = 0x16;
+
+export class Http1Exchange {
+  private readonly requests = new MessageSplitter<RequestHead>({
+    parse: parseRequestHead,
+    framing: requestFraming,
+    skipLeadingEmptyLines: true,
+  });
+  private readonly responses = new MessageSplitter<ResponseHead>({
+    parse: parseResponseHead,
+    framing: (head) => responseFraming(head, this.queue[0]?.method ?? "GET"),
+    skipLeadingEmptyLines: false,
+  });
+  /** requests in order, awaiting their answers */
+  private readonly queue: Pending[] = [];
+  private readonly up = new OutputRun();
+  private readonly down = new OutputRun();
+  /** what happens to the body of the request being read */
+  private upBody: "forward" | "drop" = "forward";
+  /** the request being read (its head came) */
+  private upCurrent: Pending | null = null;
+  /** the answer being read */
+  private downCurrent: { pending: Pending | null; final: boolean } | null = null;
+  private hold: "none" | "delay" | "upgrade" = "none";
+  private upBlocked = false;
+  private downBlocked = false;
+  private first = true;
+  private passing = false;
+  private dead = false;
+  private timer: NodeJS.Timeout | null = null;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  private clientEnd: "open" | "ended" | "sent" = "open";
+  private upstreamEnd: "open" | "ended" | "sent" = "open";
+  private onClientDemand: (() => void) | null = null;
+  private onUpstreamDemand: (() => void) | null = null;
+
+  constructor(private readonly host: Http1Host) {}
+
+  /** Bytes from the client; false = pause the client until the demand callback. */
+  fromClient(chunk: Buffer): boolean {
+    if (this.dead) return true;
+    if (this.first) {
+      this.first = false;
+      if (chunk[0] === TLS_HANDSHAKE) this.passThrough("TLS (encrypted: request faults off for this connection)");
+      else if (chunk.subarray(0, 4).toString("latin1") === "PRI ") this.passThrough("HTTP/2 with prior knowledge (use protocol grpc for h2c)");
+    }
+    this.requests.push(chunk);
+    this.pumpUp();
+    if (this.requests.buffered > HIGH_WATER) {
+      this.clientPaused = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Bytes from the server; false = pause the server until the demand callback. */
+  fromUpstream(chunk: Buffer): boolean {
+    if (this.dead) return true;
+    this.responses.push(chunk);
+    this.pumpDown();
+    if (this.responses.buffered > HIGH_WATER || (this.downBlocked && this.responses.buffered > 0)) {
+      this.upstreamPaused = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** `client` is called when the client may send again after fromClient said false. */
+  onDemand(client: () => void, upstream: () => void): void {
+    this.onClientDemand = client;
+    this.onUpstreamDemand = upstream;
+  }
+
+  /** The client sent its FIN: it goes upstream after the bytes before it. */
+  clientEnded(): void {
+    if (this.clientEnd === "open") this.clientEnd = "ended";
+    this.pumpUp();
+  }
+
+  upstreamEnded(): void {
+    if (this.upstreamEnd === "open") this.upstreamEnd = "ended";
+    this.pumpDown();
+  }
+
+  upstreamDrained(): void {
+    this.upBlocked = false;
+    this.pumpUp();
+  }
+
+  clientDrained(): void {
+    this.downBlocked = false;
+    this.pumpDown();
+  }
+
+  /** Bytes still held here (not yet sent either way). */
+  get buffered(): number {
+    return this.requests.buffered + this.responses.buffered;
+  }
+
+  /** The connection is gone: drop timers and state. */
+  destroy(): void {
+    this.dead = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private passThrough(reason: string): void {
+    if (this.passing) return;
+    this.passing = true;
+    this.host.passthrough(reason);
+    this.requests.switchToRaw();
+    this.responses.switchToRaw();
+  }
+
+  // ---- client -> server ---------------------------------------------------------------------
+
+  private pumpUp(): void {
+    while (!this.dead && this.hold === "none" && !this.upBlocked) {
+      const p = this.requests.next();
+      if (p === null) break;
+      if (p.kind === "raw") this.up.add(p.bytes);
+      else if (p.kind === "invalid") this.passThrough(`unparseable request (${p.reason})`);
+      else if (p.kind === "head") this.onRequestHead(p.head, p.bytes);
+      else if (p.kind === "body") {
+        if (this.upBody === "forward") this.up.add(p.bytes);
+      } else this.onRequestEnd();
+      if (this.up.size >= 64 * 1024) this.flushUp();
+    }
+    this.flushUp();
+    this.flushInjected();
+    if (this.dead) return;
+    if (this.clientEnd === "ended" && this.requests.buffered === 0 && this.hold === "none") {
+      this.clientEnd = "sent";
+      this.host.endUpstream();
+    }
+    if (this.clientPaused && this.requests.buffered <= HIGH_WATER / 2) {
+      this.clientPaused = false;
+      this.onClientDemand?.();
+    }
+  }
+
+  private flushUp(): void {
+    this.up.flush((b) => {
+      if (!this.host.toUpstream(b)) this.upBlocked = true;
+    });
+  }
+
+  private onRequestHead(head: RequestHead, bytes: Buffer): void {
+    const req = requestOf(head);
+    const decision = this.host.decide(req);
+    if (this.dead) return;
+    const upgrade = head.method === "CONNECT" || (headerTokens(head.headers, "connection").includes("upgrade") && head.headers.some((h) => h.name === "upgrade"));
+    const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade };
+    this.upCurrent = pending;
+    this.upBody = "forward";
+    switch (decision.kind) {
+      case "forward":
+      case "lose":
+        pending.outcome = decision.kind === "lose" ? "lost" : "forwarded";
+        this.queue.push(pending);
+        this.up.add(bytes);
+        return;
+      case "fail": {
+        const framing = requestFraming(head);
+        const hasBody = typeof framing !== "string" && !(framing.kind === "length" && framing.length === 0);
+        const expectsContinue = hasBody && (headerValue(head.headers, "expect") ?? "").toLowerCase() === "100-continue";
+        pending.outcome = "failed";
+        pending.answer = encodeAnswer(decision.failure, { head: head.method === "HEAD", expectsContinue, closes: closes(head) });
+        this.upBody = "drop";
+        this.queue.push(pending);
+        this.host.settled(req, "failed", null);
+        return;
+      }
+      case "delay": {
+        pending.outcome = "delayed";
+        this.queue.push(pending);
+        this.flushUp(); // what came before goes now
+        this.hold = "delay";
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (this.dead) return;
+          pending.sentAt = performance.now();
+          this.up.add(bytes);
+          this.hold = "none";
+          this.pumpUp();
+        }, decision.ms);
+        return;
+      }
+      case "reset":
+        this.host.settled(req, "reset", null);
+        this.dead = true;
+        this.host.resetConnection(`request ${head.method} ${req.path}`);
+        return;
+    }
+  }
+
+  private onRequestEnd(): void {
+    const p = this.upCurrent;
+    this.upCurrent = null;
+    this.upBody = "forward";
+    if (p === null) return;
+    // an upgrade's answer decides whether what follows is HTTP: wait for it
+    if (p.upgrade && p.answer === null) this.hold = "upgrade";
+  }
+
+  // ---- server -> client ---------------------------------------------------------------------
+
+  /** Sends the injected answers now at the head of the queue. */
+  private flushInjected(): void {
+    if (this.downCurrent !== null) return;
+    let any = false;
+    // (an answer may go before its request's body is read: a client waiting on Expect:
+    // 100-continue sends no body until it hears)
+    while (this.queue.length > 0 && this.queue[0]!.answer !== null) {
+      const p = this.queue.shift()!;
+      this.down.add(p.answer!);
+      any = true;
+    }
+    if (any) this.flushDown();
+  }
+
+  private flushDown(): void {
+    this.down.flush((b) => {
+      if (!this.host.toClient(b)) this.downBlocked = true;
+    });
+  }
+
+  private pumpDown(): void {
+    while (!this.dead && !this.downBlocked) {
+      if (this.downCurrent === null) this.flushInjected();
+      const p = this.responses.next();
+      if (p === null) break;
+      if (p.kind === "raw") this.down.add(p.bytes);
+      else if (p.kind === "invalid") this.passThrough(`unparseable response (${p.reason})`);
+      else if (p.kind === "head") this.onResponseHead(p.head, p.bytes);
+      else if (p.kind === "body") {
+        if (this.downCurrent?.pending?.outcome !== "lost") this.down.add(p.bytes);
+      } else this.onResponseEnd();
+      if (this.down.size >= 64 * 1024) this.flushDown();
+    }
+    this.flushDown();
+    if (this.dead) return;
+    if (this.upstreamEnd === "ended" && this.responses.buffered === 0) {
+      // no more answers will come: the injected ones at the head go, then the FIN
+      if (this.downCurrent === null) this.flushInjected();
+      this.upstreamEnd = "sent";
+      this.host.endClient();
+    }
+    if (this.upstreamPaused && !this.downBlocked && this.responses.buffered <= HIGH_WATER / 2) {
+      this.upstreamPaused = false;
+      this.onUpstreamDemand?.();
+    }
+  }
+
+  private onResponseHead(head: ResponseHead, bytes: Buffer): void {
+    const pending = this.queue[0] ?? null;
+    if (pending === null || pending.answer !== null) {
+      // an answer nobody asked for (a 408 before a close, say): pass it on, then stop parsing
+      this.down.add(bytes);
+      this.downCurrent = { pending: null, final: true };
+      this.passThrough(`answer without a request (${head.status})`);
+      return;
+    }
+    const final = !isInterim(head.status);
+    this.downCurrent = { pending, final };
+    if (final) {
+      this.host.settled(pending.req, pending.outcome, (performance.now() - pending.sentAt) / 1000);
+      if (pending.outcome === "lost") {
+        this.dead = true;
+        this.flushDown(); // answers before it were the client's
+        this.host.resetConnection(`answer to ${pending.method} ${pending.req.path} lost`);
+        return;
+      }
+    }
+    if (pending.outcome !== "lost") this.down.add(bytes);
+    const tunnel = head.status === 101 || (pending.method === "CONNECT" && head.status >= 200 && head.status < 300);
+    if (tunnel) {
+      this.requests.switchToRaw();
+      this.queue.length = 0;
+      this.downCurrent = null;
+    }
+    if (final && this.hold === "upgrade") {
+      this.hold = "none";
+      queueMicrotask(() => this.pumpUp());
+    }
+  }
+
+  private onResponseEnd(): void {
+    const c = this.downCurrent;
+    this.downCurrent = null;
+    if (c?.final && c.pending !== null && this.queue[0] === c.pending) this.queue.shift();
+  }
+}
+
+/** The client will not send another request on this connection. */
+function closes(head: RequestHead): boolean {
+  const conn = headerTokens(head.headers, "connection");
+  if (conn.includes("close")) return true;
+  return head.minor === 0 && !conn.includes("keep-alive");
+}
+
+function requestOf(head: RequestHead): Http1Request {
+  const headers: Record<string, string> = {};
+  for (const h of head.headers) headers[h.name] = h.name in headers ? `${headers[h.name]}, ${h.value}` : h.value;
+  return { method: head.method, path: head.path, target: head.target, host: requestHost(head), headers };
+}

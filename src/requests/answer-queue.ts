@@ -1,0 +1,110 @@
+// The in-order answer queue of one connection. Every request that expects an answer gets an
+// entry, in the order it arrived; the client gets answers strictly in that order. An entry waits
+// for its server response units (relayed, or swallowed), then may add an injected answer and a
+// last act (reset for a lost response, close after a FATAL error). An injected answer with no
+// server part is ready at once and leaves as soon as everything ahead of it has.
+export type Then = "none" | "reset" | "close";
+
+export interface Entry {
+  /** server response units still to come for it */
+  awaiting: number;
+  /** true: its server units go to the client; false: they are swallowed */
+  relay: boolean;
+  /** sent to the client once its server units are done */
+  answer: Buffer | null;
+  then: Then;
+  /** when its request went upstream (for request_duration_seconds); null = not measured */
+  sentAt: number | null;
+}
+
+export interface QueueSink {
+  toClient(buf: Buffer): boolean;
+  reset(): void;
+  close(): void;
+  answered(seconds: number): void;
+  now(): number;
+}
+
+export class AnswerQueue {
+  private readonly entries: Entry[] = [];
+  /** entries that are not plain relayed ones: while 0, server bytes need no cutting */
+  private special = 0;
+  private ended = false;
+
+  constructor(private readonly sink: QueueSink) {}
+
+  get length(): number {
+    return this.entries.length;
+  }
+
+  /** True while server bytes may go to the client as they come (nothing to cut or insert). */
+  get plain(): boolean {
+    return this.special === 0;
+  }
+
+  push(entry: Entry): boolean {
+    if (this.ended) return true;
+    if (!isPlain(entry)) this.special++;
+    this.entries.push(entry);
+    return this.flush();
+  }
+
+  /**
+   * Server bytes that belong to the head entry (or to none: async messages, a greeting).
+   * `complete`: the bytes end a response unit.
+   */
+  server(bytes: Buffer, complete: boolean): boolean {
+    if (this.ended) return true;
+    const head = this.entries[0];
+    let ok = true;
+    if (head === undefined || head.awaiting === 0) {
+      if (bytes.length > 0) ok = this.sink.toClient(bytes);
+      return ok;
+    }
+    if (head.relay && bytes.length > 0) ok = this.sink.toClient(bytes);
+    if (complete) {
+      head.awaiting--;
+      if (head.awaiting === 0) ok = this.flush() && ok;
+    }
+    return ok;
+  }
+
+  /** Fast path: `units` whole response units arrived and were written already. */
+  completed(units: number): void {
+    for (let i = 0; i < units && this.entries.length > 0; i++) {
+      const head = this.entries[0]!;
+      if (--head.awaiting === 0) {
+        this.entries.shift();
+        if (head.sentAt !== null) this.sink.answered((this.sink.now() - head.sentAt) / 1000);
+      }
+    }
+  }
+
+  /** Sends every finished entry at the head. */
+  private flush(): boolean {
+    let ok = true;
+    while (!this.ended && this.entries.length > 0 && this.entries[0]!.awaiting === 0) {
+      const e = this.entries.shift()!;
+      if (!isPlain(e)) this.special--;
+      if (e.sentAt !== null && e.relay) this.sink.answered((this.sink.now() - e.sentAt) / 1000);
+      if (e.answer !== null) ok = this.sink.toClient(e.answer) && ok;
+      if (e.then === "reset") {
+        this.ended = true;
+        this.sink.reset();
+      } else if (e.then === "close") {
+        this.ended = true;
+        this.sink.close();
+      }
+    }
+    return ok;
+  }
+
+  clear(): void {
+    this.ended = true;
+    this.entries.length = 0;
+  }
+}
+
+function isPlain(e: Entry): boolean {
+  return e.relay && e.answer === null && e.then === "none";
+}

@@ -1,0 +1,261 @@
+// The request layer for request/response protocols (postgres, mysql, redis, HTTP/1.1): the
+// protocol gives a FrameCodec (where requests and response units end, and how to fail one);
+// this stream decides each request, holds delayed ones (and everything after them, so order
+// holds), and keeps the client's answers in order through the AnswerQueue.
+//
+// With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
+import { AnswerQueue } from "./answer-queue.js";
+import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
+
+export interface ScannedRequest {
+  /** offset in the chunk just past the request's last byte */
+  end: number;
+  /** null: bytes rules never see (handshake, auth, COPY data) */
+  info: RequestInfo | null;
+  /** response units the server sends for it (0: none expected) */
+  responses: number;
+}
+
+export interface FailEffect {
+  /** sent upstream in the request's place (e.g. a statement that makes the server abort the transaction) */
+  substitute?: Buffer;
+  /** response units the substitute gets (default 1) */
+  substituteResponses?: number;
+  /** the client's answer in the request's place; with a substitute, the substitute's response is swallowed */
+  answer?: Buffer;
+  /** after the answer the connection ends (a FATAL error) */
+  close?: boolean;
+}
+
+/** A protocol's framing of one connection, both directions, fed in order. */
+export interface FrameCodec<F> {
+  /** Client bytes: the requests that end in this chunk; a partial one is remembered inside. */
+  scanRequests(chunk: Buffer): ScannedRequest[];
+  /** Server bytes: offsets just past each response unit that ends in this chunk. */
+  scanResponses(chunk: Buffer): number[];
+  /** What failing this request does on the wire. `request` holds its whole bytes. */
+  failEffect(fail: F, info: RequestInfo, request: Buffer): FailEffect;
+  /** Called when a request goes upstream as it came (forwarded, delayed or lost), in order. */
+  forwarded?(info: RequestInfo): void;
+  /** Set once the stream cannot be followed (TLS, subscribe mode, bytes it cannot parse): why. */
+  readonly opaque: string | null;
+}
+
+interface Pending {
+  buf: Buffer;
+  info: RequestInfo | null;
+  responses: number;
+  /** its first bytes went on before rules were active: it cannot be decided */
+  started: boolean;
+}
+
+/** Bytes held for a delay (and behind it) before the client is paused. */
+const HOLD_LIMIT = 1 << 20;
+/** A request longer than this is forwarded undecided as it streams (memory stays bounded). */
+const CARRY_LIMIT = 1 << 20;
+
+export class FramedStream<F> implements ProtocolStream {
+  private readonly queue: AnswerQueue;
+  private readonly pending: Pending[] = [];
+  private pendingBytes = 0;
+  /** bytes of the request not yet complete (only while rules are active) */
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  /** the current partial request already went (partly) upstream */
+  private started = false;
+  private delayTimer: NodeJS.Timeout | null = null;
+  private opaqueSaid = false;
+  private closed = false;
+
+  constructor(
+    private readonly codec: FrameCodec<F>,
+    private readonly ctx: StreamContext<F>,
+  ) {
+    this.queue = new AnswerQueue({
+      toClient: (b) => ctx.path.toClient(b),
+      reset: () => ctx.path.reset(),
+      close: () => ctx.path.close(),
+      answered: (s) => ctx.answered(s),
+      now: ctx.now,
+    });
+  }
+
+  fromClient(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    if (this.codec.opaque !== null) return this.passRaw(chunk);
+    const scanned = this.codec.scanRequests(chunk);
+    if (this.codec.opaque !== null) return this.passRaw(chunk);
+    if (!this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null) {
+      // no rule: the chunk goes on whole; entries only count answers (and time them)
+      const now = this.ctx.now();
+      let ok = true;
+      for (const r of scanned) {
+        if (r.info !== null) this.codec.forwarded?.(r.info);
+        if (r.responses > 0) ok = this.queue.push({ awaiting: r.responses, relay: true, answer: null, then: "none", sentAt: now }) && ok;
+      }
+      const last = scanned.length > 0 ? scanned[scanned.length - 1]!.end : 0;
+      this.started = last < chunk.length ? true : false;
+      return this.ctx.path.toUpstream(chunk) && ok;
+    }
+    let pos = 0;
+    for (const r of scanned) {
+      let buf = chunk.subarray(pos, r.end);
+      if (this.carryBytes > 0) {
+        buf = Buffer.concat([...this.carry, buf]);
+        this.carry = [];
+        this.carryBytes = 0;
+      }
+      this.pending.push({ buf, info: r.info, responses: r.responses, started: this.started });
+      this.pendingBytes += buf.length;
+      this.started = false;
+      pos = r.end;
+    }
+    if (pos < chunk.length) {
+      const rest = chunk.subarray(pos);
+      if (this.started || this.carryBytes + rest.length > CARRY_LIMIT) {
+        // too long to hold (or already on its way): the rest of it streams, undecided
+        const head = this.carryBytes > 0 ? Buffer.concat([...this.carry, rest]) : rest;
+        this.carry = [];
+        this.carryBytes = 0;
+        this.pending.push({ buf: head, info: null, responses: 0, started: true });
+        this.pendingBytes += head.length;
+        this.started = true;
+      } else {
+        this.carry.push(rest);
+        this.carryBytes += rest.length;
+      }
+    }
+    const ok = this.pump();
+    return ok && this.pendingBytes < HOLD_LIMIT;
+  }
+
+  fromUpstream(chunk: Buffer): boolean {
+    if (this.closed) return true;
+    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    const ends = this.codec.scanResponses(chunk);
+    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    if (this.queue.plain) {
+      const ok = this.ctx.path.toClient(chunk);
+      this.queue.completed(ends.length);
+      return ok;
+    }
+    let ok = true;
+    let pos = 0;
+    for (const end of ends) {
+      ok = this.queue.server(chunk.subarray(pos, end), true) && ok;
+      pos = end;
+    }
+    if (pos < chunk.length) ok = this.queue.server(chunk.subarray(pos), false) && ok;
+    return ok;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+    this.pending.length = 0;
+    this.carry = [];
+    this.queue.clear();
+  }
+
+  /** Decides and sends pending requests in order until one is delayed. */
+  private pump(): boolean {
+    let ok = true;
+    let run: Buffer[] = [];
+    let runEntries = 0;
+    const flushRun = (): void => {
+      if (run.length === 0) return;
+      const buf = run.length === 1 ? run[0]! : Buffer.concat(run);
+      run = [];
+      runEntries = 0;
+      ok = this.ctx.path.toUpstream(buf) && ok;
+    };
+    while (this.pending.length > 0 && this.delayTimer === null && !this.closed) {
+      const p = this.pending.shift()!;
+      this.pendingBytes -= p.buf.length;
+      const decision = p.info !== null && !p.started ? this.ctx.decide(p.info) : ({ action: "forward" } as const);
+      const label = p.info?.label ?? "";
+      switch (decision.action) {
+        case "forward":
+          if (p.info !== null) this.codec.forwarded?.(p.info);
+          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
+          run.push(p.buf);
+          runEntries++;
+          break;
+        case "fail": {
+          flushRun();
+          const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
+          this.ctx.injected("failed", decision.rule, label);
+          const then = effect.close ? "close" : "none";
+          if (effect.substitute !== undefined) {
+            const units = effect.substituteResponses ?? 1;
+            this.queue.push({ awaiting: units, relay: effect.answer === undefined, answer: effect.answer ?? null, then, sentAt: null });
+            ok = this.ctx.path.toUpstream(effect.substitute) && ok;
+          } else {
+            ok = this.queue.push({ awaiting: 0, relay: false, answer: effect.answer ?? null, then, sentAt: null }) && ok;
+          }
+          break;
+        }
+        case "lose":
+          flushRun();
+          this.ctx.injected("lost", decision.rule, label);
+          this.codec.forwarded?.(p.info!);
+          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+          ok = this.ctx.path.toUpstream(p.buf) && ok;
+          if (p.responses === 0) this.ctx.path.reset();
+          break;
+        case "reset":
+          flushRun();
+          this.ctx.injected("reset", decision.rule, label);
+          this.closed = true;
+          this.ctx.path.reset();
+          return true;
+        case "delay": {
+          flushRun();
+          this.ctx.injected("delayed", decision.rule, label);
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = null;
+            if (this.closed) return;
+            this.codec.forwarded?.(p.info!);
+            if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
+            this.ctx.path.toUpstream(p.buf);
+            this.pump();
+            if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();
+          }, decision.ms);
+          break;
+        }
+      }
+    }
+    void runEntries;
+    flushRun();
+    return ok;
+  }
+
+  private passRaw(chunk: Buffer): boolean {
+    this.sayOpaque();
+    // whatever was held goes first, in order, undecided
+    let ok = true;
+    if (this.pending.length > 0 || this.carryBytes > 0) {
+      const held = Buffer.concat([...this.pending.map((p) => p.buf), ...this.carry]);
+      this.pending.length = 0;
+      this.pendingBytes = 0;
+      this.carry = [];
+      this.carryBytes = 0;
+      if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+      ok = this.ctx.path.toUpstream(held);
+    }
+    return this.ctx.path.toUpstream(chunk) && ok;
+  }
+
+  private passRawDown(chunk: Buffer): boolean {
+    this.sayOpaque();
+    return this.ctx.path.toClient(chunk);
+  }
+
+  private sayOpaque(): void {
+    if (this.opaqueSaid || this.codec.opaque === null) return;
+    this.opaqueSaid = true;
+    this.ctx.opaque(this.codec.opaque);
+  }
+}

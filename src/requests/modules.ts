@@ -1,0 +1,25 @@
+// The protocol modules the agent knows, by protocol name. A protocol listed in PROTOCOLS but
+// without a module here is refused on a proxy with a clear error.
+import type { ProtocolName } from "./rule.js";
+import type { ProtocolModule } from "./protocol.js";
+import { redisProtocol } from "../protocols/redis.js";
+import { postgresProtocol } from "../protocols/postgres.js";
+import { mysqlProtocol } from "../protocols/mysql.js";
+import { httpProtocol } from "../protocols/http.js";
+import { grpcProtocol } from "../protocols/grpc.js";
+
+type AnyModule = ProtocolModule<unknown>;
+
+const MODULES = new Map<ProtocolName, AnyModule>([
+  ["redis", redisProtocol as unknown as AnyModule],
+  ["postgres", postgresProtocol as unknown as AnyModule],
+  ["mysql", mysqlProtocol as unknown as AnyModule],
+  ["http", httpProtocol as unknown as AnyModule],
+  ["grpc", grpcProtocol as unknown as AnyModule],
+]);
+
+/** The module of a protocol; null for tcp; undefined when this build has none for it. */
+export function protocolModule(name: ProtocolName): AnyModule | null | undefined {
+  if (name === "tcp") return null;
+  return MODULES.get(name);
+}

@@ -1,0 +1,227 @@
+// 7. Request layer cost, on the agent the CLI starts (`netimpair agent`, its own process):
+// a. `pgbench -S` (transactions/s) and `redis-benchmark -P 16` (ops/s) straight to the server,
+//    through a tcp proxy, and through a protocol proxy with no rule and with a rule that never
+//    matches. pgbench runs in its own database t_reqdb_bench (created and dropped here);
+//    redis-benchmark uses db 9 and deletes its keys after.
+// b. HTTP/1.1 requests/s (wrk, keep-alive, 32 connections) straight to the server, through a tcp
+//    proxy, and through http proxies with no rule and with 10 rules that never match.
+// c. gRPC unary calls/s (grpc-js, 32 calls in flight on one channel) through a tcp proxy and a
+//    grpc proxy (HTTP/2 terminated on both sides).
+// Goal: a protocol proxy with non-matching rules costs <= 10 % against the tcp proxy.
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { Redis } from "ioredis";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import type { BenchContext } from "./lib/context.js";
+import type { Row } from "./lib/report.js";
+import { round } from "./lib/stats.js";
+import { startCliAgent } from "../support/protocol-agent.js";
+import { POSTGRES, REDIS, serviceAddress } from "../support/services.js";
+
+const run = promisify(execFile);
+const DB = "t_reqdb_bench";
+const GOAL = 0.1;
+
+async function pgbench(port: number, seconds: number): Promise<number> {
+  const { stdout } = await run("pgbench", ["-S", "-n", "-c", "4", "-j", "2", "-T", String(seconds), "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", DB], { maxBuffer: 1 << 24 });
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout) ?? /tps = ([\d.]+)/.exec(stdout);
+  if (!m) throw new Error(`pgbench: no tps in ${stdout}`);
+  return Number(m[1]);
+}
+
+async function redisBench(port: number, n: number): Promise<number> {
+  const { stdout } = await run("redis-benchmark", ["-h", "127.0.0.1", "-p", String(port), "-P", "16", "-c", "8", "-n", String(n), "-t", "set,get", "--dbnum", "9", "--csv"], { maxBuffer: 1 << 24 });
+  // "SET","123456.79",...
+  const rates = [...stdout.matchAll(/^"(SET|GET)","([\d.]+)"/gm)].map((m) => Number(m[2]));
+  if (rates.length === 0) throw new Error(`redis-benchmark: no rates in ${stdout}`);
+  return rates.reduce((a, b) => a + b, 0) / rates.length;
+}
+
+async function databaseRows(ctx: BenchContext): Promise<void> {
+  const seconds = ctx.quick ? 3 : 8;
+  const n = ctx.quick ? 100_000 : 400_000;
+  const admin = new pg.Client({ host: POSTGRES.host, port: POSTGRES.port, user: "postgres", database: "postgres" });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
+  await admin.query(`CREATE DATABASE ${DB}`);
+  await run("pgbench", ["-i", "-s", "1", "-q", "-h", POSTGRES.host, "-p", String(POSTGRES.port), "-U", "postgres", DB]);
+  const agent = await startCliAgent([
+    `pgtcp=127.0.0.1:0,${serviceAddress(POSTGRES)}`,
+    `pgproto=127.0.0.1:0,${serviceAddress(POSTGRES)},postgres`,
+    `pgrule=127.0.0.1:0,${serviceAddress(POSTGRES)},postgres`,
+    `rdtcp=127.0.0.1:0,${serviceAddress(REDIS)}`,
+    `rdproto=127.0.0.1:0,${serviceAddress(REDIS)},redis`,
+    `rdrule=127.0.0.1:0,${serviceAddress(REDIS)},redis`,
+  ], ["--log-level", "warn"]);
+  try {
+    await agent.ctl.apply("pgrule", undefined, { spec: { requests: [{ match: { query: "^\\s*DELETE FROM t_reqdb_never" }, fail: { code: "40001" } }] }, bindToSession: false });
+    await agent.ctl.apply("rdrule", undefined, { spec: { requests: [{ match: { command: "HSET", key: "t_reqdb_never:*" }, fail: { error: "OOM" } }] }, bindToSession: false });
+    const rows: Row[] = [];
+    const paths: [string, number, number][] = [
+      ["direct", POSTGRES.port, REDIS.port],
+      ["tcp proxy", agent.port("pgtcp"), agent.port("rdtcp")],
+      ["protocol proxy, no rule", agent.port("pgproto"), agent.port("rdproto")],
+      ["protocol proxy, non-matching rule", agent.port("pgrule"), agent.port("rdrule")],
+    ];
+    const figures: Record<string, { pgTps: number; redisOps: number }> = {};
+    for (const [name, pgPort, rdPort] of paths) {
+      const tps = await pgbench(pgPort, seconds);
+      const ops = await redisBench(rdPort, n);
+      figures[name] = { pgTps: tps, redisOps: ops };
+    }
+    const tcp = figures["tcp proxy"]!;
+    for (const [name] of paths) {
+      const f = figures[name]!;
+      rows.push({ path: name, "pgbench -S tps": Math.round(f.pgTps), "vs tcp": f.pgTps / tcp.pgTps, "redis -P 16 ops/s": Math.round(f.redisOps), "vs tcp ": f.redisOps / tcp.redisOps });
+    }
+    const worst = Math.min(figures["protocol proxy, non-matching rule"]!.pgTps / tcp.pgTps, figures["protocol proxy, non-matching rule"]!.redisOps / tcp.redisOps);
+    ctx.results.table("requests", {
+      title: "7a. Request layer cost, databases (agent started by the CLI; pgbench -S -c 4 -j 2, redis-benchmark -P 16 -c 8 set,get)",
+      columns: ["path", "pgbench -S tps", "vs tcp", "redis -P 16 ops/s", "vs tcp "],
+      rows,
+      notes: [`goal: a protocol proxy with a non-matching rule >= ${1 - GOAL} of the tcp proxy; worst ratio ${worst.toFixed(3)} (${worst >= 1 - GOAL ? "met" : "NOT met"})`, "2 shared cores: the load generators, the servers and the agent compete for them"],
+    });
+    ctx.results.figure("requests", "figures", figures);
+    ctx.results.figure("requests", "worstRatioVsTcp", worst);
+  } finally {
+    await agent.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => undefined);
+    await admin.end();
+    const r = new Redis({ host: REDIS.host, port: REDIS.port, db: 9 });
+    r.on("error", () => {});
+    await r.del("key:__rand_int__", "counter:__rand_int__").catch(() => undefined);
+    r.disconnect();
+  }
+}
+
+// ---- HTTP/1.1 and gRPC ----------------------------------------------------------------------
+
+function wrk(port: number, seconds: number): number {
+  const r = spawnSync("wrk", ["-t1", "-c32", `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], { encoding: "utf8" });
+  if (r.error) throw new Error(`wrk: ${r.error.message} (apt-get install -y wrk)`);
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`wrk printed no rate: ${r.stdout} ${r.stderr}`);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout);
+  if (errors) throw new Error(`wrk saw errors through port ${port}: ${errors[0]}`);
+  return Number(m[1]);
+}
+
+const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
+  match: { method: "POST", path: `/never/${i}/*`, header: { "x-test-user": `nobody-${i}` } },
+  fail: { status: 503 },
+}));
+
+async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Promise<{ rows: Row[]; goal: string }> {
+  // the server runs in its own process: wrk is run synchronously from this one
+  const server = spawn(
+    process.execPath,
+    ["-e", `const s = require("http").createServer((q, r) => r.end("hello world\\n")); s.keepAliveTimeout = 60000; s.listen(0, "127.0.0.1", () => console.log(s.address().port));`],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const serverPort = await new Promise<number>((resolve, reject) => {
+    server.stdout!.once("data", (d: Buffer) => resolve(Number(String(d).trim())));
+    server.once("exit", (code) => reject(new Error(`http server exited (${code})`)));
+  });
+  const up = `127.0.0.1:${serverPort}`;
+  const agent = await startCliAgent([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`], ["--log-level", "warn"]);
+  const ctl = agent.ctl;
+  try {
+    await ctl.apply("rules", undefined, { spec: { requests: NON_MATCHING } });
+    const paths: [string, number][] = [
+      ["direct", serverPort],
+      ["tcp proxy", agent.port("tcp")],
+      ["http proxy, no rule", agent.port("web")],
+      ["http proxy, 10 non-matching rules", agent.port("rules")],
+    ];
+    const rates = new Map<string, number[]>(paths.map(([p]) => [p, []]));
+    wrk(agent.port("web"), 1); // warm up
+    for (let r = 0; r < rounds; r++) for (const [name, port] of paths) rates.get(name)!.push(wrk(port, seconds));
+    const best = (p: string): number => Math.max(...rates.get(p)!);
+    const tcp = best("tcp proxy");
+    const rows: Row[] = paths.map(([p]) => ({ path: p, "requests/s": Math.round(best(p)), "x tcp proxy": p === "direct" ? null : round(best(p) / tcp, 3) }));
+    const worst = Math.min(best("http proxy, no rule"), best("http proxy, 10 non-matching rules")) / tcp;
+    ctx.results.figure("requests", "httpOverTcp", round(worst, 4));
+    return { rows, goal: `goal: http proxies >= 0.90 x the tcp proxy: ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}` };
+  } finally {
+    await agent.close();
+    server.kill("SIGTERM");
+  }
+}
+
+const PROTO = `syntax = "proto3"; package bench; message M { int32 n = 1; } service S { rpc Call (M) returns (M); }`;
+type Caller = grpc.Client & { Call(m: { n: number }, cb: (e: grpc.ServiceError | null) => void): void };
+
+async function grpcRates(seconds: number, rounds: number): Promise<Map<string, number>> {
+  const dir = await mkdtemp(join(tmpdir(), "netimpair-bench-grpc-"));
+  await writeFile(join(dir, "b.proto"), PROTO);
+  const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, "b.proto"))) as unknown as {
+    bench: { S: (new (a: string, c: grpc.ChannelCredentials, o?: grpc.ChannelOptions) => Caller) & { service: grpc.ServiceDefinition } };
+  };
+  const server = new grpc.Server();
+  server.addService(pkg.bench.S.service, { Call: (c: grpc.ServerUnaryCall<{ n: number }, { n: number }>, cb: grpc.sendUnaryData<{ n: number }>) => cb(null, c.request) });
+  const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const agent = await startCliAgent([`tcp=127.0.0.1:0,127.0.0.1:${port}`, `rpc=127.0.0.1:0,127.0.0.1:${port},grpc`], ["--log-level", "warn"]);
+  const rates = new Map<string, number>();
+  try {
+    const run = async (name: string, target: number): Promise<void> => {
+      const c = new pkg.bench.S(`127.0.0.1:${target}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      const once1 = (): Promise<void> => new Promise((res, rej) => c.Call({ n: 1 }, (e) => (e ? rej(e) : res())));
+      for (let i = 0; i < 200; i++) await once1();
+      let best = 0;
+      for (let r = 0; r < rounds; r++) {
+        let done = 0;
+        const end = performance.now() + seconds * 1000;
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (performance.now() < end) {
+              await once1();
+              done++;
+            }
+          }),
+        );
+        best = Math.max(best, done / seconds);
+      }
+      rates.set(name, best);
+      c.close();
+    };
+    await run("direct", port);
+    await run("tcp proxy", agent.port("tcp"));
+    await run("grpc proxy (HTTP/2 terminated)", agent.port("rpc"));
+  } finally {
+    await agent.close();
+    server.forceShutdown();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return rates;
+}
+
+async function httpAndGrpcRows(ctx: BenchContext): Promise<void> {
+  const seconds = ctx.quick ? 2 : 5;
+  const rounds = ctx.quick ? 1 : 3;
+  const { rows, goal } = await httpRows(ctx, seconds, rounds);
+  ctx.results.table("requests-http", {
+    title: "7b. HTTP/1.1 requests/s (wrk -t1 -c32 keep-alive, 12-byte answers)",
+    columns: ["path", "requests/s", "x tcp proxy"],
+    rows,
+    notes: [`best of ${rounds} x ${seconds} s per path; netimpair agent (CLI) and the node http server each in their own process`, goal],
+  });
+  const g = await grpcRates(seconds, rounds);
+  const tcp = g.get("tcp proxy")!;
+  ctx.results.table("requests-grpc", {
+    title: "7c. gRPC unary calls/s (grpc-js, 32 in flight on one channel)",
+    columns: ["path", "calls/s", "x tcp proxy"],
+    rows: [...g.entries()].map(([p, v]) => ({ path: p, "calls/s": Math.round(v), "x tcp proxy": p === "direct" ? null : round(v / tcp, 3) })),
+    notes: ["client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of terminating HTTP/2 on both sides"],
+  });
+  ctx.results.figure("requests", "grpcOverTcp", round(g.get("grpc proxy (HTTP/2 terminated)")! / tcp, 4));
+}
+
+export async function requests(ctx: BenchContext): Promise<void> {
+  await databaseRows(ctx);
+  await httpAndGrpcRows(ctx);
+}
