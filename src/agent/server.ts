@@ -275,13 +275,15 @@ export class AgentServer {
   }
 
   private send(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body) + "\n";
+    // Every error answer is the documented {error, status} body.
+    const withStatus = typeof body === "object" && body !== null && "error" in body ? { ...body, status } : body;
+    const text = JSON.stringify(withStatus) + "\n";
     res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
     res.end(text);
   }
 
   private reject(socket: Duplex, status: number, message: string, extra = ""): void {
-    const body = JSON.stringify({ error: message }) + "\n";
+    const body = JSON.stringify({ error: message, status }) + "\n";
     socket.on("error", () => undefined);
     socket.end(
       `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,

@@ -210,3 +210,24 @@ test("with TLS the port serves HTTPS and WSS", async () => {
     await agent.close();
   }
 });
+
+test("the agent's own 401, 403 (Origin, Host) and 404 answers carry the {error, status} body", async () => {
+  const agent = await startAgent({ token: TOKEN });
+  try {
+    const cases: Array<[string, Record<string, string>, number]> = [
+      [`${agent.httpUrl}/metrics`, {}, 401],
+      [`${agent.httpUrl}/metrics`, { Authorization: `Bearer ${TOKEN}`, Origin: "https://evil.example.com" }, 403],
+      [`${agent.httpUrl}/metrics`, { Authorization: `Bearer ${TOKEN}`, Host: "rebind.example.com" }, 403],
+      [`${agent.httpUrl}/no-such-path`, { Authorization: `Bearer ${TOKEN}` }, 404],
+    ];
+    for (const [url, headers, status] of cases) {
+      const reply = await get(url, headers);
+      assert.equal(reply.status, status, `${url} ${JSON.stringify(headers)}`);
+      const body = JSON.parse(reply.body) as { error: unknown; status: unknown };
+      assert.equal(typeof body.error, "string");
+      assert.equal(body.status, status, reply.body);
+    }
+  } finally {
+    await agent.close();
+  }
+});
