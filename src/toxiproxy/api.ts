@@ -10,6 +10,7 @@ import type { RouteHandler, RouteMatcher, RouteOptions } from "../agent/server.j
 import { formatHostPort, parseHostPort } from "../relay/address.js";
 import { ToxicBook } from "./book.js";
 import type { ToxicJson } from "./toxics.js";
+import { knownFields, PROXY_FIELDS } from "./fields.js";
 import { badRequest, fromAgentError, missingField, proxyExists, proxyNotFound, ToxiproxyApiError } from "./errors.js";
 
 /** The Toxiproxy API level served (what clients that check /version see). */
@@ -168,9 +169,14 @@ class Routes {
   private async updateProxy(name: string, body: unknown): Promise<ToxiproxyProxyJson> {
     const current = this.agent.proxyInfo(name);
     if (!isObject(body)) throw badRequest(`expected a JSON object {listen, upstream, enabled}, got ${JSON.stringify(body)}`);
-    const listen = body.listen === undefined || body.listen === null ? null : await normaliseListen(body.listen);
-    const upstream = optionalString(body, "upstream");
-    const enabled = optionalBoolean(body, "enabled");
+    const fields = knownFields(body, PROXY_FIELDS);
+    checkIgnoredToxics(fields.toxics);
+    // a name may come along (the Go client sends the whole proxy back); it cannot rename
+    const given = optionalString(fields, "name");
+    if (given !== undefined && given !== name) throw badRequest(`name cannot be changed by an update (proxy ${JSON.stringify(name)}, got ${JSON.stringify(given)}); create a proxy under the new name instead`);
+    const listen = fields.listen === undefined || fields.listen === null ? null : await normaliseListen(fields.listen);
+    const upstream = optionalString(fields, "upstream");
+    const enabled = optionalBoolean(fields, "enabled");
     // a new listen address moves the proxy's listener in place: its impairment (owner, ttl,
     // revert target), toxics and counters stay; an address in use leaves it where it was
     const moved = listen !== null && listen !== current.listen && !sameListen(listen, current.listen) ? { listen } : {};
@@ -256,15 +262,27 @@ interface ProxyInput {
 async function proxyInput(body: unknown, index: number | null): Promise<ProxyInput> {
   const at = index === null ? "" : ` at proxy ${index}`;
   if (!isObject(body)) throw badRequest(`expected a JSON object {name, listen, upstream, enabled}${at}, got ${JSON.stringify(body)}`);
-  const name = optionalString(body, "name", at);
+  const fields = knownFields(body, PROXY_FIELDS, at);
+  checkIgnoredToxics(fields.toxics, at);
+  const name = optionalString(fields, "name", at);
   if (!name) throw missingField(`name${at}`);
   if (name.includes("/")) throw badRequest(`name must not contain "/"${at}, got ${JSON.stringify(name)}`);
-  const upstream = optionalString(body, "upstream", at);
+  const upstream = optionalString(fields, "upstream", at);
   if (!upstream) throw missingField(`upstream${at}`);
   const up = parseHostPort(upstream);
   if (typeof up === "string") throw badRequest(`upstream${at}: ${up}`);
-  const listen = body.listen === undefined || body.listen === null || body.listen === "" ? DEFAULT_LISTEN : await normaliseListen(body.listen, at);
-  return { name, listen, upstream, enabled: optionalBoolean(body, "enabled", at) ?? true };
+  const listen = fields.listen === undefined || fields.listen === null || fields.listen === "" ? DEFAULT_LISTEN : await normaliseListen(fields.listen, at);
+  return { name, listen, upstream, enabled: optionalBoolean(fields, "enabled", at) ?? true };
+}
+
+/**
+ * A proxy body's `toxics`: Toxiproxy's Go client sends the proxy's toxics back with every save
+ * (null on create); as in Toxiproxy they are not read (toxics change through /toxics), but
+ * they must at least be a list.
+ */
+function checkIgnoredToxics(value: unknown, at = ""): void {
+  if (value !== undefined && value !== null && !Array.isArray(value))
+    throw badRequest(`toxics${at} must be a list (it is not read: toxics are added through /proxies/{name}/toxics), got ${JSON.stringify(value)}`);
 }
 
 /** HOST:PORT with the host resolved to an address ("localhost:0" -> "127.0.0.1:0"), as Toxiproxy reports it. */

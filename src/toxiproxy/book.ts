@@ -3,6 +3,7 @@
 // updating or removing one toxic never re-rolls whether another one applies to a connection.
 import type { SpecOverlay } from "../relay/proxy.js";
 import { composeToxics, isToxicType, parseAttributes, TOXIC_STREAMS, TOXIC_TYPES, type ToxicJson, type ToxicStream } from "./toxics.js";
+import { knownFields, TOXIC_FIELDS } from "./fields.js";
 import { badRequest, invalidStream, ToxiproxyApiError, toxicExists, toxicNotFound } from "./errors.js";
 
 interface StoredToxic extends ToxicJson {
@@ -50,16 +51,17 @@ export class ToxicBook {
   /** POST /proxies/{proxy}/toxics */
   add(proxy: string, body: unknown): ToxicJson {
     if (!isObject(body)) throw badRequest(`expected a JSON object {name, type, stream, toxicity, attributes}, got ${JSON.stringify(body)}`);
-    const type = body.type;
+    const fields = knownFields(body, TOXIC_FIELDS);
+    const type = fields.type;
     if (!isToxicType(type)) throw new ToxiproxyApiError(`invalid toxic type: ${JSON.stringify(type)} (known: ${TOXIC_TYPES.join(", ")})`, 400);
-    const stream = parseStream(body.stream);
-    if (body.name !== undefined && body.name !== null && (typeof body.name !== "string" || body.name.includes("/")))
-      throw badRequest(`name must be a string without "/", got ${JSON.stringify(body.name)}`);
-    const name = typeof body.name === "string" && body.name !== "" ? body.name : `${type}_${stream}`;
-    const toxicity = parseToxicity(body.toxicity, 1);
+    const stream = parseStream(fields.stream);
+    if (fields.name !== undefined && fields.name !== null && (typeof fields.name !== "string" || fields.name.includes("/")))
+      throw badRequest(`name must be a string without "/", got ${JSON.stringify(fields.name)}`);
+    const name = typeof fields.name === "string" && fields.name !== "" ? fields.name : `${type}_${stream}`;
+    const toxicity = parseToxicity(fields.toxicity, 1);
     const list = this.byProxy.get(proxy) ?? [];
     if (list.some((t) => t.name === name)) throw toxicExists(name);
-    const attributes = parseAttributes(type, body.attributes);
+    const attributes = parseAttributes(type, fields.attributes);
     if (typeof attributes === "string") throw badRequest(attributes);
     const toxic: StoredToxic = { name, type, stream, toxicity, attributes, key: `${name}#${++this.seq}` };
     this.commit(proxy, [...list, toxic]);
@@ -70,8 +72,18 @@ export class ToxicBook {
   update(proxy: string, name: string, body: unknown): ToxicJson {
     const current = this.find(proxy, name);
     if (!isObject(body)) throw badRequest(`expected a JSON object {attributes, toxicity}, got ${JSON.stringify(body)}`);
-    const toxicity = parseToxicity(body.toxicity, current.toxicity);
-    const attributes = parseAttributes(current.type, body.attributes, current.attributes);
+    const fields = knownFields(body, TOXIC_FIELDS);
+    // a client may send the whole toxic back (toxiproxy-node-client's toJson()): name, type and
+    // stream are accepted when they are the toxic's own, refused when they ask for a change the
+    // update would not make (Toxiproxy ignores them silently)
+    if (fields.name !== undefined && fields.name !== null && fields.name !== current.name)
+      throw badRequest(`name cannot be changed by an update (toxic ${JSON.stringify(current.name)}, got ${JSON.stringify(fields.name)}); delete it and add it under the new name`);
+    if (fields.type !== undefined && fields.type !== null && fields.type !== current.type)
+      throw badRequest(`type cannot be changed by an update (toxic ${JSON.stringify(current.name)} is ${current.type}, got ${JSON.stringify(fields.type)}); delete it and add a new one`);
+    if (fields.stream !== undefined && fields.stream !== null && fields.stream !== "" && parseStream(fields.stream) !== current.stream)
+      throw badRequest(`stream cannot be changed by an update (toxic ${JSON.stringify(current.name)} is ${current.stream}, got ${JSON.stringify(fields.stream)}); delete it and add a new one`);
+    const toxicity = parseToxicity(fields.toxicity, current.toxicity);
+    const attributes = parseAttributes(current.type, fields.attributes, current.attributes);
     if (typeof attributes === "string") throw badRequest(attributes);
     const next: StoredToxic = { ...current, toxicity, attributes };
     this.commit(

@@ -217,10 +217,14 @@ export function parseAttributes(type: string, raw: unknown, base?: ToxicAttribut
   const def = DEFS[type];
   if (!def) return `invalid toxic type: ${JSON.stringify(type)} (known: ${TOXIC_TYPES.join(", ")})`;
   if (raw !== undefined && raw !== null && (typeof raw !== "object" || Array.isArray(raw))) return `attributes must be an object, got ${JSON.stringify(raw)}`;
-  const given = (raw ?? {}) as Record<string, unknown>;
   const known = Object.keys(def.attributes);
-  for (const key of Object.keys(given)) {
-    if (!known.includes(key)) return `unknown attribute ${JSON.stringify(key)} for toxic type ${type} (known: ${known.join(", ") || "none"})`;
+  // names match case-insensitively, as Go's decoder (Toxiproxy's) matches them
+  const given: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+    const name = known.find((k) => k === key) ?? known.find((k) => k.toLowerCase() === key.toLowerCase());
+    if (name === undefined) return `unknown attribute ${JSON.stringify(key)} for toxic type ${type} (known: ${known.join(", ") || "none"})`;
+    if (Object.hasOwn(given, name)) return `attribute ${JSON.stringify(name)} given twice for toxic type ${type}`;
+    given[name] = value;
   }
   const out: ToxicAttributes = {};
   for (const [name, attr] of Object.entries(def.attributes)) {

@@ -212,10 +212,9 @@ test("POST and PATCH on a toxic update attributes and toxicity partially; DELETE
   const viaClient = await t.update({ toxicity: 0.25 } as Parameters<typeof t.update>[0]);
   assert.equal(viaClient.toxicity, 0.25);
   assert.deepEqual(viaClient.attributes, { latency: 40, jitter: 5 });
-  // type, stream and name do not change by update (as Toxiproxy)
-  const same = await call(h.base, "POST", "/proxies/tupd/toxics/lat", { stream: "upstream", type: "bandwidth" });
-  assert.equal((same.json as { stream: string; type: string }).stream, "downstream");
-  assert.equal((same.json as { type: string }).type, "latency");
+  // type, stream and name do not change by update: asking for a change is a 400 (Toxiproxy ignores it; strict-fields.test.ts)
+  await expectError("POST", "/proxies/tupd/toxics/lat", { stream: "upstream", type: "bandwidth" }, 400, /type cannot be changed by an update/);
+  assert.equal(((await call(h.base, "GET", "/proxies/tupd/toxics/lat")).json as { type: string }).type, "latency");
 
   await expectError("PATCH", "/proxies/tupd/toxics/lat", { attributes: { jitter: 1.5 } }, 400, /attributes\.jitter must be a whole number/);
   await expectError("PATCH", "/proxies/tupd/toxics/nope", { attributes: {} }, 404, /toxic not found/);
