@@ -317,6 +317,13 @@ function toDirectionPatch(o: Record<string, unknown>, path: string, errors: Fiel
       patch.gilbertElliott = null;
     } else {
       patch.gilbertElliott = model as Partial<GilbertElliottLoss>;
+      // a burst model alone decides which segments are lost: a loss beside it would do nothing
+      if (rest.loss !== undefined) {
+        errors.push({
+          path: join(path, "loss"),
+          message: `${join(path, "lossModel")} is set too, and only it would act (loss is ignored under a gilbert-elliott model); drop one of them (lossModel: {type: bernoulli} uses loss)`,
+        });
+      }
     }
   } else if (gilbertElliott !== undefined) {
     patch.gilbertElliott = gilbertElliott as Partial<GilbertElliottLoss> | null;
