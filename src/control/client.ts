@@ -31,17 +31,24 @@ export interface ConnectOptions {
   ca?: string | Buffer;
 }
 
-/** An error object returned by the agent for one call. */
+/**
+ * An error object returned by the agent for one call. The message is the agent's own (with the
+ * field errors), without the URL, so a caller that reports several agents puts the URL in front
+ * once (the CLI does); `url` says which agent answered.
+ */
 export class RpcError extends Error {
   readonly code: number;
   readonly data?: unknown;
   readonly method: string;
-  constructor(method: string, err: RpcErrorObject) {
+  /** the control URL of the agent that answered with this error */
+  readonly url: string;
+  constructor(method: string, err: RpcErrorObject, url: string) {
     super(describeRpcError(err));
     this.name = "RpcError";
     this.code = err.code;
     this.data = err.data;
     this.method = method;
+    this.url = url;
   }
 }
 
@@ -340,7 +347,7 @@ export class ControlClient {
     this.pending.delete(m.id);
     clearTimeout(p.timer);
     if (m.error && typeof m.error === "object") {
-      p.reject(new RpcError(p.method, m.error as RpcErrorObject));
+      p.reject(new RpcError(p.method, m.error as RpcErrorObject, this.url));
     } else {
       p.resolve(m.result);
     }
