@@ -132,9 +132,15 @@ async function main(): Promise<void> {
     const names = (await ctl.profiles()).filter((n) => only.length === 0 || only.includes(n));
     const linkRows: Row[] = [];
     const faultRows: string[][] = [];
+    const requestProfiles: string[] = [];
     for (const name of names) {
       const profile = await ctl.profile(name);
       const spec = profile.spec;
+      // request-fault profiles act on a protocol's requests: the demo's proxy is plain TCP
+      if (spec.requests.length > 0) {
+        requestProfiles.push(name);
+        continue;
+      }
       await ctl.apply("demo", name);
       if (process.stdout.isTTY) process.stdout.write(`  measuring ${name}...\r`);
       const connectionFault = spec.halfOpen !== null || spec.connect !== null || spec.reset !== null || spec.stall !== null;
@@ -160,6 +166,9 @@ async function main(): Promise<void> {
     if (faultRows.length > 0) {
       console.log("\nConnection faults (a fresh connection, one 64-byte ping):");
       printTable(["PROFILE", "WHAT THE CLIENT SAW", "DESCRIPTION"], faultRows);
+    }
+    if (requestProfiles.length > 0) {
+      console.log(`\nRequest-fault profiles, not measured here (they need a proxy that says its protocol, see docs/request-faults.md): ${requestProfiles.join(", ")}`);
     }
     console.log("\nBandwidth is timed from the first byte to the last (the delay is not counted against it);");
     console.log(`RTT compares medians with medians: the set value is the link model's median round trip of a 64-byte ping`);
