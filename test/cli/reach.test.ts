@@ -19,6 +19,15 @@ test("--agent dns://NAME that resolves to nothing: exit 1 naming the name; the o
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^dns:\/\/no-such-agents\.invalid:8474: cannot resolve "no-such-agents\.invalid" \(\w+\): no agent to reach/m);
 
+  // `run` too: an agent not reached at the start means nothing runs (exit 1)
+  const dir = await mkdtemp(join(tmpdir(), "netimpair-reach-dns-"));
+  const scenario = join(dir, "scenario.yaml");
+  await writeFile(scenario, "name: dns-run\nproxies: [pg]\nsteps:\n  - {at: 0s, apply: 3g, for: 1s}\n");
+  const run = await runCli(["run", scenario, "--agent", "dns://no-such-agents.invalid:8474"]);
+  await rm(dir, { recursive: true, force: true });
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /^dns:\/\/no-such-agents\.invalid:8474: cannot resolve "no-such-agents\.invalid"/m);
+
   const agent = await startCliAgent();
   try {
     const both = await runCli(["--json", "--agent", `dns://no-such-agents.invalid:8474,${agent.url}`, "proxy", "ls"]);
@@ -42,7 +51,7 @@ test("a wss:// agent: --ca FILE or NODE_EXTRA_CA_CERTS trusts it; without, the e
   const key = join(dir, "key.pem");
   await writeFile(cert, TEST_CERT);
   await writeFile(key, TEST_KEY, { mode: 0o600 });
-  const agent = await startCliAgent(["--tls-cert", cert, "--tls-key", key]);
+  const agent = await startCliAgent(["--tls-cert", cert, "--tls-key", key, "--proxy", "pg=127.0.0.1:0,127.0.0.1:1"]);
   try {
     assert.match(agent.url, /^wss:\/\/127\.0\.0\.1:\d+\/control$/);
     const hostPort = new URL(agent.url).host;
@@ -53,7 +62,7 @@ test("a wss:// agent: --ca FILE or NODE_EXTRA_CA_CERTS trusts it; without, the e
 
     const withCa = await runCli(["--agent", agent.url, "--ca", cert, "proxy", "ls"]);
     assert.equal(withCa.code, 0, withCa.stderr);
-    assert.match(withCa.stdout, /\(no proxies\)/);
+    assert.match(withCa.stdout, /^wss:\S+\s+pg\s/m);
 
     const withEnv = await runCli(["--agent", agent.url, "proxy", "ls"], { env: { NODE_EXTRA_CA_CERTS: cert } });
     assert.equal(withEnv.code, 0, withEnv.stderr);
@@ -68,6 +77,15 @@ test("a wss:// agent: --ca FILE or NODE_EXTRA_CA_CERTS trusts it; without, the e
     const notPem = await runCli(["--agent", agent.url, "--ca", key, "proxy", "ls"]);
     assert.equal(notPem.code, 2, notPem.stderr);
     assert.match(notPem.stderr, /--ca ".*key\.pem": not a PEM certificate/);
+
+    // `run` trusts --ca too (its control sessions are its own)
+    const scenario = join(dir, "scenario.yaml");
+    await writeFile(scenario, "name: tls-run\nproxies: [pg]\nsteps:\n  - {at: 0s, apply: 3g, for: 200ms}\n");
+    const run = await runCli(["run", scenario, "--agent", agent.url, "--ca", cert]);
+    assert.equal(run.code, 0, run.stderr);
+    const runUntrusted = await runCli(["run", scenario, "--agent", agent.url]);
+    assert.equal(runUntrusted.code, 1);
+    assert.match(runUntrusted.stderr, /self-signed certificate/);
   } finally {
     await agent.stop();
   }
