@@ -44,7 +44,7 @@ test("a profile file that failed to load: the agent says so at start, and apply/
     const at = ["--agent", agent.url];
     const problem = `${join(profiles, "bad.yaml")}:3: down.delay: `;
     // the start says so on stderr, where a person running it looks (not only in the JSON log)
-    await new Promise((r) => setTimeout(r, 200));
+    for (let waited = 0; !agent.stderr().includes("profile skipped") && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     assert.ok(agent.stderr().includes(`profile skipped: ${problem}`), agent.stderr());
 
     const ap = await runCli([...at, "apply", "bad", "--proxy", "pg"]);
