@@ -317,7 +317,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ...(req.set !== undefined ? { set: req.set } : {}),
     });
     if (!resolved.ok) {
-      if (resolved.notFound !== undefined) throw notFound(`profile ${JSON.stringify(resolved.notFound)} not found (known: ${this.registry.names().join(", ")})`);
+      if (resolved.notFound !== undefined) throw this.profileNotFound(resolved.notFound);
       throw invalidParams(underParams(resolved.errors));
     }
     const set = req.set !== undefined && Object.keys(req.set).length > 0 ? (req.set as SetOverrides) : undefined;
@@ -500,9 +500,16 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.registry.names();
   }
 
+  /** -32004 for an unknown profile: why its file failed to load when it did, else the known names. */
+  private profileNotFound(name: string): AgentError {
+    const failure = this.registry.loadFailure(name);
+    if (failure !== undefined) return notFound(`profile ${JSON.stringify(name)} not found: its file failed to load: ${failure.join("; ")}`);
+    return notFound(`profile ${JSON.stringify(name)} not found (known: ${this.registry.names().join(", ")})`);
+  }
+
   getProfile(name: string): ResolvedProfile {
     const p = this.registry.get(name);
-    if (!p) throw notFound(`profile ${JSON.stringify(name)} not found (known: ${this.registry.names().join(", ")})`);
+    if (!p) throw this.profileNotFound(name);
     return p;
   }
 

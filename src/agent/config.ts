@@ -1,7 +1,7 @@
 // The agent's configuration: agent.yaml merged with command-line flags (flags win).
 // Every problem is reported with the file, the field and the value, all at once.
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
-import { readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseHostPort } from "../relay/address.js";
@@ -150,6 +150,18 @@ async function readConfigFile(path: string): Promise<RawConfig> {
   return { where: path, baseDir: dirname(resolve(path)), data };
 }
 
+/** Why a profiles folder cannot be used (it is missing, not a folder, unreadable), or null. */
+async function checkProfilesDir(dir: string): Promise<string | null> {
+  try {
+    if (!(await stat(dir)).isDirectory()) return `${dir} is not a directory`;
+    await readdir(dir);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return code === "ENOENT" ? `no such directory ${dir}` : `cannot read the profiles directory ${dir} (${code})`;
+  }
+}
+
 const KNOWN_FIELDS = new Set([
   "control",
   "tokenFile",
@@ -208,16 +220,28 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
     else labels[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
 
-  // profiles
+  // profiles (each folder must be there: a typo would otherwise only log a warning)
   let profileDirs: string[] = [];
-  if (flags.profiles !== undefined) profileDirs = [resolve(flags.profiles)];
-  else if (typeof d.profiles === "string" && d.profiles !== "") profileDirs = [fromFile(d.profiles)];
-  else if (Array.isArray(d.profiles)) {
+  /** where each folder was given, for the error naming it */
+  const dirSources: string[] = [];
+  if (flags.profiles !== undefined) {
+    profileDirs = [resolve(flags.profiles)];
+    dirSources.push(`--profiles ${show(flags.profiles)}`);
+  } else if (typeof d.profiles === "string" && d.profiles !== "") {
+    profileDirs = [fromFile(d.profiles)];
+    dirSources.push(`${raw.where}: profiles: ${show(d.profiles)}`);
+  } else if (Array.isArray(d.profiles)) {
     d.profiles.forEach((p, i) => {
-      if (typeof p === "string" && p !== "") profileDirs.push(fromFile(p));
-      else at(`profiles[${i}]`, p, "expected a directory path");
+      if (typeof p === "string" && p !== "") {
+        profileDirs.push(fromFile(p));
+        dirSources.push(`${raw.where}: profiles[${i}]: ${show(p)}`);
+      } else at(`profiles[${i}]`, p, "expected a directory path");
     });
   } else if (d.profiles !== undefined && d.profiles !== null) at("profiles", d.profiles, "expected a directory or a list of directories");
+  for (const [i, dir] of profileDirs.entries()) {
+    const problem = await checkProfilesDir(dir);
+    if (problem !== null) problems.push(`${dirSources[i]}: ${problem}`);
+  }
 
   // proxies
   const proxies: ProxyConfig[] = [];

@@ -27,6 +27,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     .map((p) => `${p.name} ${p.listen} -> ${p.upstream}`)
     .join(", ");
   process.stderr.write(`netimpair agent ${running.agent.version} control ${running.url}${proxies ? ` proxies: ${proxies}` : ""}\n`);
+  // a profile file that did not load is skipped, not fatal: say so where a person looks
+  for (const problem of running.agent.registry.loadErrors) process.stderr.write(`netimpair agent: profile skipped: ${problem}\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

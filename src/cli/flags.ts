@@ -4,6 +4,7 @@ import type { SetOverrides } from "../control/protocol.js";
 import { parseHostPort } from "../relay/address.js";
 import { parseCidr } from "../relay/targeting.js";
 import { UsageError } from "./output.js";
+import type { FieldLabeller } from "./fleet.js";
 
 /** commander's collector for repeatable flags. */
 export function collect(value: string, previous: string[] | undefined): string[] {
@@ -87,4 +88,18 @@ export function proxySelection(proxy: string[] | undefined, all: boolean | undef
     throw new UsageError("missing --proxy NAME (or --all)");
   }
   return [...new Set(names)];
+}
+
+/**
+ * Names request fields by the flags that set them, for agent refusals: {listen: "--listen"}
+ * turns `params.listen` into `--listen`. Fields of a sub-object keep their path after the flag
+ * (`params.set.down.delay` with {set: "--set"} is `--set down.delay`).
+ */
+export function paramLabels(flags: Record<string, string>): FieldLabeller {
+  return (path) => {
+    const m = /^params\.([A-Za-z]+)(?:\[\d+\])?(?:\.(.+))?$/.exec(path);
+    const flag = m ? flags[m[1]!] : undefined;
+    if (flag === undefined) return undefined;
+    return m![2] !== undefined ? `${flag} ${m![2]}` : flag;
+  };
 }

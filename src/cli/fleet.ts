@@ -4,9 +4,10 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve as resolvePath } from "node:path";
 import { lookup } from "node:dns/promises";
 import { parse as parseYaml } from "yaml";
-import { connect, ConnectionError, RpcError, type ControlClient } from "../control/client.js";
+import { connect, ConnectionError, RpcError, UNTRUSTED_CERT_CODES, type ControlClient } from "../control/client.js";
+import { ErrorCode, type FieldError } from "../control/protocol.js";
 import { formatHostPort } from "../relay/address.js";
-import { UsageError, type AgentOutcome } from "./output.js";
+import { UsageError, type AgentOutcome, type FailedOutcome } from "./output.js";
 
 export const DEFAULT_AGENT_URL = "ws://127.0.0.1:8474/control";
 export const DEFAULT_CONCURRENCY = 16;
@@ -19,6 +20,10 @@ export interface AgentTarget {
   url: string;
   token?: string;
   labels: Record<string, string>;
+  /** PEM CA certificate(s) trusted for wss:// (--ca) */
+  ca?: Buffer;
+  /** why this agent cannot be reached before even trying (a dns:// name that resolves to nothing) */
+  unreachable?: string;
 }
 
 /** One entry of an --agents inventory file, as written. */
@@ -39,6 +44,8 @@ export interface TargetOptions {
   select: string[];
   /** --token or NETIMPAIR_TOKEN */
   token?: string;
+  /** --ca FILE's content: CA certificate(s) trusted for wss:// */
+  ca?: Buffer;
   env?: NodeJS.ProcessEnv;
   /** resolves dns:// names; defaults to dns.lookup(name, {all: true}) */
   resolveName?: (name: string) => Promise<string[]>;
@@ -86,21 +93,26 @@ export function parseAgentAddress(text: string, what = "--agent"): AgentAddress 
   return { kind: "url", url: url.toString() };
 }
 
-/** dns://NAME:PORT -> ws://ADDR:PORT/control for every address NAME resolves to (IPv6 bracketed). */
+/**
+ * dns://NAME:PORT -> ws://ADDR:PORT/control for every address NAME resolves to (IPv6 bracketed).
+ * A name that resolves to nothing is not a usage error but an agent not reached (a headless
+ * Service with no ready pod has no address): it comes back as a failure message.
+ */
 export async function expandDns(
   name: string,
   port: number,
   resolveName: (name: string) => Promise<string[]> = lookupAll,
-): Promise<string[]> {
+): Promise<{ urls: string[] } | { unreachable: string }> {
+  const none = "no agent to reach (a headless Service with no ready pods has no address)";
   let addrs: string[];
   try {
     addrs = await resolveName(name);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new UsageError(`dns://${name}:${port}: cannot resolve ${JSON.stringify(name)} (${code})`);
+    return { unreachable: `cannot resolve ${JSON.stringify(name)} (${code}): ${none}` };
   }
-  if (addrs.length === 0) throw new UsageError(`dns://${name}:${port}: ${JSON.stringify(name)} resolves to no address`);
-  return addrs.map((a) => `ws://${formatHostPort(a, port)}/control`);
+  if (addrs.length === 0) return { unreachable: `${JSON.stringify(name)} resolves to no address: ${none}` };
+  return { urls: addrs.map((a) => `ws://${formatHostPort(a, port)}/control`) };
 }
 
 /** Parses --select values into required label pairs. */
@@ -232,10 +244,19 @@ export async function resolveTargets(opts: TargetOptions): Promise<AgentTarget[]
     seen.add(t.url);
     targets.push(t);
   };
+  const ca = opts.ca !== undefined ? { ca: opts.ca } : {};
+  /** the URLs of an address, or a target that says why there is none */
+  const expand = async (addr: AgentAddress, name: string | undefined, labels: Record<string, string>): Promise<string[]> => {
+    if (addr.kind === "url") return [addr.url];
+    const found = await expandDns(addr.name, addr.port, resolveName);
+    if ("urls" in found) return found.urls;
+    const url = `dns://${addr.name}:${addr.port}`;
+    add({ name: name ?? url, url, labels, unreachable: found.unreachable });
+    return [];
+  };
   for (const value of agentValues) {
-    const addr = parseAgentAddress(value, from);
-    const urls = addr.kind === "url" ? [addr.url] : await expandDns(addr.name, addr.port, resolveName);
-    for (const url of urls) add({ name: url, url, labels: {}, ...(opts.token !== undefined ? { token: opts.token } : {}) });
+    const urls = await expand(parseAgentAddress(value, from), undefined, {});
+    for (const url of urls) add({ name: url, url, labels: {}, ...(opts.token !== undefined ? { token: opts.token } : {}), ...ca });
   }
   if (opts.agents !== undefined) {
     const inventory = await loadInventory(opts.agents);
@@ -249,11 +270,10 @@ export async function resolveTargets(opts: TargetOptions): Promise<AgentTarget[]
     for (const a of chosen) {
       const who = `--agents ${opts.agents}: agent ${a.name ?? a.url}`;
       const token = a.tokenFile !== undefined ? await readToken(a.tokenFile, who) : opts.token;
-      const addr = parseAgentAddress(a.url, `${who}: url`);
-      const urls = addr.kind === "url" ? [addr.url] : await expandDns(addr.name, addr.port, resolveName);
+      const urls = await expand(parseAgentAddress(a.url, `${who}: url`), a.name, a.labels);
       for (const url of urls) {
         const name = a.name === undefined ? url : urls.length > 1 ? `${a.name}[${new URL(url).hostname}]` : a.name;
-        add({ name, url, labels: a.labels, ...(token !== undefined ? { token } : {}) });
+        add({ name, url, labels: a.labels, ...(token !== undefined ? { token } : {}), ...ca });
       }
     }
   }
@@ -262,16 +282,46 @@ export async function resolveTargets(opts: TargetOptions): Promise<AgentTarget[]
 
 /** The cause of a failure as one short phrase (the URL is added by the error line). */
 export function describeFailure(err: unknown): string {
-  if (err instanceof ConnectionError) return err.reason;
+  if (err instanceof ConnectionError) {
+    if (err.code !== undefined && UNTRUSTED_CERT_CODES.has(err.code)) return `${err.reason} (trust the agent's CA with --ca FILE or env NODE_EXTRA_CA_CERTS=FILE)`;
+    return err.reason;
+  }
   if (err instanceof RpcError) return err.message;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * How a command names the flag or argument a request field came from: `params.set.down.delay`
+ * -> `--set down.delay`, `params.spec.down.delay` -> `bad.yaml:5: down.delay`. Undefined when
+ * the field is not one the command's user gave (it is then shown without `params.`).
+ */
+export type FieldLabeller = (path: string) => string | undefined;
+
+function isFieldErrors(data: unknown): data is FieldError[] {
+  return Array.isArray(data) && data.length > 0 && data.every((f) => f && typeof f === "object" && typeof (f as FieldError).path === "string" && typeof (f as FieldError).message === "string");
+}
+
+/** An invalid-params refusal as the user's own flags: "--set down.delay: expected a duration ...". */
+export function describeInvalidParams(err: RpcError, label?: FieldLabeller): string {
+  if (!isFieldErrors(err.data)) return err.message;
+  return err.data.map((f) => `${label?.(f.path) ?? f.path.replace(/^params\./, "")}: ${f.message}`).join("; ");
+}
+
+/** A failed outcome; the agent refusing the values it was sent is a usage error. */
+export function failedOutcome(target: AgentTarget, err: unknown, label?: FieldLabeller): FailedOutcome {
+  if (err instanceof RpcError && err.code === ErrorCode.InvalidParams) {
+    return { agent: target.name, url: target.url, ok: false, error: describeInvalidParams(err, label), usage: true };
+  }
+  return { agent: target.name, url: target.url, ok: false, error: describeFailure(err) };
 }
 
 export interface FanOutOptions {
   concurrency?: number;
   /** per agent: connect plus the work, ms */
   timeoutMs?: number;
+  /** names request fields by the flags they came from, in invalid-params refusals */
+  label?: FieldLabeller;
 }
 
 function formatTimeout(ms: number): string {
@@ -285,18 +335,22 @@ function formatTimeout(ms: number): string {
  */
 export async function fanOut<R>(
   targets: AgentTarget[],
-  work: (client: ControlClient, target: AgentTarget) => Promise<R>,
+  work: (client: ControlClient, target: AgentTarget, signal: AbortSignal) => Promise<R>,
   opts: FanOutOptions = {},
 ): Promise<AgentOutcome<R>[]> {
   const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const runOne = async (target: AgentTarget): Promise<AgentOutcome<R>> => {
+    if (target.unreachable !== undefined) return { agent: target.name, url: target.url, ok: false, error: target.unreachable };
     let client: ControlClient | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let finished = false;
+    // the deadline aborts everything under way (the connect, the calls, any wait of the work),
+    // so nothing is left to keep the process alive past --timeout
+    const giveUp = new AbortController();
+    const timedOut = new ConnectionError(target.url, "timeout", `timed out after ${formatTimeout(timeoutMs)}`);
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ConnectionError(target.url, "timeout", `timed out after ${formatTimeout(timeoutMs)}`)), timeoutMs);
+      giveUp.signal.addEventListener("abort", () => reject(timedOut), { once: true });
     });
+    const timer = setTimeout(() => giveUp.abort(timedOut), timeoutMs);
     try {
       const result = await Promise.race([
         (async () => {
@@ -304,24 +358,26 @@ export async function fanOut<R>(
             // the deadline above governs (and names the timeout); calls get the same budget
             timeoutMs: timeoutMs + 1000,
             bindToSession: false,
+            signal: giveUp.signal,
             ...(target.token !== undefined ? { token: target.token } : {}),
+            ...(target.ca !== undefined ? { ca: target.ca } : {}),
           });
-          if (finished) {
-            await c.close(); // the deadline passed while connecting
-            throw new ConnectionError(target.url, "timeout", "timed out");
-          }
           client = c;
-          return work(c, target);
+          if (giveUp.signal.aborted) throw timedOut;
+          return work(c, target, giveUp.signal);
         })(),
         deadline,
       ]);
       return { agent: target.name, url: target.url, ok: true, result };
     } catch (err) {
-      return { agent: target.name, url: target.url, ok: false, error: describeFailure(err) };
+      return failedOutcome(target, err, opts.label);
     } finally {
-      finished = true;
       clearTimeout(timer);
-      if (client) await client.close();
+      if (client) {
+        // a timed-out agent may not answer a close either: drop it rather than wait
+        if (giveUp.signal.aborted) client.terminate();
+        else await client.close();
+      }
     }
   };
   return mapLimit(targets, concurrency, runOne);

@@ -1,16 +1,18 @@
-// The global options every fleet command shares (--agent, --agents, --select, --token, --json,
+// The global options every fleet command shares (--agent, --agents, --select, --token, --ca, --json,
 // --timeout, --concurrency) and the context a command runs in.
+import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { collect, durationFlag, positiveIntFlag } from "./flags.js";
-import { DEFAULT_CONCURRENCY, fanOut, resolveTargets, type AgentTarget } from "./fleet.js";
+import { DEFAULT_CONCURRENCY, fanOut, resolveTargets, type AgentTarget, type FieldLabeller } from "./fleet.js";
 import type { ControlClient } from "../control/client.js";
-import type { AgentOutcome } from "./output.js";
+import { UsageError, type AgentOutcome } from "./output.js";
 
 export interface GlobalOptions {
   agent?: string[];
   agents?: string;
   select?: string[];
   token?: string;
+  ca?: string;
   json?: boolean;
   timeout?: string;
   concurrency?: string;
@@ -23,6 +25,7 @@ export function addGlobalOptions(program: Command): Command {
     .option("--agents <file>", "YAML inventory: agents: [{name, url, labels, tokenFile}]")
     .option("--select <key=value,...>", "only inventory agents whose labels match every pair", collect)
     .option("--token <token>", "bearer token for the agents [env NETIMPAIR_TOKEN]")
+    .option("--ca <file>", "PEM CA certificate(s) to trust for wss:// agents (env NODE_EXTRA_CA_CERTS works too)")
     .option("--json", "print one JSON document")
     .option("--timeout <duration>", "per-agent timeout", "10s")
     .option("--concurrency <n>", "agents contacted at once", String(DEFAULT_CONCURRENCY));
@@ -33,8 +36,23 @@ export interface FleetContext {
   json: boolean;
   timeoutMs: number;
   concurrency: number;
-  /** runs `work` on every target (parallel, limited, timed out) */
-  run<R>(work: (client: ControlClient, target: AgentTarget) => Promise<R>): Promise<AgentOutcome<R>[]>;
+  /**
+   * Runs `work` on every target (parallel, limited, timed out; `signal` aborts at the timeout).
+   * `label` names request fields by the flags they came from when an agent refuses them.
+   */
+  run<R>(work: (client: ControlClient, target: AgentTarget, signal: AbortSignal) => Promise<R>, label?: FieldLabeller): Promise<AgentOutcome<R>[]>;
+}
+
+/** `--ca FILE`: the certificate(s), read once; an unreadable or non-PEM file is a usage error. */
+export async function readCaFile(file: string): Promise<Buffer> {
+  let pem: Buffer;
+  try {
+    pem = await readFile(file);
+  } catch (err) {
+    throw new UsageError(`--ca ${JSON.stringify(file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca ${JSON.stringify(file)}: not a PEM certificate (expected -----BEGIN CERTIFICATE-----)`);
+  return pem;
 }
 
 export function globalsOf(cmd: Command): GlobalOptions {
@@ -47,7 +65,9 @@ export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = proces
   const timeoutMs = durationFlag("--timeout", g.timeout ?? "10s");
   const concurrency = positiveIntFlag("--concurrency", g.concurrency ?? String(DEFAULT_CONCURRENCY));
   const token = g.token ?? (env.NETIMPAIR_TOKEN !== undefined && env.NETIMPAIR_TOKEN !== "" ? env.NETIMPAIR_TOKEN : undefined);
+  const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
   const targets = await resolveTargets({
+    ...(ca !== undefined ? { ca } : {}),
     agent: g.agent ?? [],
     ...(g.agents !== undefined ? { agents: g.agents } : {}),
     select: g.select ?? [],
@@ -59,6 +79,6 @@ export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = proces
     json: g.json === true,
     timeoutMs,
     concurrency,
-    run: (work) => fanOut(targets, work, { timeoutMs, concurrency }),
+    run: (work, label) => fanOut(targets, work, { timeoutMs, concurrency, ...(label !== undefined ? { label } : {}) }),
   };
 }

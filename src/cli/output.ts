@@ -19,7 +19,7 @@ export class UsageError extends Error {
 /** The result of one command on one agent. */
 export type AgentOutcome<R> =
   | { agent: string; url: string; ok: true; result: R }
-  | { agent: string; url: string; ok: false; error: string };
+  | { agent: string; url: string; ok: false; error: string; usage?: true };
 
 export type OkOutcome<R> = Extract<AgentOutcome<R>, { ok: true }>;
 export type FailedOutcome = Extract<AgentOutcome<unknown>, { ok: false }>;
@@ -59,9 +59,16 @@ export const stdio: Printer = {
   err: (text) => process.stderr.write(text.endsWith("\n") ? text : text + "\n"),
 };
 
+/** 0 when every agent did it; 2 when some agent refused the values given (a usage error), else 1. */
+export function exitCodeOf(outcomes: readonly AgentOutcome<unknown>[]): number {
+  const failed = outcomes.filter((o): o is FailedOutcome => !o.ok);
+  if (failed.length === 0) return ExitCode.Ok;
+  return failed.some((f) => f.usage === true) ? ExitCode.Usage : ExitCode.Failed;
+}
+
 /**
  * Prints the outcomes (human text from `human`, or the JSON document) and one line per failure
- * on stderr; returns the exit code (0 all ok, 1 some failed).
+ * on stderr; returns the exit code (exitCodeOf).
  */
 export function report<R>(
   outcomes: AgentOutcome<R>[],
@@ -78,7 +85,7 @@ export function report<R>(
     if (text !== "") printer.out(text);
   }
   for (const f of failed) printer.err(failureLine(f));
-  return failed.length > 0 ? ExitCode.Failed : ExitCode.Ok;
+  return exitCodeOf(outcomes);
 }
 
 /** Prefixes each line with the agent's name when several agents answered. */

@@ -6,6 +6,7 @@ import { ExitCode, UsageError } from "./output.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerApply } from "./commands/apply.js";
 import { registerClear } from "./commands/clear.js";
+import { registerConns } from "./commands/conns.js";
 import { registerPanic } from "./commands/panic.js";
 import { registerProfiles } from "./commands/profiles.js";
 import { registerProxy } from "./commands/proxy.js";
@@ -22,6 +23,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerClear,
   registerStatus,
   registerWatch,
+  registerConns,
   registerProfiles,
   registerReset,
   registerPanic,

@@ -1,6 +1,6 @@
 // The status table shared by `status`, `watch` and `proxy ls`: one row per proxy across agents,
 // with live throughput computed from two proxy.list samples.
-import type { ImpairmentState, ProxyInfo, RemovedImpairment, SetOverrides, ToxicInfo } from "../control/protocol.js";
+import type { ConnInfo, ImpairmentState, ProxyInfo, RemovedImpairment, SetOverrides, ToxicInfo } from "../control/protocol.js";
 import type { ImpairmentSpec } from "../profiles/types.js";
 import { formatBandwidth, formatDuration } from "../units.js";
 import { renderTable } from "./output.js";
@@ -9,6 +9,8 @@ import { renderTable } from "./output.js";
 export interface ProxyStatus extends ProxyInfo {
   throughputUp: number | null;
   throughputDown: number | null;
+  /** its live connections (conn.list), in `status --json` only */
+  connections?: ConnInfo[];
 }
 
 /** Throughput per proxy between two samples taken `elapsedMs` apart (null for a proxy new in `now`). */

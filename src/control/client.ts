@@ -29,6 +29,8 @@ export interface ConnectOptions {
   bindToSession?: boolean;
   /** PEM CA certificate(s) trusted for wss:// */
   ca?: string | Buffer;
+  /** aborting it gives up connecting at once (rejects with a "timeout" ConnectionError naming the reason) */
+  signal?: AbortSignal;
 }
 
 /**
@@ -60,12 +62,15 @@ export class ConnectionError extends Error {
   readonly kind: ConnectionErrorKind;
   /** bare cause without the URL, e.g. "connection refused" */
   readonly reason: string;
-  constructor(url: string, kind: ConnectionErrorKind, cause: string) {
+  /** the socket or TLS error code behind it (ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT...), if any */
+  readonly code: string | undefined;
+  constructor(url: string, kind: ConnectionErrorKind, cause: string, code?: string) {
     super(`${url}: ${cause}`);
     this.name = "ConnectionError";
     this.url = url;
     this.kind = kind;
     this.reason = cause;
+    this.code = code;
   }
 }
 
@@ -86,23 +91,49 @@ function describeRpcError(err: RpcErrorObject): string {
   return base;
 }
 
+/** TLS certificate checks that fail for an agent whose certificate this process does not trust. */
+export const UNTRUSTED_CERT_CODES: ReadonlySet<string> = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_UNTRUSTED",
+]);
+
+/** "HOST:PORT" of a ws(s) URL, for hints. */
+function hostPortOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
 function describeSocketError(url: string, err: NodeJS.ErrnoException): ConnectionError {
+  const tls = url.startsWith("wss:");
   switch (err.code) {
     case "ECONNREFUSED":
-      return new ConnectionError(url, "refused", "connection refused");
+      return new ConnectionError(url, "refused", "connection refused", err.code);
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return new ConnectionError(url, "not-found", `host not found (${err.code})`);
+      return new ConnectionError(url, "not-found", `host not found (${err.code})`, err.code);
     case "ETIMEDOUT":
-      return new ConnectionError(url, "timeout", "connection timed out");
+      return new ConnectionError(url, "timeout", "connection timed out", err.code);
     case "ECONNRESET":
-      return new ConnectionError(url, "network", "connection reset by the agent");
+      // a TLS server drops a plain HTTP upgrade request without a word
+      return new ConnectionError(url, "network", tls ? "connection reset by the agent" : `connection reset by the agent (is the agent using TLS? try wss://${hostPortOf(url)})`, err.code);
+    case "EPROTO":
+      if (tls) {
+        const why = /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.code;
+        return new ConnectionError(url, "network", `TLS handshake failed (${why}): is the agent serving plain ws? try ws://${hostPortOf(url)}`, err.code);
+      }
+      break;
     case "EHOSTUNREACH":
     case "ENETUNREACH":
-      return new ConnectionError(url, "network", "host unreachable");
-    default:
-      return new ConnectionError(url, "network", err.code ? `${err.code}: ${err.message}` : err.message);
+      return new ConnectionError(url, "network", "host unreachable", err.code);
   }
+  return new ConnectionError(url, "network", err.code ? `${err.code}: ${err.message}` : err.message, err.code);
 }
 
 interface PendingCall {
@@ -286,6 +317,12 @@ export class ControlClient {
     return this.call("agent.panic", undefined);
   }
 
+  /** Drops the connection at once, without the closing handshake (pending calls fail now). */
+  terminate(): void {
+    this.closing = true;
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+  }
+
   /** Closes the connection (the agent then reverts this session's bound impairments). */
   close(): Promise<void> {
     this.closing = true;
@@ -397,11 +434,18 @@ export function connect(url: string, opts: ConnectOptions = {}): Promise<Control
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       ws.removeAllListeners("open");
       ws.terminate();
       reject(err);
     };
     const timer = setTimeout(() => fail(new ConnectionError(url, "timeout", `timed out connecting after ${formatMs(timeoutMs)}`)), timeoutMs);
+    const onAbort = (): void => {
+      const why = opts.signal?.reason;
+      fail(why instanceof ConnectionError ? why : new ConnectionError(url, "timeout", typeof why === "string" ? why : "gave up connecting"));
+    };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
     ws.on("unexpected-response", (_req, res) => {
       const status = res.statusCode ?? 0;
       res.resume();
@@ -422,6 +466,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Promise<Control
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       ws.removeAllListeners("error");
       ws.removeAllListeners("unexpected-response");
       resolve(new ControlClient(url, ws, timeoutMs, bindToSession));

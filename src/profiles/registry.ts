@@ -42,6 +42,8 @@ export class ProfileRegistry {
   /** problems met while loading (FILE:LINE: PATH: MESSAGE); bad files are skipped, never fatal */
   readonly loadErrors: string[] = [];
   private readonly entries = new Map<string, Entry>();
+  /** profile name -> why its file was skipped (FILE:LINE: PATH: MESSAGE each), for "not found" answers */
+  private readonly failures = new Map<string, string[]>();
   private readonly resolved = new Map<string, ResolvedProfile>();
 
   /** A registry with only `clean` (for tests and embedding without files). */
@@ -71,6 +73,18 @@ export class ProfileRegistry {
 
   has(name: string): boolean {
     return this.entries.has(name);
+  }
+
+  /** Why the file of profile `name` failed to load (one line per problem), or undefined. */
+  loadFailure(name: string): string[] | undefined {
+    if (this.entries.has(name)) return undefined;
+    const why = this.failures.get(name);
+    return why === undefined ? undefined : [...why];
+  }
+
+  private failed(name: string | undefined, problems: string[]): void {
+    this.loadErrors.push(...problems);
+    if (name !== undefined) this.failures.set(name, [...(this.failures.get(name) ?? []), ...problems]);
   }
 
   /** The validated, unresolved profile (what resolve.ts merges). */
@@ -167,7 +181,7 @@ export class ProfileRegistry {
       const file = join(dir, f);
       const read = await readProfileFile(file);
       if (!read.ok) {
-        this.loadErrors.push(...read.errors.map(formatFileError));
+        this.failed(profileNameOfFile(f), read.errors.map(formatFileError));
         continue;
       }
       const refused = origin === "builtin" ? undefined : this.refuseName(read.profile.name);
@@ -201,7 +215,7 @@ export class ProfileRegistry {
         const located = entry.file
           ? locateErrors(entry.file, entry.locate ?? (() => null), errors)
           : errors.map((e) => ({ file: `profile ${name}`, line: null, path: e.path, message: e.message }));
-        this.loadErrors.push(...located.map(formatFileError));
+        this.failed(name, located.map(formatFileError));
         this.entries.delete(name);
       }
     }

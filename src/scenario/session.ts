@@ -13,6 +13,8 @@ export interface AgentRef {
   name: string;
   url: string;
   token?: string;
+  /** CA certificate(s) trusted for wss:// (the CLI's --ca) */
+  ca?: Buffer;
 }
 
 export class AgentSession {
@@ -39,7 +41,7 @@ export class AgentSession {
   }
 
   static async open(ref: AgentRef, timeoutMs: number): Promise<AgentSession> {
-    const client = await connect(ref.url, { timeoutMs, bindToSession: true, ...(ref.token !== undefined ? { token: ref.token } : {}) });
+    const client = await connect(ref.url, { timeoutMs, bindToSession: true, ...(ref.token !== undefined ? { token: ref.token } : {}), ...(ref.ca !== undefined ? { ca: ref.ca } : {}) });
     try {
       return new AgentSession(ref, client, await client.proxies());
     } catch (err) {

@@ -2,7 +2,7 @@
 // file must not be world-readable.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync, chmodSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAgentConfig, ConfigError, type AgentFlags } from "../../src/index.js";
@@ -34,6 +34,7 @@ test("reads every field; relative paths are relative to the config file; the tok
   file("token", "  abc123\n");
   file("cert.pem", "CERT");
   file("key.pem", "KEY");
+  mkdirSync(join(dir, "profiles"), { recursive: true });
   const cfg = file(
     "agent.yaml",
     `control: 0.0.0.0:9000

@@ -91,8 +91,8 @@ test("apply PROFILE.yaml sends the file as an inline spec", async () => {
     const bad = join(dir, "bad.yaml");
     await writeFile(bad, "down: {delay: soon}\n");
     const b = await runCli([...agentArgs, "apply", bad, "--proxy", "pg"]);
-    assert.equal(b.code, 1);
-    assert.match(b.stderr, /down\.delay/);
+    assert.equal(b.code, 2, "a bad profile file is a usage error");
+    assert.ok(b.stderr.includes(`${bad}:1: down.delay: `), b.stderr);
     assert.match(b.stderr, /"soon"/);
   } finally {
     s.destroy();
@@ -101,16 +101,17 @@ test("apply PROFILE.yaml sends the file as an inline spec", async () => {
   }
 });
 
-test("agent-side errors are reported per agent with exit 1", async () => {
+test("agent-side errors are reported per agent: exit 1, or 2 for a value the agent refuses", async () => {
   const nf = await runCli([...agentArgs, "apply", "no-such-profile", "--proxy", "pg"]);
   assert.equal(nf.code, 1);
   assert.match(nf.stderr, new RegExp(`^${ea.agent.url}: .*no-such-profile.*not found`, "m"));
   const np = await runCli([...agentArgs, "clear", "--proxy", "nope"]);
   assert.equal(np.code, 1);
   assert.match(np.stderr, /proxy "nope" not found/);
+  // a value the agent refuses is a usage error naming the flag (exit 2)
   const bs = await runCli([...agentArgs, "apply", "clean", "--proxy", "pg", "--set", "down.delay=fast"]);
-  assert.equal(bs.code, 1);
-  assert.match(bs.stderr, /set\.down\.delay: .*"fast"/);
+  assert.equal(bs.code, 2);
+  assert.match(bs.stderr, /--set down\.delay: .*"fast"/);
   assert.equal((await pg()).impairment, null);
 });
 

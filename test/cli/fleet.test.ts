@@ -119,8 +119,9 @@ test("dns:// expansion brackets IPv6 addresses and fails clearly on unknown name
       ["ws://[fd00::7]:8474/control", "ws://[fd00::7]:8474/control"],
     ],
   );
+  // a name with no address is an agent not reached (exit 1), not a usage error
   const r = await runCli(["--agent", "dns://no-such-host.invalid:8474", "status"]);
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 1);
   assert.match(r.stderr, /dns:\/\/no-such-host\.invalid:8474: cannot resolve "no-such-host\.invalid"/);
 });
 

@@ -56,7 +56,7 @@ test("bad NETIMPAIR_AGENT is a usage error naming the variable", async () => {
 test("--help exits 0 and lists the commands", async () => {
   const r = await runCli(["--help"]);
   assert.equal(r.code, 0);
-  for (const cmd of ["agent", "proxy", "apply", "clear", "status", "watch", "profiles", "reset", "panic"]) {
+  for (const cmd of ["agent", "proxy", "apply", "clear", "status", "watch", "conns", "profiles", "reset", "panic"]) {
     assert.match(r.stdout, new RegExp(`^\\s+${cmd}\\b`, "m"));
   }
 });

@@ -1,10 +1,14 @@
 // `netimpair apply PROFILE (--proxy NAME... | --all) [--set PATH=VALUE]... [--request RULE]... [--for DUR] [--percent N] [--client CIDR]...`
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
+import { basename } from "node:path";
+import { LineCounter, parse as parseYaml, parseDocument } from "yaml";
+import { makeLocator, type LineLocator } from "../../profiles/load.js";
+import { PROFILE_NAME_PATTERN } from "../../profiles/schema.js";
+import type { FieldLabeller } from "../fleet.js";
 import type { ApplyResult } from "../../control/protocol.js";
 import { formatDuration } from "../../units.js";
-import { cidrFlag, collect, durationFlag, percentFlag, proxySelection, setFlags } from "../flags.js";
+import { cidrFlag, collect, durationFlag, paramLabels, percentFlag, proxySelection, setFlags } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
 import { describeSet } from "../status-view.js";
@@ -34,10 +38,16 @@ export function requestFlag(text: string): Record<string, unknown> {
 }
 
 /** What PROFILE names: a profile on the agent, or a YAML file sent as an inline spec. */
-export type ProfileArg = { profile: string } | { spec: Record<string, unknown>; file: string };
+export type ProfileArg = { profile: string } | { spec: Record<string, unknown>; file: string; locate: LineLocator };
 
 function looksLikeFile(arg: string): boolean {
   return /\.ya?ml$/i.test(arg) || arg.includes("/") || arg.includes("\\");
+}
+
+/** The name an inline spec from a file is shown by when it has no `name:`: the file's base name. */
+export function fileProfileName(file: string): string {
+  const base = basename(file).replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 64);
+  return PROFILE_NAME_PATTERN.test(base) ? base : "custom";
 }
 
 export async function readProfileArg(arg: string): Promise<ProfileArg> {
@@ -50,16 +60,41 @@ export async function readProfileArg(arg: string): Promise<ProfileArg> {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`PROFILE ${JSON.stringify(arg)}: cannot read the profile file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new UsageError(`PROFILE ${JSON.stringify(arg)}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError !== undefined) throw new UsageError(`${arg}:${lines.linePos(yamlError.pos[0]).line}: not valid YAML: ${yamlError.message.split("\n")[0]}`);
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new UsageError(`${arg}: expected a profile mapping (e.g. down: {delay: 100ms}), got ${JSON.stringify(raw) ?? "nothing"}`);
   }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
-    throw new UsageError(`PROFILE ${JSON.stringify(arg)}: expected a profile mapping (e.g. down: {delay: 100ms}), got ${JSON.stringify(doc)}`);
-  }
-  return { spec: doc as Record<string, unknown>, file: arg };
+  // the profile's own name, else the file's, is what status and apply show (not "custom")
+  const spec = raw as Record<string, unknown>;
+  if (spec.name === undefined) spec.name = fileProfileName(arg);
+  return { spec, file: arg, locate: makeLocator(doc, lines) };
+}
+
+/**
+ * Names the fields of an impair.apply refusal by where the user wrote them: `--set down.delay`,
+ * `bad.yaml:5: down.delay` for a profile file, `--request "{...}": fail.code`, `--for`...
+ */
+export function applyLabels(what: ProfileArg, requestTexts: readonly string[] | undefined): FieldLabeller {
+  const flags = paramLabels({ set: "--set", ttl: "--for", percent: "--percent", clients: "--client", proxy: "--proxy", profile: "PROFILE" });
+  return (path) => {
+    const p = path.replace(/^params\./, "");
+    const request = /^(?:spec\.)?requests(?:\[(\d+)\](?:\.(.+))?)?$/.exec(p);
+    if (request && requestTexts !== undefined) {
+      const text = request[1] !== undefined ? requestTexts[Number(request[1])] : undefined;
+      const flag = text !== undefined ? `--request ${JSON.stringify(text)}` : "--request";
+      return request[2] !== undefined ? `${flag}: ${request[2]}` : flag;
+    }
+    if ("spec" in what && (p.startsWith("spec.") || request)) {
+      const field = p.replace(/^spec\./, "");
+      const line = what.locate(field.replace(/\[(\d+)\]/g, ".$1"));
+      return `${what.file}${line !== null ? `:${line}` : ""}: ${field}`;
+    }
+    return flags(path);
+  };
 }
 
 export function describeApplied(r: ApplyResult): string {
@@ -104,7 +139,7 @@ export function registerApply(program: Command): void {
           results.push(...(Array.isArray(r) ? r : [r]));
         }
         return results;
-      });
+      }, applyLabels(what, flags.request));
       const extras = [
         ttl !== undefined ? `for ${formatDuration(ttl)}` : "",
         percent !== undefined ? `${percent}% of connections` : "",

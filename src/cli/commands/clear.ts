@@ -1,6 +1,6 @@
 // `netimpair clear [--proxy NAME... | --all]` (no flag = every proxy)
 import type { Command } from "commander";
-import { collect, proxySelection } from "../flags.js";
+import { collect, paramLabels, proxySelection } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report } from "../output.js";
 import { describeRemoved } from "../status-view.js";
@@ -31,7 +31,7 @@ export function registerClear(program: Command): void {
           }
         }
         return { cleared, removed };
-      });
+      }, paramLabels({ proxy: "--proxy" }));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (r) =>
           r.cleared.length === 0

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { stringify as toYaml } from "yaml";
 import type { ResolvedProfile } from "../../profiles/types.js";
 import { formatBandwidth, formatDuration, formatProbability, formatSize } from "../../units.js";
+import { paramLabels } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { renderTable, report } from "../output.js";
 
@@ -67,7 +68,7 @@ export function registerProfiles(program: Command): void {
     .argument("<name>", "profile name")
     .action(async (name: string, _flags: Record<string, never>, cmd: Command) => {
       const ctx = await fleetContext(cmd);
-      const outcomes = await ctx.run((client) => client.profile(name));
+      const outcomes = await ctx.run((client) => client.profile(name), paramLabels({ name: "NAME" }));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         ok.map((o) => (multi ? `# ${o.agent}\n` : "") + describeProfile(o.result)).join("\n---\n"),
       );

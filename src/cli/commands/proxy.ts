@@ -1,7 +1,7 @@
 // `netimpair proxy add NAME --listen HOST:PORT --upstream HOST:PORT` · `proxy rm NAME` · `proxy ls`
 // · `proxy update NAME [--upstream HOST:PORT] [--enable | --disable]`
 import type { Command } from "commander";
-import { hostPortFlag } from "../flags.js";
+import { hostPortFlag, paramLabels } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
 import { renderStatusTable, withThroughput } from "../status-view.js";
@@ -37,7 +37,10 @@ export function registerProxy(program: Command): void {
       const listen = hostPortFlag("--listen", flags.listen);
       const upstream = hostPortFlag("--upstream", flags.upstream);
       const ctx = await fleetContext(cmd);
-      const outcomes = await ctx.run((client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol));
+      const outcomes = await ctx.run(
+        (client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol),
+        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled" }),
+      );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${p.enabled ? "" : " (disabled)"}`]),
       );
@@ -49,7 +52,7 @@ export function registerProxy(program: Command): void {
     .argument("<name>", "proxy name")
     .action(async (name: string, _flags: Record<string, never>, cmd: Command) => {
       const ctx = await fleetContext(cmd);
-      const outcomes = await ctx.run((client) => client.deleteProxy(name));
+      const outcomes = await ctx.run((client) => client.deleteProxy(name), paramLabels({ name: "NAME" }));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) => perAgentLines(ok, multi, () => [`${name}: removed`]));
     });
 
@@ -70,7 +73,10 @@ export function registerProxy(program: Command): void {
       if (flags.disable) change.enabled = false;
       if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --protocol, --enable or --disable)");
       const ctx = await fleetContext(cmd);
-      const outcomes = await ctx.run((client) => client.updateProxy(name, change));
+      const outcomes = await ctx.run(
+        (client) => client.updateProxy(name, change),
+        paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable" }),
+      );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
       );

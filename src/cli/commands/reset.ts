@@ -1,6 +1,6 @@
 // `netimpair reset --proxy NAME [--conn ID]`: RST live connections now.
 import type { Command } from "commander";
-import { collect, proxySelection } from "../flags.js";
+import { collect, paramLabels, proxySelection } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
 
@@ -16,7 +16,7 @@ export function registerReset(program: Command): void {
     .description("reset (RST) a proxy's live connections, or one of them")
     .option("--proxy <name>", "proxy whose connections are reset (repeatable)", collect)
     .option("--all", "every proxy")
-    .option("--conn <id>", "only this connection (see status --json or conn ids in the agent's log)")
+    .option("--conn <id>", "only this connection (ids: netimpair conns)")
     .action(async (flags: ResetFlags, cmd: Command) => {
       const proxies = proxySelection(flags.proxy, flags.all);
       if (flags.conn !== undefined && (proxies.length !== 1 || proxies[0] === "*")) {
@@ -30,7 +30,7 @@ export function registerReset(program: Command): void {
           out.push({ proxy, reset: r.reset });
         }
         return out;
-      });
+      }, paramLabels({ proxy: "--proxy", id: "--conn" }));
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (rs) => rs.map((r) => `${r.proxy === "*" ? "all proxies" : r.proxy}: reset ${r.reset} connection${r.reset === 1 ? "" : "s"}`)),
       );

@@ -2,7 +2,7 @@
 import { appendFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { resolveTargets } from "../fleet.js";
-import { fleetContext, globalsOf } from "../globals.js";
+import { fleetContext, globalsOf, readCaFile } from "../globals.js";
 import { UsageError } from "../output.js";
 import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
 import { runScenario } from "../../scenario/runner.js";
@@ -27,10 +27,23 @@ async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: Age
   const g = globalsOf(cmd);
   const ctx = await fleetContext(cmd);
   const fromCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined || (process.env.NETIMPAIR_AGENT ?? "") !== "";
-  if (fromCommandLine || scenario.agents.length === 0) return { agents: ctx.targets, timeoutMs: ctx.timeoutMs };
   const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
-  const targets = await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}) });
+  const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
+  const targets =
+    fromCommandLine || scenario.agents.length === 0
+      ? ctx.targets
+      : await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });
+  // an agent that cannot be reached at the start means nothing runs (a dns:// name with no address)
+  const unreachable = targets.filter((t) => t.unreachable !== undefined);
+  if (unreachable.length > 0) throw new AgentsUnreachable(unreachable.map((t) => `${t.url}: ${t.unreachable}`));
   return { agents: targets, timeoutMs: ctx.timeoutMs };
+}
+
+/** Agents that cannot be reached before the run starts: reported, exit 1. */
+class AgentsUnreachable extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join("\n"));
+  }
 }
 
 async function writeOut(flag: string, file: string, text: string, append = false): Promise<boolean> {
@@ -64,7 +77,16 @@ export function registerRun(program: Command): void {
         throw err;
       }
       if (flags.baseline && command.length === 0) throw new UsageError("--baseline needs a command to run (netimpair run SCENARIO --baseline -- COMMAND ARGS...)");
-      const { agents, timeoutMs } = await agentsOf(cmd, scenario);
+      let agents: AgentRef[];
+      let timeoutMs: number;
+      try {
+        ({ agents, timeoutMs } = await agentsOf(cmd, scenario));
+      } catch (err) {
+        if (!(err instanceof AgentsUnreachable)) throw err;
+        for (const line of err.lines) process.stderr.write(`${line}\n`);
+        process.exitCode = 1;
+        return;
+      }
       const json = globalsOf(cmd).json === true;
 
       const abort = new AbortController();

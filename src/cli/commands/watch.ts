@@ -23,9 +23,15 @@ interface Session {
 
 async function sample(s: Session, timeoutMs: number): Promise<AgentOutcome<ProxyStatus[]>> {
   const { target } = s;
+  if (target.unreachable !== undefined) return { agent: target.name, url: target.url, ok: false, error: target.unreachable };
   try {
     if (!s.client || !s.client.open) {
-      s.client = await connect(target.url, { timeoutMs, bindToSession: false, ...(target.token !== undefined ? { token: target.token } : {}) });
+      s.client = await connect(target.url, {
+        timeoutMs,
+        bindToSession: false,
+        ...(target.token !== undefined ? { token: target.token } : {}),
+        ...(target.ca !== undefined ? { ca: target.ca } : {}),
+      });
     }
     const proxies = await s.client.proxies();
     const at = performance.now();
