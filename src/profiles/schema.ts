@@ -321,7 +321,7 @@ function toDirectionPatch(o: Record<string, unknown>, path: string, errors: Fiel
       if (rest.loss !== undefined) {
         errors.push({
           path: join(path, "loss"),
-          message: `${join(path, "lossModel")} is set too, and only it would act (loss is ignored under a gilbert-elliott model); drop one of them (lossModel: {type: bernoulli} uses loss)`,
+          message: `${join(path.split(".").pop() ?? "", "lossModel")} is set too, and only it would act (loss is ignored under a gilbert-elliott model); drop one of them (lossModel: {type: bernoulli} uses loss)`,
         });
       }
     }
