@@ -64,6 +64,7 @@ function parseReadyLine(line: string): Ready | null {
   return { url: m[1]!, ports };
 }
 
+/** Starts `netimpair agent` as `opts` say; resolves once it printed its ready line (it serves then). */
 export async function spawnCliAgent(opts: CliAgentOptions = {}): Promise<CliAgent> {
   const { args = [], env = {}, control = "127.0.0.1:0", logLevel = "info", captureLogs = true, nodeFlags = [], readyTimeoutMs = 15_000 } = opts;
   const argv = [
