@@ -4,6 +4,7 @@
 // helpers in protocol-agent.ts, experiment-lab.ts and test/bench/lib build on it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { connect, type ConnectOptions, type ControlClient } from "../../src/control/client.js";
 import { CLI_PATH } from "./cli.js";
 
 export type LogLine = Record<string, unknown>;
@@ -166,4 +167,14 @@ export async function spawnCliAgent(opts: CliAgentOptions = {}): Promise<CliAgen
       clearTimeout(killer);
     },
   };
+}
+
+/** A control client connected to `agent`; stops the agent when the connection fails. */
+export async function connectToCliAgent(agent: CliAgent, opts: ConnectOptions = {}): Promise<ControlClient> {
+  try {
+    return await connect(agent.url, opts);
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
 }

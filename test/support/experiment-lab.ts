@@ -4,8 +4,8 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { connect, type ControlClient } from "../../src/control/client.js";
-import { spawnCliAgent } from "./cli-agent.js";
+import type { ControlClient } from "../../src/control/client.js";
+import { connectToCliAgent, spawnCliAgent } from "./cli-agent.js";
 
 export interface HttpService {
   port: number;
@@ -84,13 +84,7 @@ export interface CliAgent {
 /** `netimpair agent` with proxy "api" in front of `upstream` (HOST:PORT). */
 export async function startCliAgent(upstream: string): Promise<CliAgent> {
   const agent = await spawnCliAgent({ args: ["--proxy", `api=127.0.0.1:0,${upstream}`], logLevel: "silent", captureLogs: false });
-  let ctl: ControlClient;
-  try {
-    ctl = await connect(agent.url, { bindToSession: false });
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
+  const ctl = await connectToCliAgent(agent, { bindToSession: false });
   return {
     child: agent.child,
     url: agent.url,

@@ -1,9 +1,9 @@
 // An agent started the way users start it: `netimpair agent` (the CLI) in its own process, with
 // proxies from --proxy flags, and a control client connected to it. Close() stops it (SIGTERM).
 import type { ChildProcess } from "node:child_process";
-import { connect, type ControlClient } from "../../src/control/client.js";
+import type { ControlClient } from "../../src/control/client.js";
 import type { ProxyInfo } from "../../src/control/protocol.js";
-import { spawnCliAgent } from "./cli-agent.js";
+import { connectToCliAgent, spawnCliAgent } from "./cli-agent.js";
 
 export interface CliAgent {
   child: ChildProcess;
@@ -20,13 +20,7 @@ export interface CliAgent {
 /** Starts `netimpair agent --control 127.0.0.1:0 --proxy ...` (flags as given: NAME=LISTEN,UPSTREAM[,PROTOCOL]). */
 export async function startCliAgent(proxyFlags: string[], extra: string[] = []): Promise<CliAgent> {
   const agent = await spawnCliAgent({ args: [...proxyFlags.flatMap((p) => ["--proxy", p]), ...extra], logLevel: null });
-  let ctl: ControlClient;
-  try {
-    ctl = await connect(agent.url);
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
+  const ctl = await connectToCliAgent(agent);
   let listed = await ctl.proxies();
   return {
     child: agent.child,

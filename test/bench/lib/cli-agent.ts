@@ -1,8 +1,8 @@
 // The agent as users run it: `netimpair agent` (the CLI, its own process) with one proxy
 // "bench", driven over its control channel; its CPU and memory read from /proc.
 import { readFileSync } from "node:fs";
-import { connect, type ControlClient } from "../../../src/control/client.js";
-import { spawnCliAgent, type CliAgent as AgentProcess } from "../../support/cli-agent.js";
+import type { ControlClient } from "../../../src/control/client.js";
+import { connectToCliAgent, spawnCliAgent, type CliAgent as AgentProcess } from "../../support/cli-agent.js";
 
 export interface CliAgent {
   agent: AgentProcess;
@@ -19,13 +19,7 @@ const CLOCK_TICK_MS = 10; // Linux USER_HZ = 100
 /** Starts `netimpair agent --proxy bench=127.0.0.1:0,127.0.0.1:UPSTREAM` and connects to it. */
 export async function startCliAgent(upstreamPort: number): Promise<CliAgent> {
   const agent = await spawnCliAgent({ args: ["--proxy", `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`], logLevel: "warn", captureLogs: false });
-  let control: ControlClient;
-  try {
-    control = await connect(agent.url, { bindToSession: false });
-  } catch (err) {
-    await agent.stop();
-    throw err;
-  }
+  const control = await connectToCliAgent(agent, { bindToSession: false });
   const pid = agent.child.pid!;
   return {
     agent,
