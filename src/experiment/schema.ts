@@ -2,6 +2,7 @@
 // an Experiment, one FieldError per bad field, with dotted paths (`probes.1.http.status`) the
 // scenario loader turns into file and line.
 import type { FieldError } from "../control/protocol.js";
+import { describe, FieldChecker, isRecord, join } from "../profiles/fields.js";
 import { suggest } from "../profiles/schema.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
 import { VERDICTS, type AbortWhen, type Experiment, type NotifyDef, type ProbeCheck, type ProbeDef, type SloDef, type SteadyStateDef, type Verdict } from "./types.js";
@@ -25,33 +26,7 @@ export const DEFAULT_TIMEOUT_MS = 2000;
 export const MIN_EVERY_MS = 50;
 export const MAX_PROBES = 32;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function join(path: string, key: string | number): string {
-  return path === "" ? String(key) : `${path}.${key}`;
-}
-
-function describe(v: unknown): string {
-  return Array.isArray(v) ? `a list ${showValue(v)}` : showValue(v);
-}
-
-class Checker {
-  readonly errors: FieldError[] = [];
-
-  add(path: string, message: string): void {
-    this.errors.push({ path, message });
-  }
-
-  unknownKeys(o: Record<string, unknown>, known: readonly string[], path: string): void {
-    for (const key of Object.keys(o)) {
-      if (known.includes(key)) continue;
-      const close = suggest(key, known);
-      this.add(join(path, key), `unknown field ${JSON.stringify(key)}${close ? ` (did you mean ${close}?)` : ` (known fields: ${known.join(", ")})`}`);
-    }
-  }
-
+class Checker extends FieldChecker {
   duration(v: unknown, path: string, min: number): number | undefined {
     try {
       const ms = parseDuration(v);

@@ -1,7 +1,8 @@
 // Validation of a raw scenario (parsed YAML) into a Scenario, with one FieldError per bad field.
 // Paths are dotted with list indices (`steps.2.ramp.over`) so the loader can find their lines.
 import type { FieldError, SetOverrides } from "../control/protocol.js";
-import { parseSetOverrides, PROFILE_NAME_PATTERN, suggest, validateProfile } from "../profiles/schema.js";
+import { describe, FieldChecker, isRecord, join } from "../profiles/fields.js";
+import { parseSetOverrides, PROFILE_NAME_PATTERN, validateProfile } from "../profiles/schema.js";
 import { parseCidr } from "../relay/targeting.js";
 import { EXPERIMENT_FIELDS, validateExperiment } from "../experiment/schema.js";
 import { parseDuration, parsePercent, showValue, UnitError } from "../units.js";
@@ -22,33 +23,7 @@ const REPEAT_FIELDS = ["times", "every", "steps"] as const;
 const MAX_REPEAT_DEPTH = 4;
 const PROXY_NAME = /^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function join(path: string, key: string | number): string {
-  return path === "" ? String(key) : `${path}.${key}`;
-}
-
-function describe(v: unknown): string {
-  return Array.isArray(v) ? `a list ${showValue(v)}` : showValue(v);
-}
-
-class Checker {
-  readonly errors: FieldError[] = [];
-
-  add(path: string, message: string): void {
-    this.errors.push({ path, message });
-  }
-
-  unknownKeys(o: Record<string, unknown>, known: readonly string[], path: string): void {
-    for (const key of Object.keys(o)) {
-      if ((known as readonly string[]).includes(key)) continue;
-      const close = suggest(key, known);
-      this.add(join(path, key), `unknown field ${JSON.stringify(key)}${close ? ` (did you mean ${close}?)` : ` (known fields: ${known.join(", ")})`}`);
-    }
-  }
-
+class Checker extends FieldChecker {
   duration(v: unknown, path: string, opts: { positive?: boolean } = {}): number | undefined {
     try {
       const ms = parseDuration(v);

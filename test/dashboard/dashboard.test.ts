@@ -5,7 +5,6 @@
 // Needs /usr/bin/chromium (Debian's chromium package; .ci/run installs it where missing).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile, chmod } from "node:fs/promises";
@@ -13,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "node:net";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { CLI_PATH, runCli } from "../support/cli.js";
+import { runCli } from "../support/cli.js";
+import { spawnCliAgent, type CliAgent } from "../support/cli-agent.js";
 import { dial, echoServer, sleep, type Peer } from "../support/net.js";
 import { connect } from "../../src/control/client.js";
 import { createServer, request as httpRequest } from "node:http";
@@ -23,41 +23,9 @@ import { upgradeStatus } from "../support/rpc.js";
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-interface CliAgent {
-  child: ChildProcess;
-  url: string;
-  httpUrl: string;
-  stop(): Promise<void>;
-}
-
-/** `netimpair agent ARGS...`, resolved once it prints its control URL. */
-async function cliAgent(args: string[]): Promise<CliAgent> {
-  const child = spawn(process.execPath, [CLI_PATH, "agent", "--log-level", "silent", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  child.on("error", () => {});
-  let stderr = "";
-  child.stderr!.setEncoding("utf8");
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no control URL within 10 s; stderr: ${stderr}`)), 10_000);
-    child.stderr!.on("data", (d: string) => {
-      stderr += d;
-      const m = /control (wss?:\/\/\S+)/.exec(stderr);
-      if (m) clearTimeout(timer), resolve(m[1]!);
-    });
-    child.once("exit", (code) => (clearTimeout(timer), reject(new Error(`agent exited ${code}: ${stderr}`))));
-  });
-  return {
-    child,
-    url,
-    httpUrl: url.replace(/^ws/, "http").replace(/\/control$/, ""),
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, "exit");
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 6000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+/** `netimpair agent --log-level silent ARGS...` (ARGS carry --control). */
+function cliAgent(args: string[]): Promise<CliAgent> {
+  return spawnCliAgent({ args, control: null, logLevel: "silent", captureLogs: false });
 }
 
 let context: BrowserContext;

@@ -9,23 +9,21 @@ import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
   FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
   elapsed,
   eventually,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const PROTO = `
@@ -91,7 +89,6 @@ function chat(c: EchoClient, n: number): Promise<Msg[]> {
 }
 
 describe("gRPC through the agent (@grpc/grpc-js)", () => {
-  let rig: ProxyRig;
   let server: grpc.Server;
   let Echo: EchoClientConstructor;
   let dir = "";
@@ -134,15 +131,23 @@ describe("gRPC through the agent (@grpc/grpc-js)", () => {
         call.on("error", () => {});
       },
     });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    rig = await startProxyRig("grpc", `127.0.0.1:${port}`);
   });
 
+  // registered after the before hook above: the rig starts once the server is set up
+  const rig = useProxyRig(
+    "grpc",
+    async () => {
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      return `127.0.0.1:${port}`;
+    },
+    async () => {
+      for (const c of clients) c.close();
+    },
+  );
+
   after(async () => {
-    for (const c of clients) c.close();
-    if (rig) await rig.close();
     if (server) server.forceShutdown();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -169,35 +174,21 @@ describe("gRPC through the agent (@grpc/grpc-js)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each unary call a round trip and streams take size / bandwidth`, async (t) => {
     const c = client();
     await unary(c, { seq: 0 });
-    await rig.apply(FELT_PROFILE);
-    try {
+    await rig.during(FELT_PROFILE, undefined, async () => {
       const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await unary(c, { seq: i });
-      });
-      measured(t, `${n} sequential unary calls: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} calls took ${ms.toFixed(0)} ms`);
+      await assertRoundTrips(t, "unary calls", n, (i) => unary(c, { seq: i }));
       const chatMs = await elapsed(() => chat(c, n));
       measured(t, `${n} bidi exchanges: ${chatMs.toFixed(0)} ms`);
       assert.ok(chatMs >= n * FELT_RTT_MS * 0.95, `${n} exchanges took ${chatMs.toFixed(0)} ms`);
 
       const up = randomBytes(60_000);
-      const upMs = await elapsed(() => unary(c, { seq: 1, data: up }));
-      const upFloor = (up.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB request (echoed back): ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `call took ${upMs.toFixed(0)} ms`);
+      await assertUpFloor(t, "60 kB request (echoed back)", up.length, () => unary(c, { seq: 1, data: up }));
       let items: Msg[] = [];
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 x 1 kB server stream", 60_000, async () => {
         items = await collect(c.Stream({ n: 60, size: 1000 }));
       });
-      const downFloor = (60_000 * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 x 1 kB server stream: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
       assert.equal(items.length, 60);
-      assert.ok(downMs >= downFloor * 0.9, `stream took ${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `stream took ${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: an open stream fails UNAVAILABLE; the channel reconnects after clear", async (t) => {
@@ -225,8 +216,7 @@ describe("gRPC through the agent (@grpc/grpc-js)", () => {
     const streamFailed = new Promise<never>((_, reject) => stream.on("error", reject));
     stream.on("data", () => {});
     stream.write({ seq: 0, text: "open" });
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       const watchStream = failureOf(streamFailed, 6000, "idle bidi stream under keepalive");
       const f = await failureOf(unary(guarded, { seq: 1 }, { deadline: Date.now() + 1000 }), 5000, "call with a 1 s deadline");
       measured(t, `deadline 1 s: failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
@@ -235,47 +225,32 @@ describe("gRPC through the agent (@grpc/grpc-js)", () => {
       measured(t, `keepalive_time 1 s + keepalive_timeout 1 s: open stream failed after ${k.ms.toFixed(0)} ms: ${describeError(k.error)}`);
       assert.equal((k.error as grpc.ServiceError).code, grpc.status.UNAVAILABLE);
       assert.ok(k.ms < 4500, `${k.ms} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
     await eventually(() => unary(guarded, { seq: 2 }, { deadline: Date.now() + 2000 }), 10_000);
   });
 
   test("stall: calls wait out stalls and return correct messages", async (t) => {
     const c = client();
     await unary(c, { seq: 0 });
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        const m = await unary(c, { seq: i, text: `call ${i}` });
-        assert.equal(m.text, `call ${i}`);
-      });
-      measured(t, `${r.count} unary calls in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest call ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "unary calls", async (i) => {
+      const m = await unary(c, { seq: i, text: `call ${i}` });
+      assert.equal(m.text, `call ${i}`);
+    });
   });
 
   test("slicing: 7-byte pieces both ways (HTTP/2 frame headers split) deliver correct messages", async (t) => {
-    await rig.apply("clean", SLICES);
-    const c = client();
-    try {
-      const ms = await elapsed(async () => {
-        const r = await unary(c, { seq: 1, text: "sliced", data: payload(1, 500) });
-        assert.ok(payload(1, 500).equals(r.data));
-        const items = await collect(c.Stream({ n: 20, size: 100 }));
-        assert.deepEqual(
-          items.map((m) => m.seq),
-          Array.from({ length: 20 }, (_, i) => i),
-        );
-        items.forEach((m, i) => assert.ok(payload(i, 100).equals(m.data)));
-        const replies = await chat(c, 10);
-        assert.equal(replies.length, 10);
-      });
-      measured(t, `connect + unary + 20-message stream + 10 bidi exchanges under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "connect + unary + 20-message stream + 10 bidi exchanges", async () => {
+      const c = client();
+      const r = await unary(c, { seq: 1, text: "sliced", data: payload(1, 500) });
+      assert.ok(payload(1, 500).equals(r.data));
+      const items = await collect(c.Stream({ n: 20, size: 100 }));
+      assert.deepEqual(
+        items.map((m) => m.seq),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+      items.forEach((m, i) => assert.ok(payload(i, 100).equals(m.data)));
+      const replies = await chat(c, 10);
+      assert.equal(replies.length, 10);
+    });
   });
 });

@@ -6,23 +6,19 @@ import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
-  FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
-  elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
   sleep,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 interface Reply {
@@ -36,7 +32,6 @@ const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31) % 256));
 
 describe("HTTP/1.1 keep-alive through the agent (node http)", () => {
-  let rig: ProxyRig;
   let server: http.Server;
   let serverConnections = 0;
   const agents: http.Agent[] = [];
@@ -92,12 +87,14 @@ describe("HTTP/1.1 keep-alive through the agent (node http)", () => {
     server.keepAliveTimeout = 30_000;
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    rig = await startProxyRig("http", `127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+
+  // registered after the before hook above: the rig starts once the server listens
+  const rig = useProxyRig("http", async () => `127.0.0.1:${(server.address() as AddressInfo).port}`, async () => {
+    for (const a of agents) a.destroy();
   });
 
   after(async () => {
-    for (const a of agents) a.destroy();
-    if (rig) await rig.close();
     if (server) {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -122,33 +119,18 @@ describe("HTTP/1.1 keep-alive through the agent (node http)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each request a round trip and bodies take size / bandwidth`, async (t) => {
     const a = keepAlive();
     await request(a, "/warm");
-    await rig.apply(FELT_PROFILE);
-    try {
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await request(a, `/r/${i}`);
-      });
-      measured(t, `${n} sequential requests on a warm connection: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${ms.toFixed(0)} ms`);
+    await rig.during(FELT_PROFILE, undefined, async () => {
+      await assertRoundTrips(t, "requests on a warm connection", 5, (i) => request(a, `/r/${i}`));
       const body = randomBytes(60_000);
-      const upMs = await elapsed(async () => {
+      await assertUpFloor(t, "60 kB POST (echoed)", body.length, async () => {
         await request(a, "/echo", { method: "POST", body });
       });
-      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB POST (echoed): ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `${upMs.toFixed(0)} ms`);
       let got: Buffer = Buffer.alloc(0);
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 kB GET", 60_000, async () => {
         got = (await request(a, "/bytes/60000")).body;
       });
-      const downFloor = (60_000 * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 kB GET: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
       assert.ok(bytes(60_000).equals(got));
-      assert.ok(downMs >= downFloor * 0.9, `${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: an in-flight request fails with ECONNRESET; the keep-alive agent dials anew after clear", async (t) => {
@@ -169,47 +151,31 @@ describe("HTTP/1.1 keep-alive through the agent (node http)", () => {
   test("half-open: the request timeout notices on a reused keep-alive connection", async (t) => {
     const a = keepAlive();
     const warm = await request(a, "/warm");
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       const f = await failureOf(request(a, "/lost", { timeout: 1000 }), 5000, "request with timeout 1 s");
       measured(t, `timeout 1 s on the reused socket: failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
       assert.match(f.error.message, /timeout/);
       assert.ok(f.ms >= 900 && f.ms < 3000, `${f.ms} ms`);
       assert.ok(warm.socket.destroyed, "the timed-out socket is discarded");
-    } finally {
-      await rig.clear();
-    }
+    });
     assert.equal(String((await request(a, "/after", { timeout: 2000 })).body), "/after");
   });
 
   test("stall: requests wait out stalls and answer correctly", async (t) => {
     const a = keepAlive();
     await request(a, "/warm");
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        assert.equal(String((await request(a, `/s/${i}`)).body), `/s/${i}`);
-      });
-      measured(t, `${r.count} requests in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "requests", async (i) => {
+      assert.equal(String((await request(a, `/s/${i}`)).body), `/s/${i}`);
+    });
   });
 
   test("slicing: 7-byte pieces both ways (headers and chunk sizes split) deliver correct responses", async (t) => {
-    await rig.apply("clean", SLICES);
-    const a = keepAlive();
-    try {
-      const ms = await elapsed(async () => {
-        const chunked = await request(a, "/chunked");
-        assert.equal(String(chunked.body), Array.from({ length: 50 }, (_, i) => `chunk ${i};`).join(""));
-        const up = randomBytes(1500);
-        assert.ok(up.equals((await request(a, "/echo", { method: "POST", body: up })).body));
-      });
-      measured(t, `chunked GET + 1.5 kB POST under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "chunked GET + 1.5 kB POST", async () => {
+      const a = keepAlive();
+      const chunked = await request(a, "/chunked");
+      assert.equal(String(chunked.body), Array.from({ length: 50 }, (_, i) => `chunk ${i};`).join(""));
+      const up = randomBytes(1500);
+      assert.ok(up.equals((await request(a, "/echo", { method: "POST", body: up })).body));
+    });
   });
 });

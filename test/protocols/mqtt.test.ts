@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { MOSQUITTO, requireService, serviceAddress } from "../support/services.js";
+import { MOSQUITTO } from "../support/services.js";
 import {
   FELT_DOWN_BPS,
   FELT_PROFILE,
@@ -12,16 +12,13 @@ import {
   HALF_OPEN_HOLD_MS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertWaitsOutStalls,
   describeError,
   elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const prefix = `netimpair/${process.pid}/${randomBytes(3).toString("hex")}/`;
@@ -63,7 +60,6 @@ function closeOf(c: MqttClient): Promise<Error> {
 }
 
 describe("MQTT through the agent (mqtt -> Mosquitto)", () => {
-  let rig: ProxyRig;
   const clients: MqttClient[] = [];
 
   async function client(opts: IClientOptions = {}): Promise<MqttClient> {
@@ -73,15 +69,8 @@ describe("MQTT through the agent (mqtt -> Mosquitto)", () => {
     return c;
   }
 
-  before(async () => {
-    await requireService(MOSQUITTO);
-    rig = await startProxyRig("mqtt", serviceAddress(MOSQUITTO));
-  });
-
-  after(async () => {
-    if (rig) await rig.clear();
+  const rig = useProxyRig("mqtt", MOSQUITTO, async () => {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
-    if (rig) await rig.close();
   });
 
   test("clean: 200 QoS 1 messages arrive in order, and a retained message reaches a late subscriber", async () => {
@@ -103,8 +92,7 @@ describe("MQTT through the agent (mqtt -> Mosquitto)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each QoS 1 publish a round trip and payloads take size / bandwidth`, async (t) => {
     const c = await client();
     await c.subscribeAsync(`${prefix}felt/#`, { qos: 1 });
-    await rig.apply(FELT_PROFILE);
-    try {
+    await rig.during(FELT_PROFILE, undefined, async () => {
       const n = 5;
       const delivered = nextMessages(c, `${prefix}felt/small-`, n);
       const ms = await elapsed(async () => {
@@ -124,9 +112,7 @@ describe("MQTT through the agent (mqtt -> Mosquitto)", () => {
       measured(t, `60 kB publish and its delivery back: ${ms2.toFixed(0)} ms (size / up + size / down = ${floor.toFixed(0)} ms)`);
       assert.ok(ms2 >= floor * 0.9, `took ${ms2.toFixed(0)} ms`);
       assert.ok(ms2 < floor * 4 + 2000, `took ${ms2.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: the client sees the connection end and reconnects by itself after clear", async (t) => {
@@ -152,48 +138,32 @@ describe("MQTT through the agent (mqtt -> Mosquitto)", () => {
   test("half-open: keepalive 1 s notices the dead connection", async (t) => {
     const c = await client({ keepalive: 1, reconnectPeriod: 0 });
     const closed = closeOf(c);
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       const f = await failureOf(closed.then((e) => Promise.reject(e)), HALF_OPEN_HOLD_MS + 3000, "client with keepalive 1 s");
       measured(t, `keepalive 1 s: connection ended after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
       assert.match(f.error.message, /keepalive/i);
       assert.ok(f.ms >= 900 && f.ms < 4000, `${f.ms} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("stall: QoS 1 round trips wait out stalls and deliver every message", async (t) => {
     const c = await client();
     await c.subscribeAsync(`${prefix}stall/#`, { qos: 1 });
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        const got = nextMessages(c, `${prefix}stall/${i}`, 1);
-        await c.publishAsync(`${prefix}stall/${i}`, `m${i}`, { qos: 1 });
-        assert.equal(String((await got)[0]), `m${i}`);
-      });
-      measured(t, `${r.count} publish+deliver round trips in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "publish+deliver round trips", async (i) => {
+      const got = nextMessages(c, `${prefix}stall/${i}`, 1);
+      await c.publishAsync(`${prefix}stall/${i}`, `m${i}`, { qos: 1 });
+      assert.equal(String((await got)[0]), `m${i}`);
+    });
   });
 
   test("slicing: 7-byte pieces both ways (remaining-length varints split) deliver every message intact", async (t) => {
-    await rig.apply("clean", SLICES);
-    try {
-      const ms = await elapsed(async () => {
-        const c = await client();
-        await c.subscribeAsync(`${prefix}sliced/#`, { qos: 1 });
-        const bodies = Array.from({ length: 30 }, (_, i) => `sliced ${i} ${"é".repeat(i * 3)}`); // some over 127 B: 2-byte lengths
-        const heard = nextMessages(c, `${prefix}sliced/`, bodies.length);
-        for (const b of bodies) await c.publishAsync(`${prefix}sliced/t`, b, { qos: 1 });
-        assert.deepEqual((await heard).map(String), bodies);
-      });
-      measured(t, `connect + 30 QoS 1 publishes + deliveries under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "connect + 30 QoS 1 publishes + deliveries", async () => {
+      const c = await client();
+      await c.subscribeAsync(`${prefix}sliced/#`, { qos: 1 });
+      const bodies = Array.from({ length: 30 }, (_, i) => `sliced ${i} ${"é".repeat(i * 3)}`); // some over 127 B: 2-byte lengths
+      const heard = nextMessages(c, `${prefix}sliced/`, bodies.length);
+      for (const b of bodies) await c.publishAsync(`${prefix}sliced/t`, b, { qos: 1 });
+      assert.deepEqual((await heard).map(String), bodies);
+    });
   });
 });

@@ -3,26 +3,22 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import mysql from "mysql2/promise";
-import { MARIADB, requireService, serviceAddress } from "../support/services.js";
+import { MARIADB } from "../support/services.js";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
-  FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_HOLD_MS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
-  elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
   sleep,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const table = `netimpair_${process.pid}_${randomBytes(3).toString("hex")}`;
@@ -30,7 +26,6 @@ const md5 = (s: string): string => createHash("md5").update(s).digest("hex");
 type Row = mysql.RowDataPacket;
 
 describe("MySQL protocol through the agent (mysql2 -> MariaDB)", () => {
-  let rig: ProxyRig;
   const pools: mysql.Pool[] = [];
 
   function pool(opts: mysql.PoolOptions = {}): mysql.Pool {
@@ -39,19 +34,11 @@ describe("MySQL protocol through the agent (mysql2 -> MariaDB)", () => {
     return p;
   }
 
-  before(async () => {
-    await requireService(MARIADB);
-    rig = await startProxyRig("mysql", serviceAddress(MARIADB));
-  });
-
-  after(async () => {
-    if (!rig) return;
-    await rig.clear();
+  const rig = useProxyRig("mysql", MARIADB, async () => {
     const admin = await mysql.createConnection({ host: MARIADB.host, port: MARIADB.port, user: "root", database: "test" });
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.end();
     await Promise.all(pools.map((p) => p.end().catch(() => {})));
-    await rig.close();
   });
 
   test("clean: DDL, a bulk insert, a transaction and prepared statements come through intact", async () => {
@@ -85,33 +72,18 @@ describe("MySQL protocol through the agent (mysql2 -> MariaDB)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each query a round trip and bulk data take size / bandwidth`, async (t) => {
     const p = pool();
     await p.query("SELECT 1");
-    await rig.apply(FELT_PROFILE);
-    try {
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await p.query("SELECT ? AS i", [i]);
-      });
-      measured(t, `${n} sequential queries: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} queries took ${ms.toFixed(0)} ms`);
+    await rig.during(FELT_PROFILE, undefined, async () => {
+      await assertRoundTrips(t, "queries", 5, (i) => p.query("SELECT ? AS i", [i]));
 
       const body = randomBytes(30_000).toString("hex");
-      const upMs = await elapsed(() => p.query(`INSERT INTO ${table} VALUES (-1, ?)`, [body]));
-      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB insert: ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `insert took ${upMs.toFixed(0)} ms`);
+      await assertUpFloor(t, "60 kB insert", body.length, () => p.query(`INSERT INTO ${table} VALUES (-1, ?)`, [body]));
       let back = "";
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 kB select", body.length, async () => {
         const [r] = await p.query<Row[]>(`SELECT body FROM ${table} WHERE id = -1`);
         back = String(r[0]?.body);
       });
-      const downFloor = (body.length * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 kB select: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
       assert.equal(back, body);
-      assert.ok(downMs >= downFloor * 0.9, `select took ${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `select took ${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: a running query fails with a connection error; the pool reconnects after clear", async (t) => {
@@ -157,37 +129,24 @@ describe("MySQL protocol through the agent (mysql2 -> MariaDB)", () => {
   test("stall: queries wait out stalls and return correct rows", async (t) => {
     const p = pool();
     await p.query("SELECT 1");
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        const [q] = await p.query<Row[]>("SELECT MD5(?) AS h", [String(i)]);
-        assert.equal(q[0]?.h, md5(String(i)));
-      });
-      measured(t, `${r.count} queries in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest query ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "queries", async (i) => {
+      const [q] = await p.query<Row[]>("SELECT MD5(?) AS h", [String(i)]);
+      assert.equal(q[0]?.h, md5(String(i)));
+    });
   });
 
   test("slicing: 7-byte pieces both ways (fresh connection, handshake included) deliver correct data", async (t) => {
-    await rig.apply("clean", SLICES);
-    const p = pool({ connectionLimit: 1 });
-    try {
-      const ms = await elapsed(async () => {
-        const [rows] = await p.query<Row[]>(`SELECT id, body FROM ${table} WHERE id BETWEEN 0 AND 149 ORDER BY id`);
-        assert.equal(rows.length, 150);
-        rows.forEach((row, k) => {
-          assert.equal(row.id, k);
-          assert.equal(row.body, md5(String(k)));
-        });
-        const body = "x".repeat(500) + "é€😀";
-        const [e] = await p.execute<Row[]>("SELECT CAST(? AS CHAR) AS b", [body]);
-        assert.equal(e[0]?.b, body);
+    await measureSliced(rig, t, "connect + 150-row select + prepared echo", async () => {
+      const p = pool({ connectionLimit: 1 });
+      const [rows] = await p.query<Row[]>(`SELECT id, body FROM ${table} WHERE id BETWEEN 0 AND 149 ORDER BY id`);
+      assert.equal(rows.length, 150);
+      rows.forEach((row, k) => {
+        assert.equal(row.id, k);
+        assert.equal(row.body, md5(String(k)));
       });
-      measured(t, `connect + 150-row select + prepared echo under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+      const body = "x".repeat(500) + "é€😀";
+      const [e] = await p.execute<Row[]>("SELECT CAST(? AS CHAR) AS b", [body]);
+      assert.equal(e[0]?.b, body);
+    });
   });
 });

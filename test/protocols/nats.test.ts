@@ -3,24 +3,20 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
-import { NATS, requireService, serviceAddress } from "../support/services.js";
+import { NATS, serviceAddress } from "../support/services.js";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
-  FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
-  elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const prefix = `netimpair.${process.pid}.${randomBytes(3).toString("hex")}.`;
@@ -58,7 +54,6 @@ async function take(sub: Subscription, n: number): Promise<Uint8Array[]> {
 }
 
 describe("NATS through the agent (nats.js -> nats-server)", () => {
-  let rig: ProxyRig;
   const conns: NatsConnection[] = [];
 
   async function open(opts: ConnectionOptions = {}, direct = false): Promise<NatsConnection> {
@@ -80,15 +75,8 @@ describe("NATS through the agent (nats.js -> nats-server)", () => {
     await nc.flush();
   }
 
-  before(async () => {
-    await requireService(NATS);
-    rig = await startProxyRig("nats", serviceAddress(NATS));
-  });
-
-  after(async () => {
-    if (rig) await rig.clear();
+  const rig = useProxyRig("nats", NATS, async () => {
     await Promise.all(conns.map((nc) => nc.close().catch(() => {})));
-    if (rig) await rig.close();
   });
 
   test("clean: 1000 messages in order, request/reply, and a 512 KiB message come through intact", async () => {
@@ -115,36 +103,21 @@ describe("NATS through the agent (nats.js -> nats-server)", () => {
     const direct = await open({}, true);
     const sub = nc.subscribe(`${prefix}felt`);
     await nc.flush();
-    await rig.apply(FELT_PROFILE);
-    try {
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await nc.flush();
-      });
-      measured(t, `${n} sequential flushes: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} flushes took ${ms.toFixed(0)} ms`);
+    await rig.during(FELT_PROFILE, undefined, async () => {
+      await assertRoundTrips(t, "flushes", 5, () => nc.flush());
 
       const body = randomBytes(60_000);
-      const upMs = await elapsed(async () => {
+      await assertUpFloor(t, "60 kB publish + flush", body.length, async () => {
         nc.publish(`${prefix}sink`, body);
         await nc.flush();
       });
-      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB publish + flush: ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `publish took ${upMs.toFixed(0)} ms`);
 
       const heard = take(sub, 1);
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 kB delivery to a subscriber", body.length, async () => {
         direct.publish(`${prefix}felt`, body); // from outside the proxy: only the down direction
         assert.ok(body.equals(Buffer.from((await heard)[0] ?? [])));
       });
-      const downFloor = (body.length * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 kB delivery to a subscriber: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
-      assert.ok(downMs >= downFloor * 0.9, `delivery took ${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `delivery took ${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: the client reports a disconnect, requests time out, and it reconnects by itself after clear", async (t) => {
@@ -170,17 +143,14 @@ describe("NATS through the agent (nats.js -> nats-server)", () => {
     const nc = await open({ pingInterval: 1000, maxPingOut: 2 });
     await nc.flush();
     const stale = nextStatus(nc, "disconnect", 8000);
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       const f = await failureOf(nc.request(`${prefix}svc-half`, text.encode("x"), { timeout: 1000 }), 5000, "request with timeout 1 s");
       measured(t, `request timeout 1 s: failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
       assert.ok(f.ms >= 900 && f.ms < 3000, `${f.ms} ms`);
       const ms = await stale;
       measured(t, `pingInterval 1 s, maxPingOut 2: "disconnect" (stale connection) ${ms.toFixed(0)} ms after the fault`);
       assert.ok(ms >= 1500 && ms < 5000, `${ms} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
     const reply = await nc.request(`${prefix}svc-half`, text.encode("ok"), { timeout: 5000 });
     assert.equal(untext.decode(reply.data), "ko");
   });
@@ -189,36 +159,23 @@ describe("NATS through the agent (nats.js -> nats-server)", () => {
     await responder(`${prefix}svc-stall`);
     const nc = await open();
     await nc.flush();
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        const reply = await nc.request(`${prefix}svc-stall`, text.encode(`r${i}`), { timeout: 5000 });
-        assert.equal(untext.decode(reply.data), `${i}`.split("").reverse().join("") + "r");
-      });
-      measured(t, `${r.count} requests in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "requests", async (i) => {
+      const reply = await nc.request(`${prefix}svc-stall`, text.encode(`r${i}`), { timeout: 5000 });
+      assert.equal(untext.decode(reply.data), `${i}`.split("").reverse().join("") + "r");
+    });
   });
 
   test("slicing: 7-byte pieces both ways (protocol lines split) deliver every message intact", async (t) => {
     await responder(`${prefix}svc-sliced`);
-    await rig.apply("clean", SLICES);
-    try {
-      const ms = await elapsed(async () => {
-        const nc = await open();
-        const sub = nc.subscribe(`${prefix}sliced`);
-        const bodies = Array.from({ length: 30 }, (_, i) => `sliced ${i} ${"é".repeat(i * 3)}`);
-        const heard = take(sub, bodies.length);
-        for (const b of bodies) nc.publish(`${prefix}sliced`, text.encode(b));
-        assert.deepEqual((await heard).map((d) => untext.decode(d)), bodies);
-        const reply = await nc.request(`${prefix}svc-sliced`, text.encode("sliced"), { timeout: 10_000 });
-        assert.equal(untext.decode(reply.data), "decils");
-      });
-      measured(t, `connect + 30 messages + a request under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "connect + 30 messages + a request", async () => {
+      const nc = await open();
+      const sub = nc.subscribe(`${prefix}sliced`);
+      const bodies = Array.from({ length: 30 }, (_, i) => `sliced ${i} ${"é".repeat(i * 3)}`);
+      const heard = take(sub, bodies.length);
+      for (const b of bodies) nc.publish(`${prefix}sliced`, text.encode(b));
+      assert.deepEqual((await heard).map((d) => untext.decode(d)), bodies);
+      const reply = await nc.request(`${prefix}svc-sliced`, text.encode("sliced"), { timeout: 10_000 });
+      assert.equal(untext.decode(reply.data), "decils");
+    });
   });
 });

@@ -1,34 +1,29 @@
 // PostgreSQL (client `pg`) through the agent: real queries against the server on 5432.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
-import { POSTGRES, requireService, serviceAddress } from "../support/services.js";
+import { POSTGRES } from "../support/services.js";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
-  FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_HOLD_MS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
-  elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const table = `netimpair_${process.pid}_${randomBytes(3).toString("hex")}`;
 const md5 = (s: string): string => createHash("md5").update(s).digest("hex");
 
 describe("PostgreSQL through the agent (pg)", () => {
-  let rig: ProxyRig;
   const pools: pg.Pool[] = [];
   const poolErrors: Error[] = [];
 
@@ -40,21 +35,13 @@ describe("PostgreSQL through the agent (pg)", () => {
     return p;
   }
 
-  before(async () => {
-    await requireService(POSTGRES);
-    rig = await startProxyRig("pg", serviceAddress(POSTGRES));
-  });
-
-  after(async () => {
-    if (!rig) return;
-    await rig.clear();
+  const rig = useProxyRig("pg", POSTGRES, async () => {
     const admin = new pg.Client({ host: POSTGRES.host, port: POSTGRES.port, user: "postgres", database: "test" });
     admin.on("error", () => {});
     await admin.connect();
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.end();
     await Promise.all(pools.map((p) => p.end().catch(() => {})));
-    await rig.close();
   });
 
   test("clean: DDL, a bulk insert, LISTEN/NOTIFY and reads come through intact", async () => {
@@ -81,32 +68,17 @@ describe("PostgreSQL through the agent (pg)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each query a round trip and bulk data take size / bandwidth`, async (t) => {
     const p = pool();
     await p.query("SELECT 1"); // connected before the profile
-    await rig.apply(FELT_PROFILE);
-    try {
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await p.query("SELECT $1::int AS i", [i]);
-      });
-      measured(t, `${n} sequential queries: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} queries took ${ms.toFixed(0)} ms`);
+    await rig.during(FELT_PROFILE, undefined, async () => {
+      await assertRoundTrips(t, "queries", 5, (i) => p.query("SELECT $1::int AS i", [i]));
 
       const body = randomBytes(30_000).toString("hex"); // 60 kB up
-      const upMs = await elapsed(() => p.query(`INSERT INTO ${table} VALUES (-1, $1)`, [body]));
-      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB insert: ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `insert took ${upMs.toFixed(0)} ms`);
+      await assertUpFloor(t, "60 kB insert", body.length, () => p.query(`INSERT INTO ${table} VALUES (-1, $1)`, [body]));
       let back = "";
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 kB select", body.length, async () => {
         back = (await p.query<{ body: string }>(`SELECT body FROM ${table} WHERE id = -1`)).rows[0]?.body ?? "";
       });
-      const downFloor = (body.length * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 kB select: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
       assert.equal(back, body);
-      assert.ok(downMs >= downFloor * 0.9, `select took ${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `select took ${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: a running query fails with a connection error; the pool reconnects after clear", async (t) => {
@@ -130,8 +102,7 @@ describe("PostgreSQL through the agent (pg)", () => {
     const without = pool();
     await withTimeout.query("SELECT 1");
     await without.query("SELECT 1");
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       const bare = failureOf(without.query("SELECT 1"), HALF_OPEN_HOLD_MS + 5000, "query without a timeout");
       const f = await failureOf(withTimeout.query("SELECT 1"), 5000, "query with query_timeout");
       measured(t, `query_timeout 1 s: failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
@@ -140,9 +111,7 @@ describe("PostgreSQL through the agent (pg)", () => {
       const b = await bare;
       measured(t, `no client timeout: failed after ${b.ms.toFixed(0)} ms (hold ${HALF_OPEN_HOLD_MS} ms): ${describeError(b.error)}`);
       assert.ok(b.ms >= HALF_OPEN_HOLD_MS - 1500, `${b.ms} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
     const r = await withTimeout.query<{ ok: number }>("SELECT 1 AS ok");
     assert.equal(r.rows[0]?.ok, 1);
   });
@@ -150,37 +119,24 @@ describe("PostgreSQL through the agent (pg)", () => {
   test("stall: queries wait out stalls and return correct rows", async (t) => {
     const p = pool();
     await p.query("SELECT 1");
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        const q = await p.query<{ h: string }>("SELECT md5($1::text) AS h", [String(i)]);
-        assert.equal(q.rows[0]?.h, md5(String(i)));
-      });
-      measured(t, `${r.count} queries in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest query ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "queries", async (i) => {
+      const q = await p.query<{ h: string }>("SELECT md5($1::text) AS h", [String(i)]);
+      assert.equal(q.rows[0]?.h, md5(String(i)));
+    });
   });
 
   test("slicing: 7-byte pieces both ways (fresh connection, startup included) deliver correct data", async (t) => {
-    await rig.apply("clean", SLICES);
-    const p = pool({ max: 1 });
-    try {
-      const ms = await elapsed(async () => {
-        const r = await p.query<{ i: number; h: string }>("SELECT i, md5(i::text) AS h FROM generate_series(1, 150) AS i ORDER BY i");
-        assert.equal(r.rows.length, 150);
-        r.rows.forEach((row, k) => {
-          assert.equal(row.i, k + 1);
-          assert.equal(row.h, md5(String(k + 1)));
-        });
-        const body = "x".repeat(500) + "é€😀";
-        const e = await p.query<{ b: string }>("SELECT $1::text AS b", [body]);
-        assert.equal(e.rows[0]?.b, body);
+    await measureSliced(rig, t, "connect + 150-row select + echo", async () => {
+      const p = pool({ max: 1 });
+      const r = await p.query<{ i: number; h: string }>("SELECT i, md5(i::text) AS h FROM generate_series(1, 150) AS i ORDER BY i");
+      assert.equal(r.rows.length, 150);
+      r.rows.forEach((row, k) => {
+        assert.equal(row.i, k + 1);
+        assert.equal(row.h, md5(String(k + 1)));
       });
-      measured(t, `connect + 150-row select + echo under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+      const body = "x".repeat(500) + "é€😀";
+      const e = await p.query<{ b: string }>("SELECT $1::text AS b", [body]);
+      assert.equal(e.rows[0]?.b, body);
+    });
   });
 });

@@ -3,32 +3,29 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
-import { REDIS, requireService, serviceAddress } from "../support/services.js";
+import { REDIS } from "../support/services.js";
 import {
-  FELT_DOWN_BPS,
   FELT_PROFILE,
   FELT_RTT_MS,
-  FELT_UP_BPS,
   HALF_OPEN_HOLD_MS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertDownFloor,
+  assertRoundTrips,
+  assertUpFloor,
+  assertWaitsOutStalls,
   describeError,
   elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
   sleep,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const prefix = `netimpair:${process.pid}:${randomBytes(3).toString("hex")}:`;
 
 describe("Redis through the agent (ioredis)", () => {
-  let rig: ProxyRig;
   const clients: Redis[] = [];
   const clientErrors: Error[] = [];
 
@@ -39,21 +36,13 @@ describe("Redis through the agent (ioredis)", () => {
     return c;
   }
 
-  before(async () => {
-    await requireService(REDIS);
-    rig = await startProxyRig("redis", serviceAddress(REDIS));
-  });
-
-  after(async () => {
-    if (!rig) return;
-    await rig.clear();
+  const rig = useProxyRig("redis", REDIS, async () => {
     const admin = new Redis({ host: REDIS.host, port: REDIS.port });
     admin.on("error", () => {});
     const keys = await admin.keys(`${prefix}*`);
     if (keys.length) await admin.del(...keys);
     admin.disconnect();
     for (const c of clients) c.disconnect();
-    await rig.close();
   });
 
   test("clean: commands, a 1000-command pipeline, a 1 MB value and pub/sub come through intact", async () => {
@@ -80,14 +69,8 @@ describe("Redis through the agent (ioredis)", () => {
   test(`profile felt: ${FELT_PROFILE} makes each command a round trip and bulk data take size / bandwidth`, async (t) => {
     const c = client();
     await c.ping();
-    await rig.apply(FELT_PROFILE);
-    try {
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) await c.incr(`${prefix}counter`);
-      });
-      measured(t, `${n} sequential commands: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} commands took ${ms.toFixed(0)} ms`);
+    await rig.during(FELT_PROFILE, undefined, async () => {
+      await assertRoundTrips(t, "commands", 5, () => c.incr(`${prefix}counter`));
       // a pipeline is one round trip, not n
       const pipeMs = await elapsed(async () => {
         const p = c.pipeline();
@@ -98,22 +81,13 @@ describe("Redis through the agent (ioredis)", () => {
       assert.ok(pipeMs >= FELT_RTT_MS * 0.95 && pipeMs < 5 * FELT_RTT_MS, `pipeline took ${pipeMs.toFixed(0)} ms`);
 
       const body = randomBytes(60_000);
-      const upMs = await elapsed(() => c.set(`${prefix}bulk`, body));
-      const upFloor = (body.length * 8 * 1000) / FELT_UP_BPS;
-      measured(t, `60 kB SET: ${upMs.toFixed(0)} ms (size / up bandwidth = ${upFloor.toFixed(0)} ms)`);
-      assert.ok(upMs >= upFloor * 0.9, `SET took ${upMs.toFixed(0)} ms`);
+      await assertUpFloor(t, "60 kB SET", body.length, () => c.set(`${prefix}bulk`, body));
       let back: Buffer | null = null;
-      const downMs = await elapsed(async () => {
+      await assertDownFloor(t, "60 kB GET", body.length, async () => {
         back = await c.getBuffer(`${prefix}bulk`);
       });
-      const downFloor = (body.length * 8 * 1000) / FELT_DOWN_BPS;
-      measured(t, `60 kB GET: ${downMs.toFixed(0)} ms (size / down bandwidth = ${downFloor.toFixed(0)} ms)`);
       assert.ok(body.equals(back ?? Buffer.alloc(0)));
-      assert.ok(downMs >= downFloor * 0.9, `GET took ${downMs.toFixed(0)} ms`);
-      assert.ok(downMs < downFloor * 4 + 2000, `GET took ${downMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: a blocked command fails once its retries are used up; the client reconnects after clear", async (t) => {
@@ -168,33 +142,20 @@ describe("Redis through the agent (ioredis)", () => {
   test("stall: commands wait out stalls and return correct values", async (t) => {
     const c = client();
     await c.ping();
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        assert.equal(await c.echo(`value-${i}`), `value-${i}`);
-      });
-      measured(t, `${r.count} commands in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest command ${r.maxMs.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "commands", async (i) => {
+      assert.equal(await c.echo(`value-${i}`), `value-${i}`);
+    });
   });
 
   test("slicing: 7-byte pieces both ways deliver correct replies (RESP split mid-length)", async (t) => {
-    await rig.apply("clean", SLICES);
-    const c = client();
-    try {
-      const ms = await elapsed(async () => {
-        const values = Array.from({ length: 100 }, (_, i) => `v${i}-${"é".repeat(i % 7)}`);
-        await c.rpush(`${prefix}sliced`, ...values);
-        assert.deepEqual(await c.lrange(`${prefix}sliced`, 0, -1), values);
-        const blob = randomBytes(3000);
-        await c.set(`${prefix}blob`, blob);
-        assert.ok(blob.equals((await c.getBuffer(`${prefix}blob`)) ?? Buffer.alloc(0)));
-      });
-      measured(t, `connect + 100-element list + 3 kB blob under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "connect + 100-element list + 3 kB blob", async () => {
+      const c = client();
+      const values = Array.from({ length: 100 }, (_, i) => `v${i}-${"é".repeat(i % 7)}`);
+      await c.rpush(`${prefix}sliced`, ...values);
+      assert.deepEqual(await c.lrange(`${prefix}sliced`, 0, -1), values);
+      const blob = randomBytes(3000);
+      await c.set(`${prefix}blob`, blob);
+      assert.ok(blob.equals((await c.getBuffer(`${prefix}blob`)) ?? Buffer.alloc(0)));
+    });
   });
 });

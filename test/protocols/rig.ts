@@ -1,9 +1,12 @@
 // The rig every protocol test uses (not a test file itself): one in-process agent with one
-// proxy towards a real peer, a control client, and small timing helpers.
+// proxy towards a real peer, a control client, the describe-level setup and teardown, and the
+// checks every protocol makes under the same faults (round trips, bandwidth floors, stalls, slices).
+import assert from "node:assert/strict";
+import { after, before, type TestContext } from "node:test";
 import type { ProtocolName } from "../../src/requests/rule.js";
-import type { TestContext } from "node:test";
 import { connect, startAgent, type ApplyOptions, type ControlClient, type RunningAgent } from "../../src/index.js";
 import { parseHostPort } from "../../src/relay/address.js";
+import { requireService, serviceAddress, type Service } from "../support/services.js";
 
 export interface ProxyRig {
   /** the proxy's name on the agent */
@@ -15,6 +18,8 @@ export interface ProxyRig {
   /** a profile, or undefined with an inline `spec` in opts */
   apply(profile: string | undefined, opts?: ApplyOptions): Promise<void>;
   clear(): Promise<void>;
+  /** applies, runs `fn`, clears (also when `fn` throws) */
+  during<T>(profile: string | undefined, opts: ApplyOptions | undefined, fn: () => Promise<T>): Promise<T>;
   /** RST every live connection of the proxy now; resolves with how many */
   resetAll(): Promise<number>;
   /** live connections through the proxy */
@@ -58,12 +63,64 @@ export async function startProxyRig(name: string, upstream: string, given?: Prot
     clear: async () => {
       await ctl.clear(name);
     },
+    during: async (profile, opts, fn) => {
+      await ctl.apply(name, profile, opts);
+      try {
+        return await fn();
+      } finally {
+        await ctl.clear(name);
+      }
+    },
     resetAll: async () => (await ctl.reset(name)).reset,
     connectionCount: async () => (await ctl.connections(name)).length,
     close: async () => {
       await ctl.close();
       await agent.close();
     },
+  };
+}
+
+/**
+ * The rig of a describe block: its `before` starts it towards `upstream` (a loopback service,
+ * required to be up, or the address a function resolves with); its `after` clears any fault, runs
+ * `teardown` (drop the test's data, close its clients) and stops it. Hooks run in the order they
+ * are registered: a block whose upstream is its own server starts that server in a `before` above
+ * this call and closes it in an `after` below it.
+ */
+export function useProxyRig(name: string, upstream: Service | (() => Promise<string>), teardown: () => Promise<void> = async () => {}): ProxyRig {
+  let rig: ProxyRig | undefined;
+  const started = (): ProxyRig => rig ?? assert.fail(`proxy rig ${name}: not started (its before hook failed)`);
+  before(async () => {
+    if (typeof upstream === "function") {
+      rig = await startProxyRig(name, await upstream());
+    } else {
+      await requireService(upstream);
+      rig = await startProxyRig(name, serviceAddress(upstream));
+    }
+  });
+  after(async () => {
+    if (!rig) return;
+    await rig.clear();
+    await teardown();
+    await rig.close();
+  });
+  return {
+    name,
+    get port() {
+      return started().port;
+    },
+    get agent() {
+      return started().agent;
+    },
+    get ctl() {
+      return started().ctl;
+    },
+    apply: (profile, opts) => started().apply(profile, opts),
+    clear: () => started().clear(),
+    during: (profile, opts, fn) => started().during(profile, opts, fn),
+    resetAll: () => started().resetAll(),
+    connectionCount: () => started().connectionCount(),
+    close: () => started().close(),
   };
 }
 
@@ -173,4 +230,50 @@ export async function repeatFor(durationMs: number, op: (i: number) => Promise<v
     count++;
   }
   return { count, maxMs };
+}
+
+// The checks each protocol test makes under the same faults; `what` and `label` name the
+// client's operation in the recorded line (the protocol matrix in docs/protocols.md).
+
+/** Under FELT_PROFILE: `n` sequential `op(i)` take at least n round trips. */
+export async function assertRoundTrips(t: TestContext, what: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  const ms = await elapsed(async () => {
+    for (let i = 0; i < n; i++) await op(i);
+  });
+  measured(t, `${n} sequential ${what}: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
+  assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${n} ${what} took ${ms.toFixed(0)} ms`);
+}
+
+/** Under FELT_PROFILE: `send`, which moves `bytes` up, takes at least size / up bandwidth. */
+export async function assertUpFloor(t: TestContext, label: string, bytes: number, send: () => Promise<unknown>): Promise<void> {
+  const ms = await elapsed(send);
+  const floor = (bytes * 8 * 1000) / FELT_UP_BPS;
+  measured(t, `${label}: ${ms.toFixed(0)} ms (size / up bandwidth = ${floor.toFixed(0)} ms)`);
+  assert.ok(ms >= floor * 0.9, `${label} took ${ms.toFixed(0)} ms`);
+}
+
+/** Under FELT_PROFILE: `receive`, which moves `bytes` down, takes size / down bandwidth (and not 4 times that + 2 s). */
+export async function assertDownFloor(t: TestContext, label: string, bytes: number, receive: () => Promise<unknown>): Promise<void> {
+  const ms = await elapsed(receive);
+  const floor = (bytes * 8 * 1000) / FELT_DOWN_BPS;
+  measured(t, `${label}: ${ms.toFixed(0)} ms (size / down bandwidth = ${floor.toFixed(0)} ms)`);
+  assert.ok(ms >= floor * 0.9, `${label} took ${ms.toFixed(0)} ms`);
+  assert.ok(ms < floor * 4 + 2000, `${label} took ${ms.toFixed(0)} ms`);
+}
+
+/** Under STALLS for 1.3 s, `op(i)` back to back: each answers (op asserts what), and some waits out a stall. */
+export async function assertWaitsOutStalls(rig: ProxyRig, t: TestContext, what: string, op: (i: number) => Promise<void>): Promise<void> {
+  await rig.during("clean", STALLS, async () => {
+    const r = await repeatFor(1300, op);
+    measured(t, `${r.count} ${what} in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
+    assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest of ${what} ${r.maxMs.toFixed(0)} ms`);
+  });
+}
+
+/** Runs `fn` (which asserts what arrived) under SLICES and records how long it took. */
+export async function measureSliced(rig: ProxyRig, t: TestContext, what: string, fn: () => Promise<void>): Promise<void> {
+  await rig.during("clean", SLICES, async () => {
+    const ms = await elapsed(fn);
+    measured(t, `${what} under 7 B slices: ${ms.toFixed(0)} ms`);
+  });
 }

@@ -18,16 +18,14 @@ import {
   FELT_UP_BPS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertRoundTrips,
+  assertWaitsOutStalls,
   describeError,
   elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 const run = promisify(execFile);
@@ -65,7 +63,6 @@ async function echo(s: tls.TLSSocket, data: Buffer): Promise<Buffer> {
 }
 
 describe("TLS through the agent (node tls, certificate untouched)", () => {
-  let rig: ProxyRig;
   let server: tls.Server;
   let dir = "";
   let cert: Buffer;
@@ -95,12 +92,14 @@ describe("TLS through the agent (node tls, certificate untouched)", () => {
     server.on("tlsClientError", () => {});
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    rig = await startProxyRig("tls", `127.0.0.1:${(server.address() as AddressInfo).port}`);
+  });
+
+  // registered after the before hook above: the rig starts once the server listens
+  const rig = useProxyRig("tls", async () => `127.0.0.1:${(server.address() as AddressInfo).port}`, async () => {
+    for (const s of sockets) s.destroy();
   });
 
   after(async () => {
-    for (const s of sockets) s.destroy();
-    if (rig) await rig.close();
     if (server) await new Promise<void>((r) => server.close(() => r()));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -118,8 +117,7 @@ describe("TLS through the agent (node tls, certificate untouched)", () => {
   });
 
   test(`profile felt: ${FELT_PROFILE} slows the handshake by a round trip, each echo by one, bulk by size / bandwidth`, async (t) => {
-    await rig.apply(FELT_PROFILE);
-    try {
+    await rig.during(FELT_PROFILE, undefined, async () => {
       let s: tls.TLSSocket | null = null;
       const hs = await elapsed(async () => {
         s = await open();
@@ -127,12 +125,7 @@ describe("TLS through the agent (node tls, certificate untouched)", () => {
       measured(t, `TLS handshake (${(s as tls.TLSSocket | null)?.getProtocol()}): ${hs.toFixed(0)} ms (>= 1 x ${FELT_RTT_MS} ms)`);
       assert.ok(hs >= FELT_RTT_MS * 0.95, `handshake ${hs.toFixed(0)} ms`);
       const sock = s as unknown as tls.TLSSocket;
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) assert.equal(String(await echo(sock, Buffer.from(`ping ${i}`))), `ping ${i}`);
-      });
-      measured(t, `${n} sequential echoes: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${ms.toFixed(0)} ms`);
+      await assertRoundTrips(t, "echoes", 5, async (i) => assert.equal(String(await echo(sock, Buffer.from(`ping ${i}`))), `ping ${i}`));
       const body = randomBytes(60_000);
       const bulk = await elapsed(async () => assert.ok(body.equals(await echo(sock, body))));
       const floor = (body.length * 8 * 1000) / FELT_UP_BPS;
@@ -140,9 +133,7 @@ describe("TLS through the agent (node tls, certificate untouched)", () => {
       assert.ok(bulk >= floor * 0.9, `${bulk.toFixed(0)} ms`);
       assert.ok(bulk < (floor + (body.length * 8 * 1000) / FELT_DOWN_BPS) * 4 + 2000, `${bulk.toFixed(0)} ms`);
       sock.end();
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: the TLS socket fails with ECONNRESET; a new session works after clear", async (t) => {
@@ -164,46 +155,30 @@ describe("TLS through the agent (node tls, certificate untouched)", () => {
     const s = await open();
     s.setTimeout(1000);
     const timedOut = new Promise<never>((_, reject) => s.once("timeout", () => reject(new Error("socket idle timeout"))));
-    await rig.apply("clean", HALF_OPEN_NOW);
-    try {
+    await rig.during("clean", HALF_OPEN_NOW, async () => {
       s.write("are you there?");
       const f = await failureOf(timedOut, 5000, "socket with a 1 s idle timeout");
       measured(t, `setTimeout 1 s: 'timeout' after ${f.ms.toFixed(0)} ms`);
       assert.ok(f.ms >= 900 && f.ms < 3000, `${f.ms} ms`);
       s.destroy();
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("stall: echoes wait out stalls and come back intact", async (t) => {
     const s = await open();
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        assert.equal(String(await echo(s, Buffer.from(`record ${i}`))), `record ${i}`);
-      });
-      measured(t, `${r.count} echoes in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest ${r.maxMs.toFixed(0)} ms`);
-      s.end();
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "echoes", async (i) => {
+      assert.equal(String(await echo(s, Buffer.from(`record ${i}`))), `record ${i}`);
+    });
+    s.end();
   });
 
   test("slicing: 7-byte pieces both ways (records and handshake split) still verify and echo intact", async (t) => {
-    await rig.apply("clean", SLICES);
-    try {
-      const ms = await elapsed(async () => {
-        const s = await open();
-        assert.equal(s.authorized, true);
-        const data = randomBytes(3000);
-        assert.ok(data.equals(await echo(s, data)));
-        s.end();
-      });
-      measured(t, `handshake + 3 kB echo under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "handshake + 3 kB echo", async () => {
+      const s = await open();
+      assert.equal(s.authorized, true);
+      const data = randomBytes(3000);
+      assert.ok(data.equals(await echo(s, data)));
+      s.end();
+    });
   });
 });

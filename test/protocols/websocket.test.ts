@@ -12,16 +12,14 @@ import {
   FELT_UP_BPS,
   HALF_OPEN_NOW,
   RESET_NOW,
-  SLICES,
-  STALLS,
-  STALL_MS,
+  assertRoundTrips,
+  assertWaitsOutStalls,
   describeError,
   elapsed,
   failureOf,
+  measureSliced,
   measured,
-  repeatFor,
-  startProxyRig,
-  type ProxyRig,
+  useProxyRig,
 } from "./rig.js";
 
 /** Sends one message and resolves with the next one received. */
@@ -75,7 +73,6 @@ function heartbeat(ws: WebSocket, intervalMs: number): { dead: Promise<number>; 
 }
 
 describe("WebSocket through the agent (ws)", () => {
-  let rig: ProxyRig;
   let wss: WebSocketServer;
   const sockets: WebSocket[] = [];
 
@@ -97,12 +94,14 @@ describe("WebSocket through the agent (ws)", () => {
       ws.on("message", (m: Buffer, isBinary: boolean) => ws.send(m, { binary: isBinary }));
     });
     await once(wss, "listening");
-    rig = await startProxyRig("ws", `127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  });
+
+  // registered after the before hook above: the rig starts once the server listens
+  const rig = useProxyRig("ws", async () => `127.0.0.1:${(wss.address() as AddressInfo).port}`, async () => {
+    for (const ws of sockets) ws.terminate();
   });
 
   after(async () => {
-    for (const ws of sockets) ws.terminate();
-    if (rig) await rig.close();
     if (wss) {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
@@ -129,8 +128,7 @@ describe("WebSocket through the agent (ws)", () => {
   });
 
   test(`profile felt: ${FELT_PROFILE} slows the upgrade and each echo by a round trip, bulk by size / bandwidth`, async (t) => {
-    await rig.apply(FELT_PROFILE);
-    try {
+    await rig.during(FELT_PROFILE, undefined, async () => {
       let ws: WebSocket | null = null;
       const upgrade = await elapsed(async () => {
         ws = await open();
@@ -138,12 +136,7 @@ describe("WebSocket through the agent (ws)", () => {
       measured(t, `upgrade: ${upgrade.toFixed(0)} ms (>= ${FELT_RTT_MS} ms)`);
       assert.ok(upgrade >= FELT_RTT_MS * 0.95, `${upgrade.toFixed(0)} ms`);
       const sock = ws as unknown as WebSocket;
-      const n = 5;
-      const ms = await elapsed(async () => {
-        for (let i = 0; i < n; i++) assert.equal(String(await echo(sock, `ping ${i}`)), `ping ${i}`);
-      });
-      measured(t, `${n} sequential echoes: ${ms.toFixed(0)} ms (>= ${n} x ${FELT_RTT_MS} ms)`);
-      assert.ok(ms >= n * FELT_RTT_MS * 0.95, `${ms.toFixed(0)} ms`);
+      await assertRoundTrips(t, "echoes", 5, async (i) => assert.equal(String(await echo(sock, `ping ${i}`)), `ping ${i}`));
       const body = randomBytes(60_000);
       const bulk = await elapsed(async () => assert.ok(body.equals(await echo(sock, body))));
       const floor = (body.length * 8 * 1000) / FELT_UP_BPS + (body.length * 8 * 1000) / FELT_DOWN_BPS;
@@ -151,9 +144,7 @@ describe("WebSocket through the agent (ws)", () => {
       assert.ok(bulk >= floor * 0.9, `${bulk.toFixed(0)} ms`);
       assert.ok(bulk < floor * 4 + 2000, `${bulk.toFixed(0)} ms`);
       sock.close();
-    } finally {
-      await rig.clear();
-    }
+    });
   });
 
   test("reset: the socket closes with 1006 (ws emits no error event); a new socket works after clear", async (t) => {
@@ -190,34 +181,21 @@ describe("WebSocket through the agent (ws)", () => {
 
   test("stall: echoes wait out stalls and come back intact", async (t) => {
     const ws = await open();
-    await rig.apply("clean", STALLS);
-    try {
-      const r = await repeatFor(1300, async (i) => {
-        assert.equal(String(await echo(ws, `frame ${i}`)), `frame ${i}`);
-      });
-      measured(t, `${r.count} echoes in 1.3 s under stalls, slowest ${r.maxMs.toFixed(0)} ms (stall ${STALL_MS} ms)`);
-      assert.ok(r.maxMs >= STALL_MS * 0.8, `slowest ${r.maxMs.toFixed(0)} ms`);
-      ws.close();
-    } finally {
-      await rig.clear();
-    }
+    await assertWaitsOutStalls(rig, t, "echoes", async (i) => {
+      assert.equal(String(await echo(ws, `frame ${i}`)), `frame ${i}`);
+    });
+    ws.close();
   });
 
   test("slicing: 7-byte pieces both ways (upgrade and frame headers split) deliver intact messages", async (t) => {
-    await rig.apply("clean", SLICES);
-    try {
-      const ms = await elapsed(async () => {
-        const ws = await open();
-        for (const size of [1, 125, 126, 300]) {
-          const m = randomBytes(size); // 125/126: the 7-bit and 16-bit length forms
-          assert.ok(m.equals(await echo(ws, m)));
-        }
-        assert.equal(String(await echo(ws, "é€😀")), "é€😀");
-        ws.close();
-      });
-      measured(t, `upgrade + 5 echoes under 7 B slices: ${ms.toFixed(0)} ms`);
-    } finally {
-      await rig.clear();
-    }
+    await measureSliced(rig, t, "upgrade + 5 echoes", async () => {
+      const ws = await open();
+      for (const size of [1, 125, 126, 300]) {
+        const m = randomBytes(size); // 125/126: the 7-bit and 16-bit length forms
+        assert.ok(m.equals(await echo(ws, m)));
+      }
+      assert.equal(String(await echo(ws, "é€😀")), "é€😀");
+      ws.close();
+    });
   });
 });

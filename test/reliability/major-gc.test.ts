@@ -5,57 +5,15 @@
 // holds on a loaded machine, only the run gets slower.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { request } from "node:http";
 import type { Socket } from "node:net";
-import { CLI_PATH } from "../support/cli.js";
+import { httpGet } from "../support/agent-process.js";
+import { spawnCliAgent } from "../support/cli-agent.js";
+import { metric } from "../support/prometheus.js";
 import { dial, sleep, startServer } from "../support/net.js";
 
 const VOLUME = 2 ** 30; // 1 GiB
 /** Major GCs allowed while 1 GiB passes; before the fix: 20-25. */
 const MAX_MAJOR_GCS = 4;
-
-function get(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: status ${res.statusCode}`))));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** A sample of the Prometheus text by name and exact labels (0 when absent). */
-function metric(text: string, name: string, labels: string): number {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
-}
-
-/** Starts `netimpair agent` (the real binary) with one proxy; resolves with its control and proxy addresses. */
-async function startCliAgent(upstream: string): Promise<{ child: ChildProcess; httpUrl: string; proxyPort: number; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI_PATH, "agent", "--control", "127.0.0.1:0", "--proxy", `bulk=127.0.0.1:0,${upstream}`], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.on("error", () => {});
-  let stderr = "";
-  child.stderr!.setEncoding("utf8");
-  const ready = await new Promise<{ httpUrl: string; proxyPort: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no control URL within 10 s; stderr: ${stderr}`)), 10_000);
-    child.stderr!.on("data", (d: string) => {
-      stderr += d;
-      const m = /control ws:\/\/(\S+)\/control proxies: bulk 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ httpUrl: `http://${m[1]}`, proxyPort: Number(m[2]) });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`agent exited ${code}: ${stderr}`)));
-  });
-  return { child, ...ready, stderr: () => stderr };
-}
 
 /** Writes `total` bytes (one reused 64 KiB chunk) with backpressure, then ends. */
 function pump(s: Socket, total: number): Promise<void> {
@@ -89,28 +47,28 @@ test("netimpair agent (CLI) moves 1 GiB on its clean path with at most 4 major G
       upstreamEnded();
     });
   });
-  const agent = await startCliAgent(sink.address);
+  const agent = await spawnCliAgent({ args: ["--proxy", `bulk=127.0.0.1:0,${sink.address}`], logLevel: null, captureLogs: false });
   try {
     // a first connection warms the agent (JIT, socket buffers) before the count starts
-    const warm = await dial(agent.proxyPort);
+    const warm = await dial(agent.port("bulk"));
     await pump(warm, 64 * 2 ** 20);
     await ended;
     warm.destroy();
     received = 0;
     const done = new Promise<void>((resolve) => (upstreamEnded = resolve));
     await sleep(200); // GC entries reach prom-client's observer asynchronously
-    const before = await get(`${agent.httpUrl}/metrics`);
+    const before = await httpGet(`${agent.httpUrl}/metrics`);
     const majorBefore = metric(before, "nodejs_gc_duration_seconds_count", 'kind="major"');
     const bytesBefore = metric(before, "netimpair_bytes_total", 'proxy="bulk",direction="up"');
 
     const t0 = performance.now();
-    const s = await dial(agent.proxyPort);
+    const s = await dial(agent.port("bulk"));
     await pump(s, VOLUME);
     await done;
     const seconds = (performance.now() - t0) / 1000;
     s.destroy();
     await sleep(200);
-    const after = await get(`${agent.httpUrl}/metrics`);
+    const after = await httpGet(`${agent.httpUrl}/metrics`);
     const majors = metric(after, "nodejs_gc_duration_seconds_count", 'kind="major"') - majorBefore;
     const minors = metric(after, "nodejs_gc_duration_seconds_count", 'kind="minor"') - metric(before, "nodejs_gc_duration_seconds_count", 'kind="minor"');
     console.log(`# 1 GiB through the CLI agent in ${seconds.toFixed(2)} s: ${majors} major GC(s), ${minors} minor`);
@@ -118,9 +76,7 @@ test("netimpair agent (CLI) moves 1 GiB on its clean path with at most 4 major G
     assert.equal(metric(after, "netimpair_bytes_total", 'proxy="bulk",direction="up"') - bytesBefore, VOLUME);
     assert.ok(majors <= MAX_MAJOR_GCS, `${majors} major GCs while 1 GiB passed (at most ${MAX_MAJOR_GCS})`);
   } finally {
-    const exited = once(agent.child, "exit");
-    agent.child.kill("SIGTERM");
-    await exited;
+    await agent.stop();
     await sink.close();
   }
 });

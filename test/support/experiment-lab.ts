@@ -1,11 +1,11 @@
 // For the experiment tests (not a test file): an HTTP service that logs when each request reached
 // it, a `netimpair agent` started by the CLI with a proxy "api" in front of it, a webhook receiver.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { connect, type ControlClient } from "../../src/control/client.js";
-import { CLI_PATH } from "./cli.js";
+import type { ControlClient } from "../../src/control/client.js";
+import { connectToCliAgent, spawnCliAgent } from "./cli-agent.js";
 
 export interface HttpService {
   port: number;
@@ -83,39 +83,17 @@ export interface CliAgent {
 
 /** `netimpair agent` with proxy "api" in front of `upstream` (HOST:PORT). */
 export async function startCliAgent(upstream: string): Promise<CliAgent> {
-  const child = spawn(process.execPath, [CLI_PATH, "agent", "--control", "127.0.0.1:0", "--proxy", `api=127.0.0.1:0,${upstream}`, "--log-level", "silent"], { stdio: ["ignore", "ignore", "pipe"] });
-  child.on("error", () => {});
-  let stderr = "";
-  child.stderr!.setEncoding("utf8");
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no control URL within 10 s; stderr: ${stderr}`)), 10_000);
-    child.stderr!.on("data", (d: string) => {
-      stderr += d;
-      const m = /control (wss?:\/\/\S+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`agent exited ${code}: ${stderr}`)));
-  });
-  const ctl = await connect(url, { bindToSession: false });
-  const listen = (await ctl.proxies()).find((p) => p.name === "api")!.listen;
+  const agent = await spawnCliAgent({ args: ["--proxy", `api=127.0.0.1:0,${upstream}`], logLevel: "silent", captureLogs: false });
+  const ctl = await connectToCliAgent(agent, { bindToSession: false });
   return {
-    child,
-    url,
-    apiPort: Number(listen.slice(listen.lastIndexOf(":") + 1)),
+    child: agent.child,
+    url: agent.url,
+    apiPort: agent.port("api"),
     ctl,
     impairment: async () => (await ctl.proxies()).find((p) => p.name === "api")!.impairment?.profile ?? null,
     close: async () => {
       await ctl.close();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, "exit");
-        child.kill("SIGTERM");
-        const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(killer);
-      }
+      await agent.stop();
     },
   };
 }

@@ -1,36 +1,14 @@
 // The relay as users run it: `netimpair agent --proxy bench=...` (dist/src/cli/main.js) in its
 // own process, driven over its control channel, measured from /proc and its /metrics.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { request } from "node:http";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { connect, type ControlClient } from "../../../src/control/client.js";
 import type { ImpairmentSpec } from "../../../src/profiles/types.js";
+import { httpGet } from "../../support/agent-process.js";
+import { spawnCliAgent } from "../../support/cli-agent.js";
+import { metric } from "../../support/prometheus.js";
 import { procUsage } from "./proc.js";
 import { workerFlags } from "./ipc.js";
 import type { RunningRelay, Usage } from "./relay.js";
-
-/** dist/src/cli/main.js, from this compiled file (dist/test/bench/lib/agent-relay.js). */
-export const CLI_PATH = fileURLToPath(new URL("../../../src/cli/main.js", import.meta.url));
-
-function get(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${url}: status ${res.statusCode}`))));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** A sample of a Prometheus text by name and exact label text (0 when absent). */
-export function metric(text: string, name: string, labels = ""): number {
-  const head = labels ? `${name}{${labels}} ` : `${name} `;
-  const line = text.split("\n").find((l) => l.startsWith(head));
-  return line === undefined ? 0 : Number(line.slice(head.length));
-}
 
 export interface AgentRelay extends RunningRelay {
   child: ChildProcess;
@@ -41,33 +19,17 @@ export interface AgentRelay extends RunningRelay {
 
 /** Starts `netimpair agent` with one proxy "bench" to 127.0.0.1:upstreamPort, then applies `spec`. */
 export async function startAgentRelay(upstreamPort: number, spec: ImpairmentSpec | null): Promise<AgentRelay> {
-  // workerFlags: --cpu-prof with `npm run bench -- --profile`, as for the worker relays
-  const child = spawn(process.execPath, [...workerFlags, CLI_PATH, "agent", "--control", "127.0.0.1:0", "--proxy", `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`], {
-    stdio: ["ignore", "ignore", "pipe"], // its JSON logs (level info, as by default) go nowhere
-  });
-  child.on("error", () => {});
-  let stderr = "";
-  child.stderr!.setEncoding("utf8");
-  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`netimpair agent: no control URL within 15 s: ${stderr}`)), 15_000);
-    child.stderr!.on("data", (d: string) => {
-      stderr += d;
-      const m = /control (ws:\/\/\S+) proxies: bench 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1]!, port: Number(m[2]) });
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`netimpair agent exited (${code}): ${stderr}`)));
-  });
-  const httpUrl = ready.url.replace(/^ws/, "http").replace(/\/control$/, "");
+  // workerFlags: --cpu-prof with `npm run bench -- --profile`, as for the worker relays; its JSON
+  // logs (level info, as by default) go nowhere
+  const agent = await spawnCliAgent({ nodeFlags: workerFlags, args: ["--proxy", `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`], logLevel: null, captureLogs: false });
+  const { child, url, httpUrl } = agent;
   let ctl: ControlClient | null = null;
   const apply = async (s: ImpairmentSpec | null): Promise<void> => {
-    ctl ??= await connect(ready.url);
+    ctl ??= await connect(url);
     if (s === null) await ctl.call("impair.clear", { proxy: "bench" });
     else await ctl.call("impair.apply", { proxy: "bench", spec: s as unknown as Record<string, unknown> });
   };
-  const metrics = (): Promise<string> => get(`${httpUrl}/metrics`);
+  const metrics = (): Promise<string> => httpGet(`${httpUrl}/metrics`);
   const usage = async (): Promise<Usage> => {
     const p = procUsage(child.pid!);
     // at its open-file limit (the scale benchmark) the agent cannot accept the scrape: the
@@ -90,12 +52,7 @@ export async function startAgentRelay(upstreamPort: number, spec: ImpairmentSpec
   };
   const stop = async (): Promise<void> => {
     await ctl?.close().catch(() => undefined);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, "exit");
-    child.kill("SIGTERM");
-    const killer = setTimeout(() => child.kill("SIGKILL"), 6000);
-    await exited;
-    clearTimeout(killer);
+    await agent.stop();
   };
   try {
     if (spec !== null) await apply(spec);
@@ -104,7 +61,7 @@ export async function startAgentRelay(upstreamPort: number, spec: ImpairmentSpec
     throw err;
   }
   return {
-    port: ready.port,
+    port: agent.port("bench"),
     worker: null,
     pid: child.pid!,
     child,

@@ -1,8 +1,8 @@
 // The agent as users run it: `netimpair agent` (the CLI, its own process) with one proxy
 // "bench", driven over its control channel; its CPU and memory read from /proc.
 import { readFileSync } from "node:fs";
-import { connect, type ControlClient } from "../../../src/control/client.js";
-import { startHealthyAgent, type AgentProcess } from "../../deploy/agent-process.js";
+import type { ControlClient } from "../../../src/control/client.js";
+import { connectToCliAgent, spawnCliAgent, type CliAgent as AgentProcess } from "../../support/cli-agent.js";
 
 export interface CliAgent {
   agent: AgentProcess;
@@ -18,23 +18,13 @@ const CLOCK_TICK_MS = 10; // Linux USER_HZ = 100
 
 /** Starts `netimpair agent --proxy bench=127.0.0.1:0,127.0.0.1:UPSTREAM` and connects to it. */
 export async function startCliAgent(upstreamPort: number): Promise<CliAgent> {
-  const { agent, port: controlPort } = await startHealthyAgent(async (control) => [
-    "agent",
-    "--control",
-    `127.0.0.1:${control}`,
-    "--proxy",
-    `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`,
-    "--log-level",
-    "warn",
-  ]);
-  const control = await connect(`ws://127.0.0.1:${controlPort}/control`, { bindToSession: false });
-  const proxy = (await control.proxies()).find((p) => p.name === "bench");
-  if (!proxy) throw new Error("the agent has no proxy bench");
+  const agent = await spawnCliAgent({ args: ["--proxy", `bench=127.0.0.1:0,127.0.0.1:${upstreamPort}`], logLevel: "warn", captureLogs: false });
+  const control = await connectToCliAgent(agent, { bindToSession: false });
   const pid = agent.child.pid!;
   return {
     agent,
     control,
-    port: Number(proxy.listen.slice(proxy.listen.lastIndexOf(":") + 1)),
+    port: agent.port("bench"),
     usage: () => {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
