@@ -9,6 +9,7 @@ import { describeTimelineAction, planTimeline, stepProxies, type Timeline, type 
 import { silentProgress, type ProgressSink } from "./progress.js";
 import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "./report.js";
 import { describeAction } from "./schema.js";
+import { shellQuote } from "./shell-quote.js";
 import { AgentSession, type AgentRef } from "./session.js";
 import type { Scenario } from "./types.js";
 import { constants } from "node:os";
@@ -30,6 +31,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** aborting stops the run like Ctrl-C; the reason may name the signal ("SIGINT") */
   signal?: AbortSignal;
+  /** told of the command each time one starts (baseline, impaired run) and null when it has exited: a second Ctrl-C kills it */
+  onCommand?: (cmd: RunningCommand | null) => void;
   progress?: ProgressSink;
   /** how often agents are polled for liveness, outside clears and live throughput (default 1 s) */
   pollMs?: number;
@@ -295,12 +298,20 @@ class ScenarioRun {
     return problems;
   }
 
+  /** Starts the command; onCommand hears of it until it exits. */
+  private startCommand(): RunningCommand {
+    const cmd = startCommand(this.opts.command!, { stdio: this.opts.commandStdio ?? "inherit" });
+    this.opts.onCommand?.(cmd);
+    void cmd.exited.then(() => this.opts.onCommand?.(null));
+    return cmd;
+  }
+
   // ------------------------------------------------------------------ the clean baseline
 
   private async baselinePhase(): Promise<PhaseReport | null> {
     const startedAt = new Date();
     const dirty = (s: AgentSession): string[] => this.scenarioProxies.filter((p) => s.proxies.has(p) && s.before.get(p) !== null);
-    this.progress.note(`baseline: running ${this.opts.command!.join(" ")} on a clean link`);
+    this.progress.note(`baseline: running ${shellQuote(this.opts.command!)} on a clean link`);
     try {
       await Promise.all(this.sessions.flatMap((s) => dirty(s).map((p) => s.set(p, { kind: "clean" }))));
     } catch (err) {
@@ -310,7 +321,7 @@ class ScenarioRun {
     const t = performance.now();
     const before = await this.snapshotOrStop();
     if (!before) return null;
-    const cmd = startCommand(this.opts.command!, { stdio: this.opts.commandStdio ?? "inherit" });
+    const cmd = this.startCommand();
     const exit = await Promise.race([cmd.exited, this.stoppedPromise.then(() => null)]);
     if (exit === null) {
       const reason = this.stopReason;
@@ -353,8 +364,8 @@ class ScenarioRun {
     while (i < times.length && times[i]! <= 0 && !this.stopReason) await this.runInstant(times[i++]!, byTime);
     if (this.stopReason) return;
     if (this.opts.command) {
-      this.progress.note(`running ${this.opts.command.join(" ")}`);
-      const cmd = startCommand(this.opts.command, { stdio: this.opts.commandStdio ?? "inherit" });
+      this.progress.note(`running ${shellQuote(this.opts.command)}`);
+      const cmd = this.startCommand();
       this.command = cmd;
       void cmd.exited.then((exit) => {
         this.commandExit = { atMs: this.now(), exit };
@@ -519,7 +530,7 @@ class ScenarioRun {
     if (reason.kind === "aborted") await this.revertNow();
     if (this.command?.running) {
       const signal = reason.kind === "interrupted" ? reason.signal : "SIGTERM";
-      this.progress.note(`stopping ${this.opts.command!.join(" ")} (${signal})`);
+      this.progress.note(`stopping ${shellQuote(this.opts.command!)} (${signal})`);
       const exit = await this.command.stop(signal, this.opts.stopGraceMs);
       this.commandExit ??= { atMs: this.now(), exit };
     }

@@ -1,5 +1,6 @@
 // `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
 import { appendFile, writeFile } from "node:fs/promises";
+import { constants } from "node:os";
 import type { Command } from "commander";
 import { resolveTargets } from "../fleet.js";
 import { fleetContext, globalsOf } from "../globals.js";
@@ -9,6 +10,8 @@ import { runScenario } from "../../scenario/runner.js";
 import { renderJunit } from "../../scenario/junit.js";
 import { renderMarkdown } from "../../scenario/markdown.js";
 import { streamProgress } from "../../scenario/progress.js";
+import type { RunningCommand } from "../../scenario/command.js";
+import { shellQuote } from "../../scenario/shell-quote.js";
 import type { AgentRef } from "../../scenario/session.js";
 import type { Scenario } from "../../scenario/types.js";
 import { renderHtmlReport } from "../../experiment/html.js";
@@ -68,15 +71,22 @@ export function registerRun(program: Command): void {
       const json = globalsOf(cmd).json === true;
 
       const abort = new AbortController();
+      let running: RunningCommand | null = null;
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
+        const code = 128 + (constants.signals[signal] ?? 2);
         if (signals === 1) {
           process.stderr.write(`\nnetimpair run: ${signal}: stopping and reverting (again to quit at once)\n`);
           abort.abort(signal);
+        } else if (signals === 2 && running?.running) {
+          // a command that ignores the first signal must not outlive the runner: SIGKILL to
+          // its process group, and exit once it is gone; the agents still revert, as the
+          // control sessions close with the process
+          process.stderr.write(`netimpair run: second ${signal}: killing ${shellQuote(command)} (SIGKILL) and quitting\n`);
+          void running.kill().finally(() => process.exit(code));
         } else {
-          // the agents still revert: the control sessions close with the process
-          process.exit(130);
+          process.exit(code);
         }
       };
       process.on("SIGINT", onSignal);
@@ -91,6 +101,7 @@ export function registerRun(program: Command): void {
           baseline: flags.baseline === true,
           timeoutMs,
           signal: abort.signal,
+          onCommand: (c) => (running = c),
           progress: streamProgress(process.stderr),
         });
         if (report.stopped) process.stderr.write(`netimpair run: ${report.stopped}\n`);
