@@ -1,5 +1,4 @@
 // `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
-import { appendFile, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { resolveTargets } from "../fleet.js";
@@ -15,6 +14,7 @@ import { shellQuote } from "../../scenario/shell-quote.js";
 import type { AgentRef } from "../../scenario/session.js";
 import type { Scenario } from "../../scenario/types.js";
 import { renderHtmlReport } from "../../experiment/html.js";
+import { checkOutputs, writeOutput, type OutputFile } from "./run-outputs.js";
 import { newSeries } from "../../experiment/series.js";
 
 interface RunFlags {
@@ -34,17 +34,6 @@ async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: Age
   const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
   const targets = await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}) });
   return { agents: targets, timeoutMs: ctx.timeoutMs };
-}
-
-async function writeOut(flag: string, file: string, text: string, append = false): Promise<boolean> {
-  try {
-    if (append) await appendFile(file, text);
-    else await writeFile(file, text);
-    return true;
-  } catch (err) {
-    process.stderr.write(`netimpair: ${flag} ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
-    return false;
-  }
 }
 
 export function registerRun(program: Command): void {
@@ -67,6 +56,9 @@ export function registerRun(program: Command): void {
         throw err;
       }
       if (flags.baseline && command.length === 0) throw new UsageError("--baseline needs a command to run (netimpair run SCENARIO --baseline -- COMMAND ARGS...)");
+      const out = (flag: string, path: string | undefined): OutputFile | null => (path === undefined ? null : { flag, path });
+      const outputs = { report: out("--report", flags.report), junit: out("--junit", flags.junit), html: out("--html", flags.html), summary: out("--summary", flags.summary) };
+      await checkOutputs(Object.values(outputs).filter((o): o is OutputFile => o !== null));
       const { agents, timeoutMs } = await agentsOf(cmd, scenario);
       const json = globalsOf(cmd).json === true;
 
@@ -107,10 +99,10 @@ export function registerRun(program: Command): void {
         if (report.stopped) process.stderr.write(`netimpair run: ${report.stopped}\n`);
         const markdown = renderMarkdown(report);
         let wrote = true;
-        if (flags.report) wrote = (await writeOut("--report", flags.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
-        if (flags.junit) wrote = (await writeOut("--junit", flags.junit, renderJunit(report))) && wrote;
-        if (flags.html && series) wrote = (await writeOut("--html", flags.html, await renderHtmlReport(report, series))) && wrote;
-        if (flags.summary) wrote = (await writeOut("--summary", flags.summary, markdown + "\n", true)) && wrote;
+        if (outputs.report) wrote = (await writeOutput(outputs.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
+        if (outputs.junit) wrote = (await writeOutput(outputs.junit, renderJunit(report))) && wrote;
+        if (outputs.html && series) wrote = (await writeOutput(outputs.html, await renderHtmlReport(report, series))) && wrote;
+        if (outputs.summary) wrote = (await writeOutput(outputs.summary, markdown + "\n", true)) && wrote;
         process.stdout.write(json ? JSON.stringify(report, null, 2) + "\n" : markdown + "\n");
         process.exitCode = report.exitCode !== 0 ? report.exitCode : wrote ? 0 : 1;
       } finally {
