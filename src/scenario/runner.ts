@@ -5,7 +5,7 @@
 import { ConnectionError, RpcError } from "../control/client.js";
 import type { ProxyInfo } from "../control/protocol.js";
 import { startCommand, type CommandExit, type RunningCommand } from "./command.js";
-import { describeTimelineAction, planTimeline, stepProxies, type Timeline, type TimelineAction } from "./plan.js";
+import { describeTimelineAction, planTimeline, stepLabel, stepProxies, type Timeline, type TimelineAction } from "./plan.js";
 import { silentProgress, type ProgressSink } from "./progress.js";
 import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "./report.js";
 import { describeAction } from "./schema.js";
@@ -439,10 +439,9 @@ class ScenarioRun {
     const results = await Promise.allSettled(calls);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
-      const step = this.scenario.steps[a.step]!;
       const why = describeError(failed.reason);
       this.stepError[a.step] ??= why;
-      this.stop({ kind: "failed", message: `step ${a.step + 1} (${step.name}) failed ${why}` });
+      this.stop({ kind: "failed", message: `${stepLabel(a.step, this.scenario.steps)} (${describeAction(this.scenario.steps[a.step]!.action)}) failed ${why}` });
     }
   }
 
