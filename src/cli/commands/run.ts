@@ -25,14 +25,24 @@ interface RunFlags {
   baseline?: boolean;
 }
 
-/** The agents of a run: the command line's (or NETIMPAIR_AGENT), else the scenario's `agents`, else the default. */
+/**
+ * The agents of a run: --agent / --agents (with --select) from the command line, else the
+ * scenario's `agents:`, else env NETIMPAIR_AGENT, else the default agent. (Other commands have no
+ * file: for them the command line wins over the env, which wins over the default, as here.)
+ */
 async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
   const g = globalsOf(cmd);
-  const ctx = await fleetContext(cmd);
-  const fromCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined || (process.env.NETIMPAIR_AGENT ?? "") !== "";
-  if (fromCommandLine || scenario.agents.length === 0) return { agents: ctx.targets, timeoutMs: ctx.timeoutMs };
+  const onCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined;
+  if (onCommandLine || scenario.agents.length === 0) {
+    const ctx = await fleetContext(cmd);
+    return { agents: ctx.targets, timeoutMs: ctx.timeoutMs };
+  }
+  // the file's list: NETIMPAIR_AGENT is not read at all
+  const env = { ...process.env };
+  delete env.NETIMPAIR_AGENT;
+  const ctx = await fleetContext(cmd, env);
   const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
-  const targets = await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}) });
+  const targets = await resolveTargets({ agent: scenario.agents, select: [], env, ...(token !== undefined ? { token } : {}) });
   return { agents: targets, timeoutMs: ctx.timeoutMs };
 }
 
