@@ -92,7 +92,10 @@ class ScenarioRun {
   private stepEnd: (number | null)[] = [];
   private stepError: (string | null)[] = [];
   private command: RunningCommand | null = null;
-  private commandExit: { atMs: number; exit: CommandExit } | null = null;
+  /** the command's exit; byRunner: the run had stopped for another reason first, and ended it */
+  private commandExit: { atMs: number; exit: CommandExit; byRunner: boolean } | null = null;
+  /** the step whose failed action stopped the run, if one did */
+  private stoppedByStep: number | null = null;
   private currentStep: number | null = null;
   private lastBytes = new Map<string, { up: number; down: number; at: number }>();
   private lastFaults = new Map<string, Record<string, number>>();
@@ -368,7 +371,7 @@ class ScenarioRun {
       const cmd = this.startCommand();
       this.command = cmd;
       void cmd.exited.then((exit) => {
-        this.commandExit = { atMs: this.now(), exit };
+        this.commandExit = { atMs: this.now(), exit, byRunner: this.stopReason !== null };
         if (exit.error) this.progress.note(exit.error);
         this.stop({ kind: "command", exit });
       });
@@ -441,6 +444,7 @@ class ScenarioRun {
     if (failed) {
       const why = describeError(failed.reason);
       this.stepError[a.step] ??= why;
+      if (!this.stopReason) this.stoppedByStep = a.step;
       this.stop({ kind: "failed", message: `${stepLabel(a.step, this.scenario.steps)} (${describeAction(this.scenario.steps[a.step]!.action)}) failed ${why}` });
     }
   }
@@ -531,7 +535,7 @@ class ScenarioRun {
       const signal = reason.kind === "interrupted" ? reason.signal : "SIGTERM";
       this.progress.note(`stopping ${shellQuote(this.opts.command!)} (${signal})`);
       const exit = await this.command.stop(signal, this.opts.stopGraceMs);
-      this.commandExit ??= { atMs: this.now(), exit };
+      this.commandExit ??= { atMs: this.now(), exit, byRunner: true };
     }
     if (this.sessions.length > 0 && this.t0 > 0) {
       const only = new Set(this.scenarioProxies);
@@ -566,6 +570,8 @@ class ScenarioRun {
 
   private buildReport(baseline: PhaseReport | null): RunReport {
     const r = this.stopReason;
+    const stopped = r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : r.kind === "aborted" ? r.reason : `interrupted by ${r.signal}`;
+    const stopCause = this.stoppedByStep === null ? stopped : null;
     const endMs = this.endMs;
     const at = (ms: number): string => new Date(this.startedAt.getTime() + ms).toISOString();
     const snapAt = (ms: number | null): CounterSnapshot | undefined => (ms === null ? this.snapshots.get(Infinity) : this.snapshots.get(ms) ?? this.snapshots.get(Infinity));
@@ -575,6 +581,8 @@ class ScenarioRun {
       const end = start === null ? null : (this.stepEnd[i] ?? endMs);
       const cut = start !== null && this.stepEnd[i] === null && plannedEnd !== null;
       const status = this.stepError[i] !== null ? "failed" : start === null ? "not-reached" : cut ? "cut-short" : "done";
+      // in progress when the runner stopped the run for a reason of its own (not this step's failure)
+      const stoppedBy = stopCause !== null && start !== null && this.stepEnd[i] === null && this.stepError[i] === null ? stopCause : null;
       const durationMs = start === null || end === null ? 0 : Math.max(0, end - start);
       const before = start === null ? undefined : this.snapshots.get(s.at);
       const after = start === null ? undefined : snapAt(this.stepEnd[i] === null ? null : plannedEnd);
@@ -592,6 +600,7 @@ class ScenarioRun {
         durationMs: Math.round(durationMs),
         status,
         ...(this.stepError[i] !== null ? { error: this.stepError[i]! } : {}),
+        ...(stoppedBy !== null ? { stoppedBy } : {}),
         perProxy: before && after ? trafficBetween(before, after, durationMs, proxies) : {},
       };
     });
@@ -605,9 +614,9 @@ class ScenarioRun {
       exitCode: this.exitCode(),
       durationMs: Math.round(endMs),
       command: this.opts.command,
-      commandExit: exit ? { atMs: Math.round(exit.atMs), code: exit.exit.code, signal: exit.exit.signal } : null,
+      commandExit: exit ? { atMs: Math.round(exit.atMs), code: exit.exit.code, signal: exit.exit.signal, stoppedByRunner: exit.byRunner } : null,
       agents: this.opts.agents.map((a) => ({ name: a.name, url: a.url })),
-      stopped: r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : r.kind === "aborted" ? r.reason : `interrupted by ${r.signal}`,
+      stopped,
       steps,
       totals: first && last ? trafficBetween(first, last, endMs, this.scenarioProxies) : {},
       baseline,
