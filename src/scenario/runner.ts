@@ -10,6 +10,7 @@ import { silentProgress, type ProgressSink } from "./progress.js";
 import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "./report.js";
 import { describeAction } from "./schema.js";
 import { shellQuote } from "./shell-quote.js";
+import { describeFieldPath } from "./load.js";
 import { AgentSession, type AgentRef } from "./session.js";
 import type { Scenario } from "./types.js";
 import { constants } from "node:os";
@@ -56,6 +57,16 @@ type StopReason =
 function describeError(err: unknown): string {
   if (err instanceof ConnectionError || err instanceof RpcError) return err.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An error's cause without the agent's URL (the message names the agent itself). */
+function causeOf(err: unknown): string {
+  return err instanceof ConnectionError ? err.reason : describeError(err);
+}
+
+/** The agent as messages name it: its URL, or `NAME (URL)` for an inventory name. */
+function agentLabel(ref: AgentRef): string {
+  return ref.name === ref.url ? ref.url : `${ref.name} (${ref.url})`;
 }
 
 function signalOf(reason: unknown): NodeJS.Signals {
@@ -243,7 +254,7 @@ class ScenarioRun {
           this.stop({ kind: "failed", message: `${c.proxies.join(", ")} on agent ${s.ref.name} ${were} cleared from outside the run (netimpair panic or clear), ${c.cause} by ${c.by}: the remaining steps are cancelled` });
         });
       }
-      else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${o.reason instanceof ConnectionError ? o.reason.reason : describeError(o.reason)}`);
+      else problems.push(`agent ${agentLabel(this.opts.agents[i]!)} is unreachable: ${causeOf(o.reason)}`);
     });
     if (problems.length === 0) {
       this.allProxies = [...new Set(this.sessions.flatMap((s) => [...s.proxies]))].sort();
@@ -252,7 +263,7 @@ class ScenarioRun {
         for (const p of stepProxies(step, this.allProxies)) {
           used.add(p);
           if (!this.sessions.some((s) => s.proxies.has(p))) {
-            problems.push(`${step.path}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
+            problems.push(`${describeFieldPath(step.path)}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
           }
         }
       }
@@ -276,7 +287,7 @@ class ScenarioRun {
         try {
           names = new Set(await s.client.profiles());
         } catch (err) {
-          problems.push(`agent ${s.ref.name}: ${describeError(err)}`);
+          problems.push(`agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
           return;
         }
         for (const step of this.scenario.steps) {
@@ -285,14 +296,14 @@ class ScenarioRun {
           const wanted = a.kind === "apply" && a.profile !== undefined ? [a.profile] : a.kind === "ramp" ? [a.from, a.to] : [];
           for (const name of wanted) {
             if (!names.has(name)) {
-              problems.push(`${step.path}: profile ${JSON.stringify(name)} is not on agent ${s.ref.name}`);
+              problems.push(`${describeFieldPath(step.path)}: profile ${JSON.stringify(name)} is not on agent ${s.ref.name}`);
               continue;
             }
             if (a.kind !== "ramp") continue;
             try {
               await s.resolveRampProfile(name);
             } catch (err) {
-              problems.push(`${step.path}: profile ${JSON.stringify(name)} on agent ${s.ref.name}: ${describeError(err)}`);
+              problems.push(`${describeFieldPath(step.path)}: profile ${JSON.stringify(name)} on agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
             }
           }
         }
@@ -435,7 +446,7 @@ class ScenarioRun {
         .filter((s) => s.proxies.has(proxy))
         .map((s) =>
           s.set(proxy, a.target).catch((err: unknown) => {
-            throw new Error(`on ${s.ref.name}, proxy ${proxy}: ${describeError(err)}`);
+            throw new Error(`on ${agentLabel(s.ref)}, proxy ${proxy}: ${causeOf(err)}`);
           }),
         ),
     );
@@ -453,12 +464,18 @@ class ScenarioRun {
   private async snapshotOrStop(): Promise<CounterSnapshot | null> {
     const only = new Set(this.scenarioProxies);
     try {
-      const lists = await Promise.all(this.sessions.map((s) => s.client.proxies()));
+      const lists = await Promise.all(
+        this.sessions.map((s) =>
+          s.client.proxies().catch((err: unknown) => {
+            throw new Error(`lost agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
+          }),
+        ),
+      );
       const snap: CounterSnapshot = {};
       for (const list of lists) addToSnapshot(snap, list, only);
       return snap;
     } catch (err) {
-      this.stop({ kind: "failed", message: `lost an agent: ${describeError(err)}` });
+      this.stop({ kind: "failed", message: describeError(err) });
       return null;
     }
   }
@@ -477,7 +494,7 @@ class ScenarioRun {
             try {
               list = await s.client.proxies();
             } catch (err) {
-              throw new Error(`lost agent ${s.ref.name}: ${describeError(err)}`);
+              throw new Error(`lost agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
             }
             if (quiet) {
               const cleared = list.filter((p) => s.applied.get(p.name) === "impaired" && p.impairment === null).map((p) => p.name);
