@@ -97,3 +97,25 @@ test("status shows time left in one format (4m59s, not 4.98m / 299s)", async () 
     await l.close();
   }
 });
+
+test("run --json is one document, the run report, with one agent as with several, passed or failed", async () => {
+  const l = await runLab();
+  try {
+    const scenario = await l.file("proxies: [pg]\nsteps:\n  - {at: 0s, apply: 3g, for: 100ms}\n");
+    const ok = await run([scenario, "--json", "--agent", l.agent.url]);
+    const url = l.agent.url; // a port nobody serves once the agent has stopped
+    await l.agent.stop();
+    const failed = await run([scenario, "--json", "--agent", url]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(failed.code, 1, failed.stderr);
+    const a = JSON.parse(ok.stdout) as Record<string, unknown>;
+    const b = JSON.parse(failed.stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    assert.equal(a.stopped, null);
+    assert.match(String(b.stopped), /unreachable: connection refused/);
+    assert.equal(Array.isArray(b), false);
+    assert.equal("ok" in b, false, "no {agent, url, ok, error} envelope");
+  } finally {
+    await l.close();
+  }
+});
