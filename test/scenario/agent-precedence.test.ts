@@ -35,6 +35,11 @@ test("the scenario's agents: win over NETIMPAIR_AGENT; --agent wins over both; t
     // the default last (whether or not an agent listens there, the report names it)
     const fallback = await run([without, "--json", "--timeout", "2s"]);
     assert.deepEqual(agentsOf(fallback.stdout), [DEFAULT_AGENT]);
+    // a bad URL in the file is named as the file's
+    const badFile = await a.file(`agents: [${a.agent.url}, "ftp://nowhere"]\n${steps}`);
+    const bad = await run([badFile]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.ok(bad.stderr.includes(`${badFile}: agents, entry 2 "ftp://nowhere": unsupported scheme`), bad.stderr);
     // what each agent saw: b's pg was impaired by the runs that chose b only
     const changes = (l: typeof a): number => l.agent.logs().filter((line) => line.event === "impairment.change" && line.profile === "3g").length;
     assert.deepEqual([changes(a), changes(b)], [2, 2]);

@@ -1,7 +1,7 @@
 // `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
 import { constants } from "node:os";
 import type { Command } from "commander";
-import { resolveTargets } from "../fleet.js";
+import { parseAgentAddress, resolveTargets } from "../fleet.js";
 import { fleetContext, globalsOf } from "../globals.js";
 import { UsageError } from "../output.js";
 import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
@@ -30,7 +30,7 @@ interface RunFlags {
  * scenario's `agents:`, else env NETIMPAIR_AGENT, else the default agent. (Other commands have no
  * file: for them the command line wins over the env, which wins over the default, as here.)
  */
-async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
+async function agentsOf(cmd: Command, scenario: Scenario, file: string): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
   const g = globalsOf(cmd);
   const onCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined;
   if (onCommandLine || scenario.agents.length === 0) {
@@ -42,6 +42,8 @@ async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: Age
   delete env.NETIMPAIR_AGENT;
   const ctx = await fleetContext(cmd, env);
   const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
+  // a bad URL in the file is named as the file's, not as an --agent flag
+  scenario.agents.forEach((a, i) => parseAgentAddress(a, `${file}: agents, entry ${i + 1}`));
   const targets = await resolveTargets({ agent: scenario.agents, select: [], env, ...(token !== undefined ? { token } : {}) });
   return { agents: targets, timeoutMs: ctx.timeoutMs };
 }
@@ -69,7 +71,7 @@ export function registerRun(program: Command): void {
       const out = (flag: string, path: string | undefined): OutputFile | null => (path === undefined ? null : { flag, path });
       const outputs = { report: out("--report", flags.report), junit: out("--junit", flags.junit), html: out("--html", flags.html), summary: out("--summary", flags.summary) };
       await checkOutputs(Object.values(outputs).filter((o): o is OutputFile => o !== null));
-      const { agents, timeoutMs } = await agentsOf(cmd, scenario);
+      const { agents, timeoutMs } = await agentsOf(cmd, scenario, file);
       const json = globalsOf(cmd).json === true;
 
       const abort = new AbortController();
