@@ -214,6 +214,23 @@ export function formatDuration(ms: number): string {
   );
 }
 
+/**
+ * Time left on a countdown, in whole seconds rounded up, one format at every size so a value
+ * redrawn each second keeps its shape: 850 -> "1s", 49000 -> "49s", 289000 -> "4m49s",
+ * 300000 -> "5m00s", 3725000 -> "1h02m05s".
+ */
+export function formatTimeLeft(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  const pad = (n: number): string => String(n).padStart(2, "0");
+  if (h > 0) return `${h}h${pad(m)}m${pad(sec)}s`;
+  if (m > 0) return `${m}m${pad(sec)}s`;
+  return `${sec}s`;
+}
+
 /** Bits per second as a short bandwidth: 400000 -> "400kbps", 1.6e6 -> "1.6Mbps", null -> "unlimited". */
 export function formatBandwidth(bps: number | null): string {
   if (bps === null) return "unlimited";

@@ -40,11 +40,15 @@ export function failureLine(o: FailedOutcome): string {
   return o.agent === o.url ? `${o.url}: ${o.error}` : `${o.agent} (${o.url}): ${o.error}`;
 }
 
-/** The --json document: the result itself for one agent, else an array of outcomes. */
+/**
+ * The --json document: for one agent the result itself, and nothing when it failed (the failure
+ * is its line on stderr and exit 1), so stdout never holds another shape; for several agents the
+ * array of outcomes.
+ */
 export function jsonDocument<R>(outcomes: AgentOutcome<R>[]): unknown {
   if (outcomes.length === 1) {
     const only = outcomes[0]!;
-    return only.ok ? only.result : only;
+    return only.ok ? only.result : undefined;
   }
   return outcomes;
 }
@@ -79,7 +83,8 @@ export function report<R>(
   const ok = outcomes.filter((o): o is OkOutcome<R> => o.ok);
   const failed = outcomes.filter((o): o is FailedOutcome => !o.ok);
   if (json) {
-    printer.out(JSON.stringify(jsonDocument(outcomes), null, 2));
+    const doc = jsonDocument(outcomes);
+    if (doc !== undefined) printer.out(JSON.stringify(doc, null, 2));
   } else if (ok.length > 0) {
     const text = human(ok, outcomes.length > 1);
     if (text !== "") printer.out(text);

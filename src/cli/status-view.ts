@@ -2,7 +2,7 @@
 // with live throughput computed from two proxy.list samples.
 import type { ConnInfo, ImpairmentState, ProxyInfo, RemovedImpairment, SetOverrides, ToxicInfo } from "../control/protocol.js";
 import type { ImpairmentSpec } from "../profiles/types.js";
-import { formatBandwidth, formatDuration } from "../units.js";
+import { formatBandwidth, formatTimeLeft } from "../units.js";
 import { renderTable } from "./output.js";
 
 /** A proxy as `status --json` reports it: proxy.list plus throughput (bytes per second). */
@@ -59,7 +59,7 @@ export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now
   if (imp.set !== undefined && Object.keys(imp.set).length > 0) extras.push(`set ${describeSet(imp.set)}`);
   if (imp.expiresAt) {
     const left = Math.max(0, Date.parse(imp.expiresAt) - nowMs);
-    extras.push(`${formatDuration(Math.round(left / 1000) * 1000)} left`);
+    extras.push(`${formatTimeLeft(left)} left`);
   }
   const link = describeSharing(imp.spec);
   if (link !== null) extras.push(link);

@@ -13,6 +13,7 @@ import { breachText, failuresText, ms, pct } from "./format.js";
 import type { RunSeries } from "./series.js";
 import type { ProbeStats } from "./types.js";
 import { HTML_CLIENT_SCRIPT, HTML_STYLE } from "./html-client.js";
+import { shellQuote } from "../scenario/shell-quote.js";
 
 const require = createRequire(import.meta.url);
 
@@ -129,7 +130,7 @@ export async function renderHtmlReport(report: RunReport, series: RunSeries): Pr
       return `<div class="band b${s.index % 6} ${escapeHtml(s.status)}" data-start="${s.start}" data-end="${s.end}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%" title="${escapeHtml(`step ${s.index + 1}: ${s.name}`)}"><span>${s.index + 1}. ${escapeHtml(s.name)}</span></div>`;
     })
     .join("");
-  const cmd = report.command ? `<code>${escapeHtml(report.command.join(" "))}</code>` : "no command";
+  const cmd = report.command ? `<code>${escapeHtml(shellQuote(report.command))}</code>` : "no command";
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -4,6 +4,7 @@
 // SIGKILL takes its command with it; without a terminal on stdin the guard and the command get
 // their own process group, and the command's children go too.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Socket } from "node:net";
 import { constants } from "node:os";
@@ -26,6 +27,55 @@ export interface RunningCommand {
   readonly running: boolean;
   /** sends `signal`, then SIGKILL after `graceMs`; resolves when it has exited */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<CommandExit>;
+  /**
+   * SIGKILL now (for a runner about to exit): the guard's process group, so the command's
+   * children too, or without a group the command and the guard. Resolves when the guard has
+   * exited and the command is gone (or after `waitMs`, default 2 s).
+   */
+  kill(waitMs?: number): Promise<void>;
+}
+
+/** A process's state letter and process group from /proc (Linux), or null when it is not there. */
+function procStat(pid: string | number): { state: string; group: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] ?? "", group: Number(fields[2]) };
+  } catch {
+    return null;
+  }
+}
+
+const dead = (state: string): boolean => state === "Z" || state === "X";
+
+/** Whether `pid` is gone: no such process, or dead and waiting to be reaped (a zombie). */
+function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  const st = procStat(pid);
+  return st === null || dead(st.state);
+}
+
+/** Whether every process of group `pgid` is gone (zombies count as gone; without /proc, signal 0 decides). */
+function groupGone(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return true;
+  }
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return false;
+  }
+  return !pids.some((pid) => {
+    const st = procStat(pid);
+    return st !== null && st.group === pgid && !dead(st.state);
+  });
 }
 
 export const STOP_GRACE_MS = 5000;
@@ -96,6 +146,14 @@ export function startCommand(argv: readonly string[], opts: { stdio?: "inherit" 
     exited,
     get running() {
       return running;
+    },
+    async kill(waitMs = 2000) {
+      if (!running) return;
+      killHard();
+      const until = performance.now() + waitMs;
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
+      const done = (): boolean => (group && child.pid !== undefined ? groupGone(child.pid) : commandPid === undefined || processGone(commandPid));
+      while (!done() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     },
     async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = STOP_GRACE_MS): Promise<CommandExit> {
       if (running) {

@@ -1,8 +1,11 @@
-// JUnit XML of a run: one test case per step; a step fails when the command failed during it,
-// errors when one of its actions failed, and is skipped when the run never reached it.
+// JUnit XML of a run: one test case per step; a step fails when the command failed during it
+// (by itself: a command the runner stopped did not fail), errors when one of its actions failed
+// or the run was stopped while it was in progress (Ctrl-C, a lost agent, a panic), and is
+// skipped when the run never reached it.
 import { formatBandwidth, formatSize } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
 import { experimentCase, stepSloLines } from "../experiment/junit.js";
+import { shellQuote } from "./shell-quote.js";
 
 export function escapeXml(text: string): string {
   // characters XML 1.0 cannot hold at all are dropped
@@ -22,7 +25,7 @@ function stepTraffic(s: StepReport): string {
 
 export function renderJunit(report: RunReport): string {
   const failedByCommand = stepsFailedByCommand(report);
-  const cmd = report.command ? report.command.join(" ") : "the scenario";
+  const cmd = report.command ? shellQuote(report.command) : "the scenario";
   let failures = 0;
   let errors = 0;
   let skipped = 0;
@@ -38,6 +41,10 @@ export function renderJunit(report: RunReport): string {
     if (s.status === "failed" && (s.error !== undefined || !slo.failed)) {
       errors++;
       body.push(`      <error message="${escapeXml(s.error ?? "the step failed")}" type="StepFailed"/>`);
+    } else if (s.stoppedBy !== undefined) {
+      errors++;
+      const command = report.commandExit?.stoppedByRunner ? "; the command was stopped by the runner" : "";
+      body.push(`      <error message="${escapeXml(`the run stopped during this step: ${s.stoppedBy}${command}`)}" type="RunStopped"/>`);
     } else if (s.status === "not-reached") {
       skipped++;
       body.push(`      <skipped message="the run ended before this step"/>`);

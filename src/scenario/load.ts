@@ -1,5 +1,5 @@
 // Reading a scenario file: YAML -> validated Scenario with its trace CSVs loaded, every error
-// located at a file and line ("scenario.yaml:7: steps.2.ramp.over: expected a duration ...").
+// located at a file and line ("scenario.yaml:7: step 3, ramp.over: expected a duration ...").
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, resolve as resolvePath } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
@@ -18,9 +18,23 @@ export interface ScenarioFileError {
   message: string;
 }
 
+/**
+ * A field path as a user reads it: the file's steps counted from 1, as everywhere else the run
+ * numbers steps: `steps.1.ramp.over` -> `step 2, ramp.over`, `steps.3.repeat.steps.0.at` ->
+ * `step 4, repeat step 1, at`. Other paths are shown as they are.
+ */
+export function describeFieldPath(path: string): string {
+  const m = /^steps\.(\d+)((?:\.repeat\.steps\.\d+)*)(?:\.(.+))?$/.exec(path);
+  if (!m) return path;
+  const parts = [`step ${Number(m[1]) + 1}`];
+  for (const inner of m[2]!.matchAll(/\.repeat\.steps\.(\d+)/g)) parts.push(`repeat step ${Number(inner[1]) + 1}`);
+  if (m[3] !== undefined) parts.push(m[3]);
+  return parts.join(", ");
+}
+
 export function formatScenarioError(e: ScenarioFileError): string {
   const where = e.line === null ? e.file : `${e.file}:${e.line}`;
-  return e.path === "" ? `${where}: ${e.message}` : `${where}: ${e.path}: ${e.message}`;
+  return e.path === "" ? `${where}: ${e.message}` : `${where}: ${describeFieldPath(e.path)}: ${e.message}`;
 }
 
 export class ScenarioLoadError extends Error {

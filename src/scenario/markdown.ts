@@ -2,6 +2,7 @@
 // step and proxy, and with --baseline a comparison of the clean and the impaired run.
 import { stepsFailedByCommand, totalFaults, trafficTotals, type RunReport, type TrafficStats } from "./report.js";
 import { renderExperimentMarkdown } from "../experiment/markdown.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
 export function humanBytes(n: number): string {
@@ -47,9 +48,14 @@ export function renderMarkdown(report: RunReport): string {
   const out: string[] = [];
   out.push(`## netimpair run: ${cell(report.scenario)}`, "");
   if (report.description) out.push(report.description, "");
-  const cmd = report.command ? `\`${report.command.join(" ")}\`` : null;
+  const cmd = report.command ? `\`${cell(shellQuote(report.command))}\`` : null;
   if (cmd && report.commandExit) {
-    const how = report.commandExit.signal ? `was stopped by ${report.commandExit.signal}` : `exited with **${report.commandExit.code}**`;
+    const e = report.commandExit;
+    const how = e.stoppedByRunner
+      ? `was stopped by the runner (${e.signal ?? `it exited with ${e.code}`})`
+      : e.signal
+        ? `was killed by ${e.signal}`
+        : `exited with **${e.code}**`;
     out.push(`${cmd} ${how} after ${humanDuration(report.commandExit.atMs)} under the scenario; the run's exit code is **${report.exitCode}**.`);
   } else if (cmd) {
     out.push(`${cmd} did not run; the run's exit code is **${report.exitCode}**.`);
@@ -63,7 +69,7 @@ export function renderMarkdown(report: RunReport): string {
   out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const s of report.steps) {
     const result =
-      s.status === "failed" && s.error === undefined && s.sloBreaches ? "slo broken" : s.status === "failed" ? `error: ${s.error ?? "failed"}` : s.status === "not-reached" ? "not reached" : failed.has(s.index) ? "command failed" : s.status === "cut-short" ? "ok (run ended)" : "ok";
+      s.status === "failed" && s.error === undefined && s.sloBreaches ? "slo broken" : s.status === "failed" ? `error: ${s.error ?? "failed"}` : s.status === "not-reached" ? "not reached" : s.stoppedBy !== undefined ? `stopped: ${s.stoppedBy}` : failed.has(s.index) ? "command failed" : s.status === "cut-short" ? "ok (run ended)" : "ok";
     const proxies = Object.keys(s.perProxy);
     const rows = proxies.length > 0 ? proxies : [s.proxies.join(", ")];
     for (const name of rows) {

@@ -200,5 +200,12 @@ export function describeTimelineAction(a: TimelineAction, steps: readonly Scenar
   } else {
     what = step ? describeAction(step.action) : "";
   }
-  return `step ${a.step + 1}: ${what} (${a.proxies.join(", ")})`;
+  return `${stepLabel(a.step, steps)}: ${what} (${a.proxies.join(", ")})`;
+}
+
+/** "step 2", or with the user's own name `step 2 "warm cache"` (1-based, in time order). */
+export function stepLabel(index: number, steps: readonly ScenarioStep[]): string {
+  const step = steps[index];
+  const named = step !== undefined && step.name !== describeAction(step.action);
+  return named ? `step ${index + 1} ${JSON.stringify(step.name)}` : `step ${index + 1}`;
 }

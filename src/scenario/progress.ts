@@ -4,6 +4,7 @@
 import { humanDuration, humanRate } from "./markdown.js";
 import type { ProbeLive } from "../experiment/watch.js";
 import { pct } from "../experiment/format.js";
+import { formatTimeLeft } from "../units.js";
 
 export interface ProgressState {
   /** ms since the run started */
@@ -28,7 +29,7 @@ export interface ProgressSink {
 
 export function renderProgressLine(s: ProgressState): string {
   const parts: string[] = [];
-  parts.push(s.step ? `step ${s.step}${s.stepLeftMs !== null ? ` (${humanDuration(Math.max(0, s.stepLeftMs))} left)` : ""}` : "starting");
+  parts.push(s.step ? `step ${s.step}${s.stepLeftMs !== null ? ` (${formatTimeLeft(s.stepLeftMs)} left)` : ""}` : "starting");
   parts.push(s.totalMs !== null ? `${humanDuration(s.elapsedMs)} of ${humanDuration(s.totalMs)}` : humanDuration(s.elapsedMs));
   for (const [name, t] of Object.entries(s.throughput)) parts.push(`${name} up ${humanRate(t.up)} down ${humanRate(t.down)}`);
   for (const [name, p] of Object.entries(s.probes ?? {})) parts.push(`${name} ${pct(p.availability)} ok${p.last !== null ? ` (last ${p.last})` : ""}`);

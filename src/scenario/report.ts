@@ -36,7 +36,13 @@ export interface StepReport {
   durationMs: number;
   /** done; cut-short = the run ended during it; not-reached; failed = an action of it failed */
   status: StepStatus;
+  /** why an action of the step failed (status failed) */
   error?: string;
+  /**
+   * why the run stopped while this step was in progress, when it was not the step's own failure:
+   * "interrupted by SIGINT", a lost agent, a clear from outside, the stop condition
+   */
+  stoppedBy?: string;
   perProxy: Record<string, TrafficStats>;
   /** with probes: each probe's figures during the step */
   probes?: Record<string, ProbeStats>;
@@ -63,8 +69,12 @@ export interface RunReport {
   durationMs: number;
   /** the command run under the scenario, or null */
   command: string[] | null;
-  /** the command's exit: ms from the run's start, its code (128+n for a signal) */
-  commandExit: { atMs: number; code: number; signal: string | null } | null;
+  /**
+   * the command's exit: ms from the run's start, its code (128+n for a signal); stoppedByRunner
+   * is true when the runner ended it (a failed step, a lost agent, Ctrl-C, a panic, the stop
+   * condition): then its exit is no failure of the command
+   */
+  commandExit: { atMs: number; code: number; signal: string | null; stoppedByRunner: boolean } | null;
   agents: { name: string; url: string }[];
   /** why the run stopped early (a failed step, a lost agent, Ctrl-C, a panic), or null */
   stopped: string | null;
@@ -134,11 +144,11 @@ export function totalFaults(t: TrafficStats): number {
   return FAULT_KINDS.reduce((n, k) => n + t.faults[k], 0);
 }
 
-/** The steps during which the command failed (its exit falls in their span). */
+/** The steps during which the command failed (its exit falls in their span); none when the runner stopped it. */
 export function stepsFailedByCommand(report: RunReport): Set<number> {
   const failed = new Set<number>();
   const exit = report.commandExit;
-  if (!exit || exit.code === 0) return failed;
+  if (!exit || exit.code === 0 || exit.stoppedByRunner === true) return failed;
   const runStart = Date.parse(report.startedAt);
   for (const s of report.steps) {
     if (s.startedAt === null || s.endedAt === null) continue;

@@ -5,10 +5,12 @@
 import { ConnectionError, RpcError } from "../control/client.js";
 import type { ProxyInfo } from "../control/protocol.js";
 import { startCommand, type CommandExit, type RunningCommand } from "./command.js";
-import { describeTimelineAction, planTimeline, stepProxies, type Timeline, type TimelineAction } from "./plan.js";
+import { describeTimelineAction, planTimeline, stepLabel, stepProxies, type Timeline, type TimelineAction } from "./plan.js";
 import { silentProgress, type ProgressSink } from "./progress.js";
 import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "./report.js";
 import { describeAction } from "./schema.js";
+import { shellQuote } from "./shell-quote.js";
+import { describeFieldPath } from "./load.js";
 import { AgentSession, type AgentRef } from "./session.js";
 import type { Scenario } from "./types.js";
 import { constants } from "node:os";
@@ -30,6 +32,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** aborting stops the run like Ctrl-C; the reason may name the signal ("SIGINT") */
   signal?: AbortSignal;
+  /** told of the command each time one starts (baseline, impaired run) and null when it has exited: a second Ctrl-C kills it */
+  onCommand?: (cmd: RunningCommand | null) => void;
   progress?: ProgressSink;
   /** how often agents are polled for liveness, outside clears and live throughput (default 1 s) */
   pollMs?: number;
@@ -53,6 +57,16 @@ type StopReason =
 function describeError(err: unknown): string {
   if (err instanceof ConnectionError || err instanceof RpcError) return err.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An error's cause without the agent's URL (the message names the agent itself). */
+function causeOf(err: unknown): string {
+  return err instanceof ConnectionError ? err.reason : describeError(err);
+}
+
+/** The agent as messages name it: its URL, or `NAME (URL)` for an inventory name. */
+function agentLabel(ref: AgentRef): string {
+  return ref.name === ref.url ? ref.url : `${ref.name} (${ref.url})`;
 }
 
 function signalOf(reason: unknown): NodeJS.Signals {
@@ -89,7 +103,10 @@ class ScenarioRun {
   private stepEnd: (number | null)[] = [];
   private stepError: (string | null)[] = [];
   private command: RunningCommand | null = null;
-  private commandExit: { atMs: number; exit: CommandExit } | null = null;
+  /** the command's exit; byRunner: the run had stopped for another reason first, and ended it */
+  private commandExit: { atMs: number; exit: CommandExit; byRunner: boolean } | null = null;
+  /** the step whose failed action stopped the run, if one did */
+  private stoppedByStep: number | null = null;
   private currentStep: number | null = null;
   private lastBytes = new Map<string, { up: number; down: number; at: number }>();
   private lastFaults = new Map<string, Record<string, number>>();
@@ -237,7 +254,7 @@ class ScenarioRun {
           this.stop({ kind: "failed", message: `${c.proxies.join(", ")} on agent ${s.ref.name} ${were} cleared from outside the run (netimpair panic or clear), ${c.cause} by ${c.by}: the remaining steps are cancelled` });
         });
       }
-      else problems.push(`agent ${this.opts.agents[i]!.name} is unreachable: ${o.reason instanceof ConnectionError ? o.reason.reason : describeError(o.reason)}`);
+      else problems.push(`agent ${agentLabel(this.opts.agents[i]!)} is unreachable: ${causeOf(o.reason)}`);
     });
     if (problems.length === 0) {
       this.allProxies = [...new Set(this.sessions.flatMap((s) => [...s.proxies]))].sort();
@@ -246,7 +263,7 @@ class ScenarioRun {
         for (const p of stepProxies(step, this.allProxies)) {
           used.add(p);
           if (!this.sessions.some((s) => s.proxies.has(p))) {
-            problems.push(`${step.path}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
+            problems.push(`${describeFieldPath(step.path)}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
           }
         }
       }
@@ -270,7 +287,7 @@ class ScenarioRun {
         try {
           names = new Set(await s.client.profiles());
         } catch (err) {
-          problems.push(`agent ${s.ref.name}: ${describeError(err)}`);
+          problems.push(`agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
           return;
         }
         for (const step of this.scenario.steps) {
@@ -279,14 +296,14 @@ class ScenarioRun {
           const wanted = a.kind === "apply" && a.profile !== undefined ? [a.profile] : a.kind === "ramp" ? [a.from, a.to] : [];
           for (const name of wanted) {
             if (!names.has(name)) {
-              problems.push(`${step.path}: profile ${JSON.stringify(name)} is not on agent ${s.ref.name}`);
+              problems.push(`${describeFieldPath(step.path)}: profile ${JSON.stringify(name)} is not on agent ${s.ref.name}`);
               continue;
             }
             if (a.kind !== "ramp") continue;
             try {
               await s.resolveRampProfile(name);
             } catch (err) {
-              problems.push(`${step.path}: profile ${JSON.stringify(name)} on agent ${s.ref.name}: ${describeError(err)}`);
+              problems.push(`${describeFieldPath(step.path)}: profile ${JSON.stringify(name)} on agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
             }
           }
         }
@@ -295,12 +312,20 @@ class ScenarioRun {
     return problems;
   }
 
+  /** Starts the command; onCommand hears of it until it exits. */
+  private startCommand(): RunningCommand {
+    const cmd = startCommand(this.opts.command!, { stdio: this.opts.commandStdio ?? "inherit" });
+    this.opts.onCommand?.(cmd);
+    void cmd.exited.then(() => this.opts.onCommand?.(null));
+    return cmd;
+  }
+
   // ------------------------------------------------------------------ the clean baseline
 
   private async baselinePhase(): Promise<PhaseReport | null> {
     const startedAt = new Date();
     const dirty = (s: AgentSession): string[] => this.scenarioProxies.filter((p) => s.proxies.has(p) && s.before.get(p) !== null);
-    this.progress.note(`baseline: running ${this.opts.command!.join(" ")} on a clean link`);
+    this.progress.note(`baseline: running ${shellQuote(this.opts.command!)} on a clean link`);
     try {
       await Promise.all(this.sessions.flatMap((s) => dirty(s).map((p) => s.set(p, { kind: "clean" }))));
     } catch (err) {
@@ -310,7 +335,7 @@ class ScenarioRun {
     const t = performance.now();
     const before = await this.snapshotOrStop();
     if (!before) return null;
-    const cmd = startCommand(this.opts.command!, { stdio: this.opts.commandStdio ?? "inherit" });
+    const cmd = this.startCommand();
     const exit = await Promise.race([cmd.exited, this.stoppedPromise.then(() => null)]);
     if (exit === null) {
       const reason = this.stopReason;
@@ -353,11 +378,11 @@ class ScenarioRun {
     while (i < times.length && times[i]! <= 0 && !this.stopReason) await this.runInstant(times[i++]!, byTime);
     if (this.stopReason) return;
     if (this.opts.command) {
-      this.progress.note(`running ${this.opts.command.join(" ")}`);
-      const cmd = startCommand(this.opts.command, { stdio: this.opts.commandStdio ?? "inherit" });
+      this.progress.note(`running ${shellQuote(this.opts.command)}`);
+      const cmd = this.startCommand();
       this.command = cmd;
       void cmd.exited.then((exit) => {
-        this.commandExit = { atMs: this.now(), exit };
+        this.commandExit = { atMs: this.now(), exit, byRunner: this.stopReason !== null };
         if (exit.error) this.progress.note(exit.error);
         this.stop({ kind: "command", exit });
       });
@@ -421,17 +446,17 @@ class ScenarioRun {
         .filter((s) => s.proxies.has(proxy))
         .map((s) =>
           s.set(proxy, a.target).catch((err: unknown) => {
-            throw new Error(`on ${s.ref.name}, proxy ${proxy}: ${describeError(err)}`);
+            throw new Error(`on ${agentLabel(s.ref)}, proxy ${proxy}: ${causeOf(err)}`);
           }),
         ),
     );
     const results = await Promise.allSettled(calls);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
-      const step = this.scenario.steps[a.step]!;
       const why = describeError(failed.reason);
       this.stepError[a.step] ??= why;
-      this.stop({ kind: "failed", message: `step ${a.step + 1} (${step.name}) failed ${why}` });
+      if (!this.stopReason) this.stoppedByStep = a.step;
+      this.stop({ kind: "failed", message: `${stepLabel(a.step, this.scenario.steps)} (${describeAction(this.scenario.steps[a.step]!.action)}) failed ${why}` });
     }
   }
 
@@ -439,12 +464,18 @@ class ScenarioRun {
   private async snapshotOrStop(): Promise<CounterSnapshot | null> {
     const only = new Set(this.scenarioProxies);
     try {
-      const lists = await Promise.all(this.sessions.map((s) => s.client.proxies()));
+      const lists = await Promise.all(
+        this.sessions.map((s) =>
+          s.client.proxies().catch((err: unknown) => {
+            throw new Error(`lost agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
+          }),
+        ),
+      );
       const snap: CounterSnapshot = {};
       for (const list of lists) addToSnapshot(snap, list, only);
       return snap;
     } catch (err) {
-      this.stop({ kind: "failed", message: `lost an agent: ${describeError(err)}` });
+      this.stop({ kind: "failed", message: describeError(err) });
       return null;
     }
   }
@@ -463,7 +494,7 @@ class ScenarioRun {
             try {
               list = await s.client.proxies();
             } catch (err) {
-              throw new Error(`lost agent ${s.ref.name}: ${describeError(err)}`);
+              throw new Error(`lost agent ${agentLabel(s.ref)}: ${causeOf(err)}`);
             }
             if (quiet) {
               const cleared = list.filter((p) => s.applied.get(p.name) === "impaired" && p.impairment === null).map((p) => p.name);
@@ -519,9 +550,9 @@ class ScenarioRun {
     if (reason.kind === "aborted") await this.revertNow();
     if (this.command?.running) {
       const signal = reason.kind === "interrupted" ? reason.signal : "SIGTERM";
-      this.progress.note(`stopping ${this.opts.command!.join(" ")} (${signal})`);
+      this.progress.note(`stopping ${shellQuote(this.opts.command!)} (${signal})`);
       const exit = await this.command.stop(signal, this.opts.stopGraceMs);
-      this.commandExit ??= { atMs: this.now(), exit };
+      this.commandExit ??= { atMs: this.now(), exit, byRunner: true };
     }
     if (this.sessions.length > 0 && this.t0 > 0) {
       const only = new Set(this.scenarioProxies);
@@ -556,6 +587,8 @@ class ScenarioRun {
 
   private buildReport(baseline: PhaseReport | null): RunReport {
     const r = this.stopReason;
+    const stopped = r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : r.kind === "aborted" ? r.reason : `interrupted by ${r.signal}`;
+    const stopCause = this.stoppedByStep === null ? stopped : null;
     const endMs = this.endMs;
     const at = (ms: number): string => new Date(this.startedAt.getTime() + ms).toISOString();
     const snapAt = (ms: number | null): CounterSnapshot | undefined => (ms === null ? this.snapshots.get(Infinity) : this.snapshots.get(ms) ?? this.snapshots.get(Infinity));
@@ -565,6 +598,8 @@ class ScenarioRun {
       const end = start === null ? null : (this.stepEnd[i] ?? endMs);
       const cut = start !== null && this.stepEnd[i] === null && plannedEnd !== null;
       const status = this.stepError[i] !== null ? "failed" : start === null ? "not-reached" : cut ? "cut-short" : "done";
+      // in progress when the runner stopped the run for a reason of its own (not this step's failure)
+      const stoppedBy = stopCause !== null && start !== null && this.stepEnd[i] === null && this.stepError[i] === null ? stopCause : null;
       const durationMs = start === null || end === null ? 0 : Math.max(0, end - start);
       const before = start === null ? undefined : this.snapshots.get(s.at);
       const after = start === null ? undefined : snapAt(this.stepEnd[i] === null ? null : plannedEnd);
@@ -582,6 +617,7 @@ class ScenarioRun {
         durationMs: Math.round(durationMs),
         status,
         ...(this.stepError[i] !== null ? { error: this.stepError[i]! } : {}),
+        ...(stoppedBy !== null ? { stoppedBy } : {}),
         perProxy: before && after ? trafficBetween(before, after, durationMs, proxies) : {},
       };
     });
@@ -595,9 +631,9 @@ class ScenarioRun {
       exitCode: this.exitCode(),
       durationMs: Math.round(endMs),
       command: this.opts.command,
-      commandExit: exit ? { atMs: Math.round(exit.atMs), code: exit.exit.code, signal: exit.exit.signal } : null,
+      commandExit: exit ? { atMs: Math.round(exit.atMs), code: exit.exit.code, signal: exit.exit.signal, stoppedByRunner: exit.byRunner } : null,
       agents: this.opts.agents.map((a) => ({ name: a.name, url: a.url })),
-      stopped: r === null || r.kind === "done" || r.kind === "command" ? null : r.kind === "failed" ? r.message : r.kind === "aborted" ? r.reason : `interrupted by ${r.signal}`,
+      stopped,
       steps,
       totals: first && last ? trafficBetween(first, last, endMs, this.scenarioProxies) : {},
       baseline,

@@ -120,7 +120,9 @@ export function parseTraceCsv(text: string): { rows: TraceRow[]; errors: TraceEr
       try {
         value = parseCell(h, cell);
       } catch (err) {
-        const why = err instanceof UnitError ? err.message : String(err);
+        let why = err instanceof UnitError ? err.message : String(err);
+        // the header's unit, not the SPEC's default, is what a bare number of this column means
+        if (h.unit !== "") why = why.replace(/\(a bare number is [^)]*\)/, `(a bare number in this column is ${h.unit}, as its header says)`);
         errors.push({ line: lineNo, message: `${h.column} ${showValue(cell)}: ${why}${h.unit === "" ? ` (units: ${UNIT_HINT[h.column]}, or put one in the header, e.g. ${h.column}(${UNIT_HINT[h.column].split(",")[0]}))` : ""}` });
         ok = false;
         return;

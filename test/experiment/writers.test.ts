@@ -64,7 +64,7 @@ function report(): RunReport {
 
 test("the progress line shows each probe's availability and its latest sample", () => {
   const line = renderProgressLine({ elapsedMs: 1500, totalMs: 3000, step: "2/2 partition", stepLeftMs: 500, throughput: {}, probes: { api: { availability: 0.625, last: "timeout" }, db: { availability: 1, last: "12ms" } } });
-  assert.equal(line, "step 2/2 partition (500ms left) | 1.5s of 3.0s | api 62.5% ok (last timeout) | db 100% ok (last 12ms)");
+  assert.equal(line, "step 2/2 partition (1s left) | 1.5s of 3.0s | api 62.5% ok (last timeout) | db 100% ok (last 12ms)");
 });
 
 test("the webhook's text: verdict, breaches, each probe's worst figures", () => {

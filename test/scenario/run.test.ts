@@ -334,10 +334,10 @@ test("an unreachable agent means the command never runs (exit 1); a panic cancel
     assert.equal(existsSync(marker), false);
     const typo = await run([(await file("proxies: [pgg]\nsteps:\n  - {at: 0s, apply: 3g}\n")), "--agent", l.agent.url]).done;
     assert.equal(typo.code, 1);
-    assert.match(typo.stderr, /steps\.0: proxy "pgg" is on no agent \(they have: pg\)/);
+    assert.match(typo.stderr, /step 1: proxy "pgg" is on no agent \(they have: pg\)/);
     const bad = await run([(await file("proxies: [pg]\nsteps:\n  - {at: soon, apply: 3g}\n")), "--agent", l.agent.url]).done;
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /:3: steps\.0\.at: .*"soon"/);
+    assert.match(bad.stderr, /:3: step 1, at: .*"soon"/);
 
     const r = run([scenario, "--agent", l.agent.url, "--", process.execPath, "-e", "setTimeout(() => {}, 30000)"]);
     await waitFor("the first step", async () => (await impairmentOf(l.ctl)) === "3g");

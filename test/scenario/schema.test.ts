@@ -94,7 +94,7 @@ test("a step without proxies anywhere is an error naming where to put them", () 
 
 test("errors of a file carry the line of the bad field", async () => {
   const lines = await loadErrors(["name: x", "proxies: [pg]", "steps:", "  - at: 0s", "    apply: 4g", "  - at: 10s", "    ramp: {from: 4g, to: 2g, over: soon}", ""].join("\n"));
-  assert.deepEqual(lines, [`s.yaml:7: steps.1.ramp.over: expected a duration like 250us, 20ms, 1.5s, 2m, 1h (a bare number is ms), got "soon"`]);
+  assert.deepEqual(lines, [`s.yaml:7: step 2, ramp.over: expected a duration like 250us, 20ms, 1.5s, 2m, 1h (a bare number is ms), got "soon"`]);
   assert.match((await loadErrors("steps: [\n"))[0]!, /^s\.yaml:\d+: invalid YAML/);
   assert.match((await loadErrors(""))[0]!, /empty/);
 });
@@ -114,7 +114,7 @@ test("trace steps load their CSV once; CSV errors name the trace file and line",
   assert.deepEqual(traceRowSpec(rows[1]!), { up: { bandwidth: 0.7e6, delay: 60 }, down: { bandwidth: 1.5e6, delay: 60 } });
   const bad = await loadErrors("proxies: [pg]\nsteps:\n  - at: 0\n    trace: t.csv\n", { "t.csv": "time,down\n0,1Mbps\n0,2 furlongs\n" });
   assert.equal(bad.length, 1);
-  assert.match(bad[0]!, /^s\.yaml:4: steps\.0\.trace: t\.csv:3: down "2 furlongs"/);
+  assert.match(bad[0]!, /^s\.yaml:4: step 1, trace: t\.csv:3: down "2 furlongs"/);
   const missing = await loadErrors("proxies: [pg]\nsteps:\n  - {at: 0, trace: gone.csv}\n");
   assert.match(missing[0]!, /cannot read the trace gone\.csv \(ENOENT\)/);
 });

@@ -30,7 +30,7 @@ function report(over: Partial<RunReport> = {}): RunReport {
     exitCode: 3,
     durationMs: 2500,
     command: ["npm", "test"],
-    commandExit: { atMs: 2500, code: 3, signal: null },
+    commandExit: { atMs: 2500, code: 3, signal: null, stoppedByRunner: false },
     agents: [{ name: "a", url: "ws://a/control" }],
     stopped: null,
     steps: [step(0, 0, 1000, "done"), step(1, 1000, 1500, "cut-short", "ramp x -> y"), step(2, 5000, 0, "not-reached")],
@@ -52,7 +52,7 @@ test("JUnit: the step the command failed in fails, unreached steps are skipped, 
   assert.match(cases[0]!, /<system-out>pg: up 1.5KB/);
   assert.match(cases[2]!, /<skipped/);
   assert.equal(escapeXml("a\u0001b<"), "ab&lt;");
-  const passed = renderJunit(report({ exitCode: 0, commandExit: { atMs: 2500, code: 0, signal: null } }));
+  const passed = renderJunit(report({ exitCode: 0, commandExit: { atMs: 2500, code: 0, signal: null, stoppedByRunner: false } }));
   assert.match(passed, /failures="0"/);
 });
 

@@ -1,7 +1,7 @@
 // `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
-import { appendFile, writeFile } from "node:fs/promises";
+import { constants } from "node:os";
 import type { Command } from "commander";
-import { resolveTargets } from "../fleet.js";
+import { parseAgentAddress, resolveTargets } from "../fleet.js";
 import { fleetContext, globalsOf, readCaFile } from "../globals.js";
 import { UsageError } from "../output.js";
 import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
@@ -9,9 +9,12 @@ import { runScenario } from "../../scenario/runner.js";
 import { renderJunit } from "../../scenario/junit.js";
 import { renderMarkdown } from "../../scenario/markdown.js";
 import { streamProgress } from "../../scenario/progress.js";
+import type { RunningCommand } from "../../scenario/command.js";
+import { shellQuote } from "../../scenario/shell-quote.js";
 import type { AgentRef } from "../../scenario/session.js";
 import type { Scenario } from "../../scenario/types.js";
 import { renderHtmlReport } from "../../experiment/html.js";
+import { checkOutputs, writeOutput, type OutputFile } from "./run-outputs.js";
 import { newSeries } from "../../experiment/series.js";
 
 interface RunFlags {
@@ -22,38 +25,42 @@ interface RunFlags {
   baseline?: boolean;
 }
 
-/** The agents of a run: the command line's (or NETIMPAIR_AGENT), else the scenario's `agents`, else the default. */
-async function agentsOf(cmd: Command, scenario: Scenario): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
+/**
+ * The agents of a run: --agent / --agents (with --select) from the command line, else the
+ * scenario's `agents:`, else env NETIMPAIR_AGENT, else the default agent. (Other commands have no
+ * file: for them the command line wins over the env, which wins over the default, as here.)
+ */
+async function agentsOf(cmd: Command, scenario: Scenario, file: string): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
   const g = globalsOf(cmd);
-  const ctx = await fleetContext(cmd);
-  const fromCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined || (process.env.NETIMPAIR_AGENT ?? "") !== "";
-  const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
-  const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
-  const targets =
-    fromCommandLine || scenario.agents.length === 0
-      ? ctx.targets
-      : await resolveTargets({ agent: scenario.agents, select: [], ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });
+  const onCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined;
+  let targets: Awaited<ReturnType<typeof resolveTargets>>;
+  let timeoutMs: number;
+  if (onCommandLine || scenario.agents.length === 0) {
+    const ctx = await fleetContext(cmd);
+    targets = ctx.targets;
+    timeoutMs = ctx.timeoutMs;
+  } else {
+    // the file's list: NETIMPAIR_AGENT is not read at all
+    const env = { ...process.env };
+    delete env.NETIMPAIR_AGENT;
+    const ctx = await fleetContext(cmd, env);
+    const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
+    const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
+    // a bad URL in the file is named as the file's, not as an --agent flag
+    scenario.agents.forEach((a, i) => parseAgentAddress(a, `${file}: agents, entry ${i + 1}`));
+    targets = await resolveTargets({ agent: scenario.agents, select: [], env, ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });
+    timeoutMs = ctx.timeoutMs;
+  }
   // an agent that cannot be reached at the start means nothing runs (a dns:// name with no address)
   const unreachable = targets.filter((t) => t.unreachable !== undefined);
   if (unreachable.length > 0) throw new AgentsUnreachable(unreachable.map((t) => `${t.url}: ${t.unreachable}`));
-  return { agents: targets, timeoutMs: ctx.timeoutMs };
+  return { agents: targets, timeoutMs };
 }
 
 /** Agents that cannot be reached before the run starts: reported, exit 1. */
 class AgentsUnreachable extends Error {
   constructor(readonly lines: string[]) {
     super(lines.join("\n"));
-  }
-}
-
-async function writeOut(flag: string, file: string, text: string, append = false): Promise<boolean> {
-  try {
-    if (append) await appendFile(file, text);
-    else await writeFile(file, text);
-    return true;
-  } catch (err) {
-    process.stderr.write(`netimpair: ${flag} ${file}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
-    return false;
   }
 }
 
@@ -77,10 +84,13 @@ export function registerRun(program: Command): void {
         throw err;
       }
       if (flags.baseline && command.length === 0) throw new UsageError("--baseline needs a command to run (netimpair run SCENARIO --baseline -- COMMAND ARGS...)");
+      const out = (flag: string, path: string | undefined): OutputFile | null => (path === undefined ? null : { flag, path });
+      const outputs = { report: out("--report", flags.report), junit: out("--junit", flags.junit), html: out("--html", flags.html), summary: out("--summary", flags.summary) };
+      await checkOutputs(Object.values(outputs).filter((o): o is OutputFile => o !== null));
       let agents: AgentRef[];
       let timeoutMs: number;
       try {
-        ({ agents, timeoutMs } = await agentsOf(cmd, scenario));
+        ({ agents, timeoutMs } = await agentsOf(cmd, scenario, file));
       } catch (err) {
         if (!(err instanceof AgentsUnreachable)) throw err;
         for (const line of err.lines) process.stderr.write(`${line}\n`);
@@ -90,15 +100,22 @@ export function registerRun(program: Command): void {
       const json = globalsOf(cmd).json === true;
 
       const abort = new AbortController();
+      let running: RunningCommand | null = null;
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         signals++;
+        const code = 128 + (constants.signals[signal] ?? 2);
         if (signals === 1) {
           process.stderr.write(`\nnetimpair run: ${signal}: stopping and reverting (again to quit at once)\n`);
           abort.abort(signal);
+        } else if (signals === 2 && running?.running) {
+          // a command that ignores the first signal must not outlive the runner: SIGKILL to
+          // its process group, and exit once it is gone; the agents still revert, as the
+          // control sessions close with the process
+          process.stderr.write(`netimpair run: second ${signal}: killing ${shellQuote(command)} (SIGKILL) and quitting\n`);
+          void running.kill().finally(() => process.exit(code));
         } else {
-          // the agents still revert: the control sessions close with the process
-          process.exit(130);
+          process.exit(code);
         }
       };
       process.on("SIGINT", onSignal);
@@ -113,15 +130,16 @@ export function registerRun(program: Command): void {
           baseline: flags.baseline === true,
           timeoutMs,
           signal: abort.signal,
+          onCommand: (c) => (running = c),
           progress: streamProgress(process.stderr),
         });
         if (report.stopped) process.stderr.write(`netimpair run: ${report.stopped}\n`);
         const markdown = renderMarkdown(report);
         let wrote = true;
-        if (flags.report) wrote = (await writeOut("--report", flags.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
-        if (flags.junit) wrote = (await writeOut("--junit", flags.junit, renderJunit(report))) && wrote;
-        if (flags.html && series) wrote = (await writeOut("--html", flags.html, await renderHtmlReport(report, series))) && wrote;
-        if (flags.summary) wrote = (await writeOut("--summary", flags.summary, markdown + "\n", true)) && wrote;
+        if (outputs.report) wrote = (await writeOutput(outputs.report, JSON.stringify(report, null, 2) + "\n")) && wrote;
+        if (outputs.junit) wrote = (await writeOutput(outputs.junit, renderJunit(report))) && wrote;
+        if (outputs.html && series) wrote = (await writeOutput(outputs.html, await renderHtmlReport(report, series))) && wrote;
+        if (outputs.summary) wrote = (await writeOutput(outputs.summary, markdown + "\n", true)) && wrote;
         process.stdout.write(json ? JSON.stringify(report, null, 2) + "\n" : markdown + "\n");
         process.exitCode = report.exitCode !== 0 ? report.exitCode : wrote ? 0 : 1;
       } finally {

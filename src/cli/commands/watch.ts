@@ -72,7 +72,9 @@ export function registerWatch(program: Command): void {
           const outcomes = await mapLimit(sessions, ctx.concurrency, (s) => sample(s, ctx.timeoutMs));
           exit = outcomes.some((o) => !o.ok) ? ExitCode.Failed : ExitCode.Ok;
           if (ctx.json) {
-            process.stdout.write(JSON.stringify(jsonDocument(outcomes)) + "\n");
+            const doc = jsonDocument(outcomes);
+            if (doc !== undefined) process.stdout.write(JSON.stringify(doc) + "\n");
+            else for (const o of outcomes) if (!o.ok) process.stderr.write(failureLine(o) + "\n");
           } else {
             const ok = outcomes.flatMap((o) => (o.ok ? [{ agent: o.agent, proxies: o.result }] : []));
             const lines = [new Date().toISOString().replace("T", " ").slice(0, 19) + "  (Ctrl-C to stop)", renderStatusTable(ok)];
