@@ -43,13 +43,23 @@ test("apply --set with a value the agent refuses: exit 2 naming --set down.delay
   assert.doesNotMatch(r.stderr, /params\./);
   assert.equal(await impairment(), null, "nothing was applied");
 
-  // --json: the failed outcome says it is a usage error
+  // --json with one agent: stdout holds only a result, so a failure leaves it empty; the
+  // usage error is still exit 2 and its line on stderr names the flag
   const j = await runCli([...at, "--json", "apply", "clean", "--set", "down.delay=20parsecs", "--proxy", "pg"]);
   assert.equal(j.code, 2);
-  const doc = JSON.parse(j.stdout) as { ok: boolean; usage?: boolean; error: string };
-  assert.equal(doc.ok, false);
-  assert.equal(doc.usage, true);
-  assert.match(doc.error, /^--set down\.delay: /);
+  assert.equal(j.stdout, "");
+  assert.match(j.stderr, /: --set down\.delay: .*"20parsecs"/);
+  // with two agents the array of outcomes says which failure is a usage error
+  const second = await startCliAgent(["--proxy", `pg=127.0.0.1:0,${echo.address}`]);
+  const two = await runCli(["--agent", `${agent.url},${second.url}`, "--json", "apply", "clean", "--set", "down.delay=20parsecs", "--proxy", "pg"]).finally(() => second.stop());
+  assert.equal(two.code, 2, two.stderr);
+  const docs = JSON.parse(two.stdout) as { ok: boolean; usage?: boolean; error: string }[];
+  assert.equal(docs.length, 2);
+  for (const doc of docs) {
+    assert.equal(doc.ok, false);
+    assert.equal(doc.usage, true);
+    assert.match(doc.error, /^--set down\.delay: /);
+  }
 });
 
 test("proxy add with a name the agent refuses: exit 2 naming NAME and the value", async () => {
