@@ -5,6 +5,7 @@
 //
 // With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
 import { AnswerQueue } from "./answer-queue.js";
+import { OutputRun } from "../protocols/output-run.js";
 import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
 
 export interface ScannedRequest {
@@ -31,6 +32,14 @@ export interface FailEffect {
 export interface FrameCodec<F> {
   /** Client bytes: the requests that end in this chunk; a partial one is remembered inside. */
   scanRequests(chunk: Buffer): ScannedRequest[];
+  /**
+   * Optional, used while no rule exists: frames the requests that end in this chunk as
+   * scanRequests does but builds nothing for rules (no RequestInfo, no text), following its own
+   * state as forwarded() would; returns how many response units they expect.
+   */
+  skimRequests?(chunk: Buffer): number;
+  /** With skimRequests: true while the client bytes fed so far end inside a request. */
+  readonly midRequest?: boolean;
   /** Server bytes: offsets just past each response unit that ends in this chunk. */
   scanResponses(chunk: Buffer): number[];
   /** What failing this request does on the wire. `request` holds its whole bytes. */
@@ -75,7 +84,7 @@ export class FramedStream<F> implements ProtocolStream {
       toClient: (b) => ctx.path.toClient(b),
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
-      answered: (s) => ctx.answered(s),
+      answered: (s, n) => ctx.answered(s, n),
       now: ctx.now,
     });
   }
@@ -83,9 +92,18 @@ export class FramedStream<F> implements ProtocolStream {
   fromClient(chunk: Buffer): boolean {
     if (this.closed) return true;
     if (this.codec.opaque !== null) return this.passRaw(chunk);
+    const idle = !this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
+    if (idle && this.codec.skimRequests !== undefined) {
+      // no rule: the chunk goes on whole, framed but not read; one entry counts its answers
+      const units = this.codec.skimRequests(chunk);
+      if (this.codec.opaque !== null) return this.passRaw(chunk);
+      this.started = this.codec.midRequest === true;
+      const ok = units > 0 ? this.queue.pushEach(units, this.ctx.now()) : true;
+      return this.ctx.path.toUpstream(chunk) && ok;
+    }
     const scanned = this.codec.scanRequests(chunk);
     if (this.codec.opaque !== null) return this.passRaw(chunk);
-    if (!this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null) {
+    if (idle) {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
       let ok = true;
@@ -161,15 +179,14 @@ export class FramedStream<F> implements ProtocolStream {
   /** Decides and sends pending requests in order until one is delayed. */
   private pump(): boolean {
     let ok = true;
-    let run: Buffer[] = [];
-    let runEntries = 0;
+    // forwarded requests side by side in one chunk go on as one slice of it (no copy)
+    const run = new OutputRun();
     const flushRun = (): void => {
-      if (run.length === 0) return;
-      const buf = run.length === 1 ? run[0]! : Buffer.concat(run);
-      run = [];
-      runEntries = 0;
-      ok = this.ctx.path.toUpstream(buf) && ok;
+      run.flush((buf) => {
+        ok = this.ctx.path.toUpstream(buf) && ok;
+      });
     };
+    const now = this.ctx.now();
     while (this.pending.length > 0 && this.delayTimer === null && !this.closed) {
       const p = this.pending.shift()!;
       this.pendingBytes -= p.buf.length;
@@ -178,9 +195,9 @@ export class FramedStream<F> implements ProtocolStream {
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
-          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
-          run.push(p.buf);
-          runEntries++;
+          if (p.responses === 1) this.queue.pushEach(1, now);
+          else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
+          run.add(p.buf);
           break;
         case "fail": {
           flushRun();
@@ -226,7 +243,6 @@ export class FramedStream<F> implements ProtocolStream {
         }
       }
     }
-    void runEntries;
     flushRun();
     return ok;
   }
