@@ -45,9 +45,11 @@ const CANCEL_REQUEST = 80877102;
 /** Longest message the agent frames before the stream counts as unreadable. */
 const MAX_MESSAGE = 1 << 30;
 
+const EMPTY_HEAD = Buffer.alloc(0);
+
 /** Incremental reader of length-prefixed messages (1 type byte + Int32 length, or untyped). */
 class MessageReader {
-  private head: Buffer = Buffer.alloc(0);
+  private head: Buffer = EMPTY_HEAD;
   /** bytes of the current message body still to skip */
   private skip = 0;
   /** the whole current message is kept when this is set (small ones the codec reads) */
@@ -57,6 +59,11 @@ class MessageReader {
 
   constructor(private typed: boolean) {}
 
+  /** True while the bytes fed so far end inside a message. */
+  get inMessage(): boolean {
+    return this.skip > 0 || this.head.length > 0;
+  }
+
   /** Switches to typed messages (after the startup message). */
   setTyped(): void {
     this.typed = true;
@@ -65,6 +72,7 @@ class MessageReader {
   /** Feeds bytes; calls msg(type, end, body|null) per whole message; `want(type)` says whether to keep the body. */
   feed(chunk: Buffer, want: (type: number) => boolean, msg: (type: number, end: number, body: Buffer | null) => void): void {
     let pos = 0;
+    const need = (): number => (this.typed ? 5 : 4);
     while (pos < chunk.length && this.bad === null) {
       if (this.skip > 0) {
         const take = Math.min(this.skip, chunk.length - pos);
@@ -72,30 +80,42 @@ class MessageReader {
         this.skip -= take;
         pos += take;
         if (this.skip === 0) {
-          const body = this.keep !== null ? Buffer.concat(this.keep) : null;
+          const body = this.keep !== null ? (this.keep.length === 1 ? this.keep[0]! : Buffer.concat(this.keep)) : null;
           this.keep = null;
           msg(this.type, pos, body);
         }
         continue;
       }
-      const need = this.typed ? 5 : 4;
-      const take = Math.min(need - this.head.length, chunk.length - pos);
-      this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-      pos += take;
-      if (this.head.length < need) return;
-      this.type = this.typed ? this.head[0]! : 0;
-      const len = this.head.readInt32BE(this.typed ? 1 : 0);
-      this.head = Buffer.alloc(0);
+      let len: number;
+      if (this.head.length === 0 && chunk.length - pos >= need()) {
+        // the usual case: the header is read in place (no copy)
+        this.type = this.typed ? chunk[pos]! : 0;
+        len = chunk.readInt32BE(this.typed ? pos + 1 : pos);
+        pos += need();
+      } else {
+        const take = Math.min(need() - this.head.length, chunk.length - pos);
+        this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
+        pos += take;
+        if (this.head.length < need()) return;
+        this.type = this.typed ? this.head[0]! : 0;
+        len = this.head.readInt32BE(this.typed ? 1 : 0);
+        this.head = EMPTY_HEAD;
+      }
       if (len < 4 || len > MAX_MESSAGE) {
         this.bad = `a message length of ${len}`;
         return;
       }
-      this.skip = len - 4;
-      this.keep = want(this.type) ? [] : null;
-      if (this.skip === 0) {
-        this.keep = null;
-        msg(this.type, pos, want(this.type) ? Buffer.alloc(0) : null);
+      const bodyLength = len - 4;
+      const keep = want(this.type);
+      if (chunk.length - pos >= bodyLength) {
+        // the whole body is in this chunk: a slice of it, no copy
+        const body = keep ? chunk.subarray(pos, pos + bodyLength) : null;
+        pos += bodyLength;
+        msg(this.type, pos, body);
+        continue;
       }
+      this.skip = bodyLength;
+      this.keep = keep ? [] : null;
     }
   }
 }
@@ -147,6 +167,8 @@ class PostgresCodec implements FrameCodec<PgFail> {
           out.push({ end, info: { fields: { user: this.user, database: this.database, startup: "1" }, label: `startup user=${this.user ?? ""} database=${this.database ?? ""}` }, responses: 0 });
           return;
         }
+        // (kept for skimRequests: a batch may be open when the rules go)
+        this.batchOpen = type === 0x50 || type === 0x42 || type === 0x44 || type === 0x45 || type === 0x43 || type === 0x48 || (this.batchOpen && type !== 0x51 && type !== 0x53);
         switch (type) {
           case 0x51: {
             // Q
@@ -187,6 +209,53 @@ class PostgresCodec implements FrameCodec<PgFail> {
     );
     if (this.client.bad !== null) this.opaque = `unreadable client bytes (${this.client.bad}); passing through`;
     return out;
+  }
+
+  /** what skimRequests counted in the current chunk */
+  private skimmed = 0;
+  /** an extended batch is open (a Parse, Bind... and no Sync yet): what skimRequests saw */
+  private batchOpen = false;
+  private readonly skimWant = (t: number): boolean => t === 0x50;
+  private readonly onSkim = (type: number, _end: number, body: Buffer | null): void => {
+    switch (type) {
+      case 0x51: // Q
+      case 0x53: // S
+        this.skimmed++;
+        this.batchOpen = false;
+        this.batchQuery = undefined;
+        return;
+      case 0x50: {
+        // P: a named statement is remembered (a later Bind of it, with rules, matches its query)
+        this.batchOpen = true;
+        const zero = body !== null ? body.indexOf(0) : -1;
+        if (zero > 0) {
+          const [name = "", query = ""] = cstrings(body!);
+          this.statements.set(name, query);
+        }
+        return;
+      }
+      case 0x42:
+      case 0x44:
+      case 0x45:
+      case 0x43:
+      case 0x48:
+        this.batchOpen = true;
+        return;
+      default:
+        return;
+    }
+  };
+
+  /** No rule (after the startup message): Queries and Syncs counted, no text read but statement names. */
+  skimRequests(chunk: Buffer): number {
+    this.skimmed = 0;
+    this.client.feed(chunk, this.skimWant, this.onSkim);
+    if (this.client.bad !== null) this.opaque = `unreadable client bytes (${this.client.bad}); passing through`;
+    return this.skimmed;
+  }
+
+  get midRequest(): boolean {
+    return this.batchOpen || this.client.inMessage;
   }
 
   private info(query: string): RequestInfo {
