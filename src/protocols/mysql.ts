@@ -45,12 +45,19 @@ const CLIENT_PLUGIN_AUTH_LENENC = 0x200000;
 const CLIENT_SECURE_CONNECTION = 0x8000;
 const MAX_KEPT = 1 << 20;
 
+const EMPTY = Buffer.alloc(0);
+
 /** Incremental packet reader: 3-byte little-endian length, 1-byte sequence id. */
 class PacketReader {
-  private head: Buffer = Buffer.alloc(0);
+  private head: Buffer = EMPTY;
   private skip = 0;
   private keep: Buffer[] | null = null;
   private seq = 0;
+
+  /** True while the bytes fed so far end inside a packet. */
+  get inPacket(): boolean {
+    return this.skip > 0 || this.head.length > 0;
+  }
 
   feed(chunk: Buffer, want: boolean, packet: (end: number, seq: number, body: Buffer | null) => void): void {
     let pos = 0;
@@ -61,25 +68,37 @@ class PacketReader {
         this.skip -= take;
         pos += take;
         if (this.skip === 0) {
-          const body = this.keep ? Buffer.concat(this.keep) : null;
+          const body = this.keep ? (this.keep.length === 1 ? this.keep[0]! : Buffer.concat(this.keep)) : null;
           this.keep = null;
           packet(pos, this.seq, body);
         }
         continue;
       }
-      const take = Math.min(4 - this.head.length, chunk.length - pos);
-      this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-      pos += take;
-      if (this.head.length < 4) return;
-      const len = this.head.readUIntLE(0, 3);
-      this.seq = this.head[3]!;
-      this.head = Buffer.alloc(0);
-      this.skip = len;
-      this.keep = want && len <= MAX_KEPT ? [] : null;
-      if (len === 0) {
-        this.keep = null;
-        packet(pos, this.seq, want ? Buffer.alloc(0) : null);
+      let len: number;
+      if (this.head.length === 0 && chunk.length - pos >= 4) {
+        // the usual case: the header is read in place (no copy)
+        len = chunk.readUIntLE(pos, 3);
+        this.seq = chunk[pos + 3]!;
+        pos += 4;
+      } else {
+        const take = Math.min(4 - this.head.length, chunk.length - pos);
+        this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
+        pos += take;
+        if (this.head.length < 4) return;
+        len = this.head.readUIntLE(0, 3);
+        this.seq = this.head[3]!;
+        this.head = EMPTY;
       }
+      const keep = want && len <= MAX_KEPT;
+      if (chunk.length - pos >= len) {
+        // the whole packet is in this chunk: a slice of it, no copy
+        const body = keep ? chunk.subarray(pos, pos + len) : null;
+        pos += len;
+        packet(pos, this.seq, body);
+        continue;
+      }
+      this.skip = len;
+      this.keep = keep ? [] : null;
     }
   }
 }
@@ -93,6 +112,32 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
   private database: string | undefined;
   /** forwarded commands whose answer's first packet has not come yet */
   private expect = 0;
+
+  /** what skimRequests counted in the current chunk */
+  private skimmed = 0;
+  private readonly onSkim = (_end: number, seq: number, body: Buffer | null): void => {
+    if (this.phase === "handshake") {
+      if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
+      return;
+    }
+    if (body === null || body.length === 0 || seq !== 0) return;
+    const cmd = body[0]!;
+    if (cmd === COM_QUIT || cmd === COM_STMT_CLOSE || cmd === COM_STMT_SEND_LONG_DATA) return;
+    if (cmd === COM_INIT_DB) this.database = body.toString("utf8", 1);
+    this.skimmed++;
+    this.expect++; // as forwarded() counts it
+  };
+
+  /** No rule: commands counted (the handshake followed), no query text read. */
+  skimRequests(chunk: Buffer): number {
+    this.skimmed = 0;
+    this.client.feed(chunk, true, this.onSkim);
+    return this.skimmed;
+  }
+
+  get midRequest(): boolean {
+    return this.client.inPacket;
+  }
 
   scanRequests(chunk: Buffer): ScannedRequest[] {
     const out: ScannedRequest[] = [];
