@@ -75,6 +75,29 @@ export class FramedStream<F> implements ProtocolStream {
   private delayTimer: NodeJS.Timeout | null = null;
   private opaqueSaid = false;
   private closed = false;
+  /** the client sent its FIN: it goes upstream once every request held here has gone */
+  private clientFin = false;
+  private upstreamEndSent = false;
+
+  /**
+   * The stream owns the client's FIN (and so the flow): a client that half-closes right after a
+   * request that is being delayed (`printf ... | nc -q`) must not have its FIN overtake that
+   * request on the way to the server, which would then close before it ever reads it.
+   */
+  readonly owns = {
+    clientEnded: (): void => {
+      this.clientFin = true;
+      this.endUpstreamWhenDone();
+    },
+    upstreamEnded: (): void => {
+      // the server's answers came before its FIN, in order: nothing here to wait for
+      this.ctx.path.endClient();
+    },
+    clientDrained: (): void => this.ctx.path.readUpstream(),
+    upstreamDrained: (): void => {
+      if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.readClient();
+    },
+  };
 
   constructor(
     private readonly codec: FrameCodec<F>,
@@ -176,6 +199,21 @@ export class FramedStream<F> implements ProtocolStream {
     this.queue.clear();
   }
 
+  /** Passes the client's FIN upstream once nothing is held back any more. */
+  private endUpstreamWhenDone(): void {
+    if (!this.clientFin || this.upstreamEndSent || this.closed) return;
+    if (this.pending.length > 0 || this.delayTimer !== null) return;
+    // a partial request held in carry goes as it is: the client will never finish it
+    if (this.carryBytes > 0) {
+      const rest = Buffer.concat(this.carry);
+      this.carry = [];
+      this.carryBytes = 0;
+      this.ctx.path.toUpstream(rest);
+    }
+    this.upstreamEndSent = true;
+    this.ctx.path.endUpstream();
+  }
+
   /** Decides and sends pending requests in order until one is delayed. */
   private pump(): boolean {
     let ok = true;
@@ -238,6 +276,7 @@ export class FramedStream<F> implements ProtocolStream {
             this.ctx.path.toUpstream(p.buf);
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();
+            this.endUpstreamWhenDone();
           }, decision.ms);
           break;
         }
