@@ -9,6 +9,7 @@
 // A lock wait timeout (1205) and other errors fail only the statement (nothing goes upstream).
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's SQLSTATE and message for well-known error numbers. */
@@ -45,61 +46,25 @@ const CLIENT_PLUGIN_AUTH_LENENC = 0x200000;
 const CLIENT_SECURE_CONNECTION = 0x8000;
 const MAX_KEPT = 1 << 20;
 
-const EMPTY = Buffer.alloc(0);
+/** A packet header: a 3-byte little-endian length, then the sequence id (the tag). */
+const PACKET_HEADER: FrameHeader = {
+  size: () => 4,
+  tag: (buf, at) => buf[at + 3]!,
+  bodyLength: (buf, at) => buf.readUIntLE(at, 3),
+};
 
-/** Incremental packet reader: 3-byte little-endian length, 1-byte sequence id. */
-class PacketReader {
-  private head: Buffer = EMPTY;
-  private skip = 0;
-  private keep: Buffer[] | null = null;
-  private seq = 0;
+const ALWAYS = (): boolean => true;
+const NEVER = (): boolean => false;
+
+/** Incremental packet reader: bodies longer than MAX_KEPT are framed, never kept. */
+class PacketReader extends LengthPrefixedReader {
+  constructor() {
+    super(PACKET_HEADER, MAX_KEPT);
+  }
 
   /** True while the bytes fed so far end inside a packet. */
   get inPacket(): boolean {
-    return this.skip > 0 || this.head.length > 0;
-  }
-
-  feed(chunk: Buffer, want: boolean, packet: (end: number, seq: number, body: Buffer | null) => void): void {
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, chunk.length - pos);
-        this.keep?.push(chunk.subarray(pos, pos + take));
-        this.skip -= take;
-        pos += take;
-        if (this.skip === 0) {
-          const body = this.keep ? (this.keep.length === 1 ? this.keep[0]! : Buffer.concat(this.keep)) : null;
-          this.keep = null;
-          packet(pos, this.seq, body);
-        }
-        continue;
-      }
-      let len: number;
-      if (this.head.length === 0 && chunk.length - pos >= 4) {
-        // the usual case: the header is read in place (no copy)
-        len = chunk.readUIntLE(pos, 3);
-        this.seq = chunk[pos + 3]!;
-        pos += 4;
-      } else {
-        const take = Math.min(4 - this.head.length, chunk.length - pos);
-        this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-        pos += take;
-        if (this.head.length < 4) return;
-        len = this.head.readUIntLE(0, 3);
-        this.seq = this.head[3]!;
-        this.head = EMPTY;
-      }
-      const keep = want && len <= MAX_KEPT;
-      if (chunk.length - pos >= len) {
-        // the whole packet is in this chunk: a slice of it, no copy
-        const body = keep ? chunk.subarray(pos, pos + len) : null;
-        pos += len;
-        packet(pos, this.seq, body);
-        continue;
-      }
-      this.skip = len;
-      this.keep = keep ? [] : null;
-    }
+    return this.inFrame;
   }
 }
 
@@ -115,7 +80,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
 
   /** what skimRequests counted in the current chunk */
   private skimmed = 0;
-  private readonly onSkim = (_end: number, seq: number, body: Buffer | null): void => {
+  private readonly onSkim = (seq: number, _end: number, body: Buffer | null): void => {
     if (this.phase === "handshake") {
       if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
       return;
@@ -131,7 +96,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
   /** No rule: commands counted (the handshake followed), no query text read. */
   skimRequests(chunk: Buffer): number {
     this.skimmed = 0;
-    this.client.feed(chunk, true, this.onSkim);
+    this.client.feed(chunk, ALWAYS, this.onSkim);
     return this.skimmed;
   }
 
@@ -141,7 +106,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
 
   scanRequests(chunk: Buffer): ScannedRequest[] {
     const out: ScannedRequest[] = [];
-    this.client.feed(chunk, true, (end, seq, body) => {
+    this.client.feed(chunk, ALWAYS, (seq, end, body) => {
       if (this.phase === "handshake") {
         if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
         out.push({ end, info: null, responses: 0 });
@@ -192,7 +157,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
 
   scanResponses(chunk: Buffer): number[] {
     const ends: number[] = [];
-    this.server.feed(chunk, this.phase === "handshake", (end, seq, body) => {
+    this.server.feed(chunk, this.phase === "handshake" ? ALWAYS : NEVER, (seq, end, body) => {
       if (this.phase === "handshake") {
         // the OK that ends authentication
         if (seq >= 2 && body !== null && body[0] === 0x00) this.phase = "command";

@@ -12,6 +12,7 @@
 // and the client gets the error with ReadyForQuery idle, as when a real COMMIT fails.
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's own texts for well-known SQLSTATEs. */
@@ -45,78 +46,40 @@ const CANCEL_REQUEST = 80877102;
 /** Longest message the agent frames before the stream counts as unreadable. */
 const MAX_MESSAGE = 1 << 30;
 
-const EMPTY_HEAD = Buffer.alloc(0);
+/** A message header: a type byte (none before the startup message) and an Int32 length that counts itself. */
+class MessageHeader implements FrameHeader {
+  typed = false;
+  size(): number {
+    return this.typed ? 5 : 4;
+  }
+  tag(buf: Buffer, at: number): number {
+    return this.typed ? buf[at]! : 0;
+  }
+  bodyLength(buf: Buffer, at: number): number | string {
+    const len = buf.readInt32BE(this.typed ? at + 1 : at);
+    return len < 4 || len > MAX_MESSAGE ? `a message length of ${len}` : len - 4;
+  }
+}
 
 /** Incremental reader of length-prefixed messages (1 type byte + Int32 length, or untyped). */
-class MessageReader {
-  private head: Buffer = EMPTY_HEAD;
-  /** bytes of the current message body still to skip */
-  private skip = 0;
-  /** the whole current message is kept when this is set (small ones the codec reads) */
-  private keep: Buffer[] | null = null;
-  private type = 0;
-  bad: string | null = null;
+class MessageReader extends LengthPrefixedReader {
+  private readonly kind: MessageHeader;
 
-  constructor(private typed: boolean) {}
+  constructor(typed: boolean) {
+    const kind = new MessageHeader();
+    kind.typed = typed;
+    super(kind);
+    this.kind = kind;
+  }
 
   /** True while the bytes fed so far end inside a message. */
   get inMessage(): boolean {
-    return this.skip > 0 || this.head.length > 0;
+    return this.inFrame;
   }
 
   /** Switches to typed messages (after the startup message). */
   setTyped(): void {
-    this.typed = true;
-  }
-
-  /** Feeds bytes; calls msg(type, end, body|null) per whole message; `want(type)` says whether to keep the body. */
-  feed(chunk: Buffer, want: (type: number) => boolean, msg: (type: number, end: number, body: Buffer | null) => void): void {
-    let pos = 0;
-    const need = (): number => (this.typed ? 5 : 4);
-    while (pos < chunk.length && this.bad === null) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, chunk.length - pos);
-        this.keep?.push(chunk.subarray(pos, pos + take));
-        this.skip -= take;
-        pos += take;
-        if (this.skip === 0) {
-          const body = this.keep !== null ? (this.keep.length === 1 ? this.keep[0]! : Buffer.concat(this.keep)) : null;
-          this.keep = null;
-          msg(this.type, pos, body);
-        }
-        continue;
-      }
-      let len: number;
-      if (this.head.length === 0 && chunk.length - pos >= need()) {
-        // the usual case: the header is read in place (no copy)
-        this.type = this.typed ? chunk[pos]! : 0;
-        len = chunk.readInt32BE(this.typed ? pos + 1 : pos);
-        pos += need();
-      } else {
-        const take = Math.min(need() - this.head.length, chunk.length - pos);
-        this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-        pos += take;
-        if (this.head.length < need()) return;
-        this.type = this.typed ? this.head[0]! : 0;
-        len = this.head.readInt32BE(this.typed ? 1 : 0);
-        this.head = EMPTY_HEAD;
-      }
-      if (len < 4 || len > MAX_MESSAGE) {
-        this.bad = `a message length of ${len}`;
-        return;
-      }
-      const bodyLength = len - 4;
-      const keep = want(this.type);
-      if (chunk.length - pos >= bodyLength) {
-        // the whole body is in this chunk: a slice of it, no copy
-        const body = keep ? chunk.subarray(pos, pos + bodyLength) : null;
-        pos += bodyLength;
-        msg(this.type, pos, body);
-        continue;
-      }
-      this.skip = bodyLength;
-      this.keep = keep ? [] : null;
-    }
+    this.kind.typed = true;
   }
 }
 
