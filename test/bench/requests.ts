@@ -51,9 +51,12 @@ async function mysqlslap(port: number, queries: number): Promise<number> {
 }
 
 async function databaseRows(ctx: BenchContext): Promise<void> {
-  const seconds = ctx.quick ? 3 : 8;
-  const n = ctx.quick ? 100_000 : 400_000;
-  const myQueries = ctx.quick ? 40_000 : 200_000;
+  // rounds over the paths in turn, the best of each kept: on 2 shared cores one run of a path
+  // can lose half its rate to a neighbour, and the paths must not take turns at the noise
+  const rounds = ctx.quick ? 1 : 3;
+  const seconds = ctx.quick ? 3 : 5;
+  const n = ctx.quick ? 100_000 : 200_000;
+  const myQueries = ctx.quick ? 40_000 : 100_000;
   const admin = new pg.Client({ host: POSTGRES.host, port: POSTGRES.port, user: "postgres", database: "postgres" });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
@@ -82,11 +85,14 @@ async function databaseRows(ctx: BenchContext): Promise<void> {
       ["protocol proxy, non-matching rule", agent.port("pgrule"), agent.port("rdrule"), agent.port("myrule")],
     ];
     const figures: Record<string, { pgTps: number; redisOps: number; mysqlQps: number }> = {};
-    for (const [name, pgPort, rdPort, myPort] of paths) {
-      const tps = await pgbench(pgPort, seconds);
-      const ops = await redisBench(rdPort, n);
-      const qps = await mysqlslap(myPort, myQueries);
-      figures[name] = { pgTps: tps, redisOps: ops, mysqlQps: qps };
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, pgPort, rdPort, myPort] of paths) {
+        const tps = await pgbench(pgPort, seconds);
+        const ops = await redisBench(rdPort, n);
+        const qps = await mysqlslap(myPort, myQueries);
+        const best = figures[name] ?? { pgTps: 0, redisOps: 0, mysqlQps: 0 };
+        figures[name] = { pgTps: Math.max(best.pgTps, tps), redisOps: Math.max(best.redisOps, ops), mysqlQps: Math.max(best.mysqlQps, qps) };
+      }
     }
     const tcp = figures["tcp proxy"]!;
     for (const [name] of paths) {
@@ -110,7 +116,7 @@ async function databaseRows(ctx: BenchContext): Promise<void> {
       title: "7a. Request layer cost, databases (agent started by the CLI; pgbench -S -c 4 -j 2, redis-benchmark -P 16 -c 8 set,get, mysqlslap -c 4 SELECT 1)",
       columns: ["path", "pgbench -S tps", "vs tcp", "redis -P 16 ops/s", "vs tcp ", "mysqlslap q/s", "vs tcp  "],
       rows,
-      notes: [`goal: a protocol proxy with no rule or a non-matching rule >= ${1 - GOAL} of the tcp proxy; worst ratio ${worst.toFixed(3)} (${worst >= 1 - GOAL ? "met" : "NOT met"})`, "2 shared cores: the load generators, the servers and the agent compete for them"],
+      notes: [`best of ${rounds} round(s) over the paths in turn; pgbench ${seconds} s, redis-benchmark ${n} requests per test, mysqlslap ${myQueries} queries`, `goal: a protocol proxy with no rule or a non-matching rule >= ${1 - GOAL} of the tcp proxy; worst ratio ${worst.toFixed(3)} (${worst >= 1 - GOAL ? "met" : "NOT met"})`, "2 shared cores: the load generators, the servers and the agent compete for them"],
     });
     ctx.results.figure("requests", "figures", figures);
     ctx.results.figure("requests", "worstRatioVsTcp", worst);
