@@ -10,6 +10,7 @@
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
 import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
+import { SqlRequest } from "./sql-request.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's SQLSTATE and message for well-known error numbers. */
@@ -123,8 +124,8 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
       }
       if (cmd === COM_INIT_DB) this.database = body.toString("utf8", 1);
       const query = cmd === COM_QUERY || cmd === COM_STMT_PREPARE ? body.toString("utf8", 1) : undefined;
-      const label = query !== undefined ? query.slice(0, 100).replace(/\s+/g, " ").trim() : cmd === COM_STMT_EXECUTE ? "COM_STMT_EXECUTE" : `command 0x${cmd.toString(16)}`;
-      out.push({ end, info: { fields: { query, user: this.user, database: this.database }, label }, responses: 1 });
+      const other = cmd === COM_STMT_EXECUTE ? "COM_STMT_EXECUTE" : `command 0x${cmd.toString(16)}`;
+      out.push({ end, info: new SqlRequest(query, this.user, this.database, other, false), responses: 1 });
     });
     return out;
   }

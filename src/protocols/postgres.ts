@@ -13,6 +13,7 @@
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
 import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
+import { SqlRequest } from "./sql-request.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's own texts for well-known SQLSTATEs. */
@@ -112,7 +113,8 @@ class PostgresCodec implements FrameCodec<PgFail> {
         if (!this.started) {
           const code = body !== null && body.length >= 4 ? body.readInt32BE(0) : 0;
           if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
-            out.push({ end, info: { fields: {}, label: code === SSL_REQUEST ? "SSLRequest" : "GSSENCRequest" }, responses: 0 });
+            const label = code === SSL_REQUEST ? "SSLRequest" : "GSSENCRequest";
+            out.push({ end, info: { fields: { encryption: label }, label }, responses: 0 });
             return;
           }
           if (code === CANCEL_REQUEST) {
@@ -222,8 +224,7 @@ class PostgresCodec implements FrameCodec<PgFail> {
   }
 
   private info(query: string): RequestInfo {
-    const q = query.length > 100 ? `${query.slice(0, 100)}...` : query;
-    return { fields: { query, user: this.user, database: this.database }, label: q.replace(/\s+/g, " ").trim() };
+    return new SqlRequest(query, this.user, this.database);
   }
 
   scanResponses(chunk: Buffer): number[] {
@@ -243,7 +244,7 @@ class PostgresCodec implements FrameCodec<PgFail> {
   }
 
   failEffect(fail: PgFail, info: RequestInfo): FailEffect {
-    if (info.label === "SSLRequest" || info.label === "GSSENCRequest") return { answer: Buffer.from("N") };
+    if (info.fields.encryption !== undefined) return { answer: Buffer.from("N") };
     const startup = info.fields.startup === "1";
     if (startup || fail.fatal) return { answer: errorResponse("FATAL", fail.code, fail.message), close: true };
     const query = info.fields.query ?? "";
@@ -308,7 +309,7 @@ export const postgresProtocol: ProtocolModule<PgFail> = {
       ...ctx,
       // an SSLRequest is never a rule's: the agent answers 'N' itself
       decide: (info) =>
-        info.label === "SSLRequest" || info.label === "GSSENCRequest"
+        info.fields.encryption !== undefined
           ? { action: "fail", fail: { code: "00000", message: "", fatal: false }, rule: "SSLRequest refused (plaintext)" }
           : ctx.decide(info),
       hasRules: () => !codec.started || ctx.hasRules(),

@@ -199,6 +199,11 @@ export class FramedStream<F> implements ProtocolStream {
     this.queue.clear();
   }
 
+  /** A request's label, made only for an event (forwarded requests are never named). */
+  private labelOf(p: Pending): string {
+    return p.info?.label ?? "";
+  }
+
   /** Passes the client's FIN upstream once nothing is held back any more. */
   private endUpstreamWhenDone(): void {
     if (!this.clientFin || this.upstreamEndSent || this.closed) return;
@@ -229,7 +234,6 @@ export class FramedStream<F> implements ProtocolStream {
       const p = this.pending.shift()!;
       this.pendingBytes -= p.buf.length;
       const decision = p.info !== null && !p.started ? this.ctx.decide(p.info) : ({ action: "forward" } as const);
-      const label = p.info?.label ?? "";
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
@@ -240,7 +244,7 @@ export class FramedStream<F> implements ProtocolStream {
         case "fail": {
           flushRun();
           const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
-          this.ctx.injected("failed", decision.rule, label);
+          this.ctx.injected("failed", decision.rule, this.labelOf(p));
           const then = effect.close ? "close" : "none";
           if (effect.substitute !== undefined) {
             const units = effect.substituteResponses ?? 1;
@@ -253,7 +257,7 @@ export class FramedStream<F> implements ProtocolStream {
         }
         case "lose":
           flushRun();
-          this.ctx.injected("lost", decision.rule, label);
+          this.ctx.injected("lost", decision.rule, this.labelOf(p));
           this.codec.forwarded?.(p.info!);
           if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
@@ -261,13 +265,13 @@ export class FramedStream<F> implements ProtocolStream {
           break;
         case "reset":
           flushRun();
-          this.ctx.injected("reset", decision.rule, label);
+          this.ctx.injected("reset", decision.rule, this.labelOf(p));
           this.closed = true;
           this.ctx.path.reset();
           return true;
         case "delay": {
           flushRun();
-          this.ctx.injected("delayed", decision.rule, label);
+          this.ctx.injected("delayed", decision.rule, this.labelOf(p));
           this.delayTimer = setTimeout(() => {
             this.delayTimer = null;
             if (this.closed) return;
