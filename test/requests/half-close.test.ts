@@ -125,6 +125,13 @@ describe("a delayed request from a client that half-closes at once (CLI agent)",
     assert.equal(await redis.get(`${tag}:k`), "held");
   });
 
+  test("redis: an inline PING then FIN (printf 'PING\\r\\n' | nc -q 5), the PING delayed: +PONG before the end", async () => {
+    await agent.ctl.apply("rd", undefined, { spec: { requests: [{ match: { command: "PING" }, delay: DELAY_MS }] } });
+    const heard = await halfCloseExchange(agent.port("rd"), Buffer.from("PING\r\n"));
+    assert.equal(heard.bytes.toString("latin1"), "+PONG\r\n");
+    assert.ok(heard.endedAfter >= DELAY_MS - 50, `the connection ended ${heard.endedAfter.toFixed(0)} ms after the request: before the delay was over`);
+  });
+
   test("redis: a pipeline then FIN, its first command delayed: every reply comes back, in order", async () => {
     await agent.ctl.apply("rd", undefined, { spec: { requests: [{ match: { command: "PING" }, delay: DELAY_MS }] } });
     const pipeline = Buffer.concat([respCommand("PING"), respCommand("SET", `${tag}:ping`, "1"), respCommand("INCR", `${tag}:ping`)]);
