@@ -188,7 +188,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
     if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
     let timerProtocol = "";
-    let timer: (seconds: number) => void = () => undefined;
+    let timer: (seconds: number, count?: number) => void = () => undefined;
     const proxy: Proxy = new Proxy({
       name: req.name,
       listen: req.listen,
@@ -196,13 +196,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
       protocol: req.protocol ?? "tcp",
-      onRequestDuration: (seconds) => {
+      onRequestDuration: (seconds, count) => {
         // bound per protocol: a proxy.update may change it
         if (timerProtocol !== proxy.protocol) {
           timerProtocol = proxy.protocol;
           timer = this.metrics.requestTimer(req.name, timerProtocol);
         }
-        timer(seconds);
+        timer(seconds, count);
       },
       onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
     });

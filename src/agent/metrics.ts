@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
 import { REQUEST_OUTCOMES } from "../requests/events.js";
+import { DurationHistogram } from "./duration-histogram.js";
 
 /** What the metrics read from one proxy at scrape time. */
 export interface MeteredProxy {
@@ -64,16 +65,17 @@ export class AgentMetrics {
     labelNames: ["proxy", "protocol", "outcome"],
     registers: [this.registry],
   });
-  private readonly requestDuration = new Histogram({
-    name: "netimpair_request_duration_seconds",
-    help: "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
-    labelNames: ["proxy", "protocol"],
-    buckets: DELAY_BUCKETS_SECONDS,
-    registers: [this.registry],
-  });
+  /** observed per request on the request path: counted into arrays, not prom-client's observe() */
+  private readonly requestDuration = new DurationHistogram(
+    "netimpair_request_duration_seconds",
+    "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
+    DELAY_BUCKETS_SECONDS,
+  );
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
+    // prom-client's registry reads any object with its metric shape (name, help, type, get)
+    this.registry.registerMetric(this.requestDuration as unknown as Parameters<Registry["registerMetric"]>[0]);
     collectDefaultMetrics({ register: this.registry, prefix: "" });
   }
 
@@ -81,10 +83,9 @@ export class AgentMetrics {
     this.delaySeconds.observe({ proxy, direction }, seconds);
   }
 
-  /** The duration histogram of one proxy, bound once (observing a bound child is cheap per request). */
-  requestTimer(proxy: string, protocol: string): (seconds: number) => void {
-    const child = this.requestDuration.labels(proxy, protocol);
-    return (seconds) => child.observe(seconds);
+  /** The duration histogram of one proxy, bound once: (seconds, count = 1) observes `count` requests. */
+  requestTimer(proxy: string, protocol: string): (seconds: number, count?: number) => void {
+    return this.requestDuration.bind({ proxy, protocol });
   }
 
   countRequest(method: string, outcome: string): void {
@@ -144,6 +145,7 @@ export class AgentMetrics {
       this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
+    this.requestDuration.remove({ proxy });
   }
 
   /** The Prometheus text exposition, counters brought up to date first. */

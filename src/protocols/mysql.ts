@@ -9,6 +9,8 @@
 // A lock wait timeout (1205) and other errors fail only the statement (nothing goes upstream).
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
+import { SqlRequest } from "./sql-request.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's SQLSTATE and message for well-known error numbers. */
@@ -45,42 +47,25 @@ const CLIENT_PLUGIN_AUTH_LENENC = 0x200000;
 const CLIENT_SECURE_CONNECTION = 0x8000;
 const MAX_KEPT = 1 << 20;
 
-/** Incremental packet reader: 3-byte little-endian length, 1-byte sequence id. */
-class PacketReader {
-  private head: Buffer = Buffer.alloc(0);
-  private skip = 0;
-  private keep: Buffer[] | null = null;
-  private seq = 0;
+/** A packet header: a 3-byte little-endian length, then the sequence id (the tag). */
+const PACKET_HEADER: FrameHeader = {
+  size: () => 4,
+  tag: (buf, at) => buf[at + 3]!,
+  bodyLength: (buf, at) => buf.readUIntLE(at, 3),
+};
 
-  feed(chunk: Buffer, want: boolean, packet: (end: number, seq: number, body: Buffer | null) => void): void {
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, chunk.length - pos);
-        this.keep?.push(chunk.subarray(pos, pos + take));
-        this.skip -= take;
-        pos += take;
-        if (this.skip === 0) {
-          const body = this.keep ? Buffer.concat(this.keep) : null;
-          this.keep = null;
-          packet(pos, this.seq, body);
-        }
-        continue;
-      }
-      const take = Math.min(4 - this.head.length, chunk.length - pos);
-      this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-      pos += take;
-      if (this.head.length < 4) return;
-      const len = this.head.readUIntLE(0, 3);
-      this.seq = this.head[3]!;
-      this.head = Buffer.alloc(0);
-      this.skip = len;
-      this.keep = want && len <= MAX_KEPT ? [] : null;
-      if (len === 0) {
-        this.keep = null;
-        packet(pos, this.seq, want ? Buffer.alloc(0) : null);
-      }
-    }
+const ALWAYS = (): boolean => true;
+const NEVER = (): boolean => false;
+
+/** Incremental packet reader: bodies longer than MAX_KEPT are framed, never kept. */
+class PacketReader extends LengthPrefixedReader {
+  constructor() {
+    super(PACKET_HEADER, MAX_KEPT);
+  }
+
+  /** True while the bytes fed so far end inside a packet. */
+  get inPacket(): boolean {
+    return this.inFrame;
   }
 }
 
@@ -94,9 +79,35 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
   /** forwarded commands whose answer's first packet has not come yet */
   private expect = 0;
 
+  /** what skimRequests counted in the current chunk */
+  private skimmed = 0;
+  private readonly onSkim = (seq: number, _end: number, body: Buffer | null): void => {
+    if (this.phase === "handshake") {
+      if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
+      return;
+    }
+    if (body === null || body.length === 0 || seq !== 0) return;
+    const cmd = body[0]!;
+    if (cmd === COM_QUIT || cmd === COM_STMT_CLOSE || cmd === COM_STMT_SEND_LONG_DATA) return;
+    if (cmd === COM_INIT_DB) this.database = body.toString("utf8", 1);
+    this.skimmed++;
+    this.expect++; // as forwarded() counts it
+  };
+
+  /** No rule: commands counted (the handshake followed), no query text read. */
+  skimRequests(chunk: Buffer): number {
+    this.skimmed = 0;
+    this.client.feed(chunk, ALWAYS, this.onSkim);
+    return this.skimmed;
+  }
+
+  get midRequest(): boolean {
+    return this.client.inPacket;
+  }
+
   scanRequests(chunk: Buffer): ScannedRequest[] {
     const out: ScannedRequest[] = [];
-    this.client.feed(chunk, true, (end, seq, body) => {
+    this.client.feed(chunk, ALWAYS, (seq, end, body) => {
       if (this.phase === "handshake") {
         if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
         out.push({ end, info: null, responses: 0 });
@@ -113,8 +124,8 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
       }
       if (cmd === COM_INIT_DB) this.database = body.toString("utf8", 1);
       const query = cmd === COM_QUERY || cmd === COM_STMT_PREPARE ? body.toString("utf8", 1) : undefined;
-      const label = query !== undefined ? query.slice(0, 100).replace(/\s+/g, " ").trim() : cmd === COM_STMT_EXECUTE ? "COM_STMT_EXECUTE" : `command 0x${cmd.toString(16)}`;
-      out.push({ end, info: { fields: { query, user: this.user, database: this.database }, label }, responses: 1 });
+      const other = cmd === COM_STMT_EXECUTE ? "COM_STMT_EXECUTE" : `command 0x${cmd.toString(16)}`;
+      out.push({ end, info: new SqlRequest(query, this.user, this.database, other, false), responses: 1 });
     });
     return out;
   }
@@ -147,7 +158,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
 
   scanResponses(chunk: Buffer): number[] {
     const ends: number[] = [];
-    this.server.feed(chunk, this.phase === "handshake", (end, seq, body) => {
+    this.server.feed(chunk, this.phase === "handshake" ? ALWAYS : NEVER, (seq, end, body) => {
       if (this.phase === "handshake") {
         // the OK that ends authentication
         if (seq >= 2 && body !== null && body[0] === 0x00) this.phase = "command";

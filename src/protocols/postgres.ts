@@ -12,6 +12,8 @@
 // and the client gets the error with ReadyForQuery idle, as when a real COMMIT fails.
 import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
 import { FramedStream } from "../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
+import { SqlRequest } from "./sql-request.js";
 import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
 
 /** The server's own texts for well-known SQLSTATEs. */
@@ -45,58 +47,40 @@ const CANCEL_REQUEST = 80877102;
 /** Longest message the agent frames before the stream counts as unreadable. */
 const MAX_MESSAGE = 1 << 30;
 
-/** Incremental reader of length-prefixed messages (1 type byte + Int32 length, or untyped). */
-class MessageReader {
-  private head: Buffer = Buffer.alloc(0);
-  /** bytes of the current message body still to skip */
-  private skip = 0;
-  /** the whole current message is kept when this is set (small ones the codec reads) */
-  private keep: Buffer[] | null = null;
-  private type = 0;
-  bad: string | null = null;
+/** A message header: a type byte (none before the startup message) and an Int32 length that counts itself. */
+class MessageHeader implements FrameHeader {
+  typed = false;
+  size(): number {
+    return this.typed ? 5 : 4;
+  }
+  tag(buf: Buffer, at: number): number {
+    return this.typed ? buf[at]! : 0;
+  }
+  bodyLength(buf: Buffer, at: number): number | string {
+    const len = buf.readInt32BE(this.typed ? at + 1 : at);
+    return len < 4 || len > MAX_MESSAGE ? `a message length of ${len}` : len - 4;
+  }
+}
 
-  constructor(private typed: boolean) {}
+/** Incremental reader of length-prefixed messages (1 type byte + Int32 length, or untyped). */
+class MessageReader extends LengthPrefixedReader {
+  private readonly kind: MessageHeader;
+
+  constructor(typed: boolean) {
+    const kind = new MessageHeader();
+    kind.typed = typed;
+    super(kind);
+    this.kind = kind;
+  }
+
+  /** True while the bytes fed so far end inside a message. */
+  get inMessage(): boolean {
+    return this.inFrame;
+  }
 
   /** Switches to typed messages (after the startup message). */
   setTyped(): void {
-    this.typed = true;
-  }
-
-  /** Feeds bytes; calls msg(type, end, body|null) per whole message; `want(type)` says whether to keep the body. */
-  feed(chunk: Buffer, want: (type: number) => boolean, msg: (type: number, end: number, body: Buffer | null) => void): void {
-    let pos = 0;
-    while (pos < chunk.length && this.bad === null) {
-      if (this.skip > 0) {
-        const take = Math.min(this.skip, chunk.length - pos);
-        this.keep?.push(chunk.subarray(pos, pos + take));
-        this.skip -= take;
-        pos += take;
-        if (this.skip === 0) {
-          const body = this.keep !== null ? Buffer.concat(this.keep) : null;
-          this.keep = null;
-          msg(this.type, pos, body);
-        }
-        continue;
-      }
-      const need = this.typed ? 5 : 4;
-      const take = Math.min(need - this.head.length, chunk.length - pos);
-      this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
-      pos += take;
-      if (this.head.length < need) return;
-      this.type = this.typed ? this.head[0]! : 0;
-      const len = this.head.readInt32BE(this.typed ? 1 : 0);
-      this.head = Buffer.alloc(0);
-      if (len < 4 || len > MAX_MESSAGE) {
-        this.bad = `a message length of ${len}`;
-        return;
-      }
-      this.skip = len - 4;
-      this.keep = want(this.type) ? [] : null;
-      if (this.skip === 0) {
-        this.keep = null;
-        msg(this.type, pos, want(this.type) ? Buffer.alloc(0) : null);
-      }
-    }
+    this.kind.typed = true;
   }
 }
 
@@ -129,7 +113,8 @@ class PostgresCodec implements FrameCodec<PgFail> {
         if (!this.started) {
           const code = body !== null && body.length >= 4 ? body.readInt32BE(0) : 0;
           if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
-            out.push({ end, info: { fields: {}, label: code === SSL_REQUEST ? "SSLRequest" : "GSSENCRequest" }, responses: 0 });
+            const label = code === SSL_REQUEST ? "SSLRequest" : "GSSENCRequest";
+            out.push({ end, info: { fields: { encryption: label }, label }, responses: 0 });
             return;
           }
           if (code === CANCEL_REQUEST) {
@@ -147,6 +132,8 @@ class PostgresCodec implements FrameCodec<PgFail> {
           out.push({ end, info: { fields: { user: this.user, database: this.database, startup: "1" }, label: `startup user=${this.user ?? ""} database=${this.database ?? ""}` }, responses: 0 });
           return;
         }
+        // (kept for skimRequests: a batch may be open when the rules go)
+        this.batchOpen = type === 0x50 || type === 0x42 || type === 0x44 || type === 0x45 || type === 0x43 || type === 0x48 || (this.batchOpen && type !== 0x51 && type !== 0x53);
         switch (type) {
           case 0x51: {
             // Q
@@ -189,9 +176,55 @@ class PostgresCodec implements FrameCodec<PgFail> {
     return out;
   }
 
+  /** what skimRequests counted in the current chunk */
+  private skimmed = 0;
+  /** an extended batch is open (a Parse, Bind... and no Sync yet): what skimRequests saw */
+  private batchOpen = false;
+  private readonly skimWant = (t: number): boolean => t === 0x50;
+  private readonly onSkim = (type: number, _end: number, body: Buffer | null): void => {
+    switch (type) {
+      case 0x51: // Q
+      case 0x53: // S
+        this.skimmed++;
+        this.batchOpen = false;
+        this.batchQuery = undefined;
+        return;
+      case 0x50: {
+        // P: a named statement is remembered (a later Bind of it, with rules, matches its query)
+        this.batchOpen = true;
+        const zero = body !== null ? body.indexOf(0) : -1;
+        if (zero > 0) {
+          const [name = "", query = ""] = cstrings(body!);
+          this.statements.set(name, query);
+        }
+        return;
+      }
+      case 0x42:
+      case 0x44:
+      case 0x45:
+      case 0x43:
+      case 0x48:
+        this.batchOpen = true;
+        return;
+      default:
+        return;
+    }
+  };
+
+  /** No rule (after the startup message): Queries and Syncs counted, no text read but statement names. */
+  skimRequests(chunk: Buffer): number {
+    this.skimmed = 0;
+    this.client.feed(chunk, this.skimWant, this.onSkim);
+    if (this.client.bad !== null) this.opaque = `unreadable client bytes (${this.client.bad}); passing through`;
+    return this.skimmed;
+  }
+
+  get midRequest(): boolean {
+    return this.batchOpen || this.client.inMessage;
+  }
+
   private info(query: string): RequestInfo {
-    const q = query.length > 100 ? `${query.slice(0, 100)}...` : query;
-    return { fields: { query, user: this.user, database: this.database }, label: q.replace(/\s+/g, " ").trim() };
+    return new SqlRequest(query, this.user, this.database);
   }
 
   scanResponses(chunk: Buffer): number[] {
@@ -211,7 +244,7 @@ class PostgresCodec implements FrameCodec<PgFail> {
   }
 
   failEffect(fail: PgFail, info: RequestInfo): FailEffect {
-    if (info.label === "SSLRequest" || info.label === "GSSENCRequest") return { answer: Buffer.from("N") };
+    if (info.fields.encryption !== undefined) return { answer: Buffer.from("N") };
     const startup = info.fields.startup === "1";
     if (startup || fail.fatal) return { answer: errorResponse("FATAL", fail.code, fail.message), close: true };
     const query = info.fields.query ?? "";
@@ -276,7 +309,7 @@ export const postgresProtocol: ProtocolModule<PgFail> = {
       ...ctx,
       // an SSLRequest is never a rule's: the agent answers 'N' itself
       decide: (info) =>
-        info.label === "SSLRequest" || info.label === "GSSENCRequest"
+        info.fields.encryption !== undefined
           ? { action: "fail", fail: { code: "00000", message: "", fatal: false }, rule: "SSLRequest refused (plaintext)" }
           : ctx.decide(info),
       hasRules: () => !codec.started || ctx.hasRules(),

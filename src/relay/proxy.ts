@@ -34,7 +34,7 @@ export interface ProxyOptions {
   /** what the proxy carries (default tcp: bytes only, no request layer) */
   protocol?: ProtocolName;
   /** the server's answer time of a forwarded request (protocol proxies) */
-  onRequestDuration?: (seconds: number) => void;
+  onRequestDuration?: (seconds: number, count: number) => void;
   now?: Now;
   random?: Random;
 }
@@ -102,7 +102,7 @@ export class Proxy extends EventEmitter {
   /** the rules of the current apply, compiled for the protocol; null = none */
   private engine: RuleEngine<unknown> | null = null;
   private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
-  private readonly onRequestDuration: ((seconds: number) => void) | undefined;
+  private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
 
   constructor(opts: ProxyOptions) {
     super();
@@ -428,7 +428,7 @@ export class Proxy extends EventEmitter {
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
         this.emit("request", event);
       },
-      answered: (seconds) => this.onRequestDuration?.(seconds),
+      answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),
       opaque: (reason) => {
         conn.requestsOff = reason;
         this.emit("requestsOff", { conn: conn.id, client: conn.clientLabel, protocol, reason });

@@ -15,13 +15,18 @@ export interface Entry {
   then: Then;
   /** when its request went upstream (for request_duration_seconds); null = not measured */
   sentAt: number | null;
+  /**
+   * The entry stands for `awaiting` requests of one response unit each, sent together (a
+   * pipeline read in one chunk while no rule exists): every unit is one request answered.
+   */
+  each?: boolean;
 }
 
 export interface QueueSink {
   toClient(buf: Buffer): boolean;
   reset(): void;
   close(): void;
-  answered(seconds: number): void;
+  answered(seconds: number, count: number): void;
   now(): number;
 }
 
@@ -50,6 +55,20 @@ export class AnswerQueue {
   }
 
   /**
+   * `units` requests of one response unit each, sent at `sentAt`: added to the last entry when it
+   * is such a run sent at the same time (a pipeline decided in one pass), else a new entry.
+   */
+  pushEach(units: number, sentAt: number): boolean {
+    if (this.ended) return true;
+    const tail = this.entries[this.entries.length - 1];
+    if (tail !== undefined && tail.each === true && tail.sentAt === sentAt && tail.awaiting > 0) {
+      tail.awaiting += units;
+      return true;
+    }
+    return this.push({ awaiting: units, relay: true, answer: null, then: "none", sentAt, each: true });
+  }
+
+  /**
    * Server bytes that belong to the head entry (or to none: async messages, a greeting).
    * `complete`: the bytes end a response unit.
    */
@@ -64,6 +83,7 @@ export class AnswerQueue {
     if (head.relay && bytes.length > 0) ok = this.sink.toClient(bytes);
     if (complete) {
       head.awaiting--;
+      if (head.each === true && head.sentAt !== null) this.sink.answered((this.sink.now() - head.sentAt) / 1000, 1);
       if (head.awaiting === 0) ok = this.flush() && ok;
     }
     return ok;
@@ -71,11 +91,17 @@ export class AnswerQueue {
 
   /** Fast path: `units` whole response units arrived and were written already. */
   completed(units: number): void {
-    for (let i = 0; i < units && this.entries.length > 0; i++) {
+    let left = units;
+    while (left > 0 && this.entries.length > 0) {
       const head = this.entries[0]!;
-      if (--head.awaiting === 0) {
+      const n = Math.min(left, head.awaiting);
+      left -= n;
+      head.awaiting -= n;
+      const timed = head.sentAt !== null;
+      if (timed && head.each === true) this.sink.answered((this.sink.now() - head.sentAt!) / 1000, n);
+      if (head.awaiting === 0) {
         this.entries.shift();
-        if (head.sentAt !== null) this.sink.answered((this.sink.now() - head.sentAt) / 1000);
+        if (timed && head.each !== true) this.sink.answered((this.sink.now() - head.sentAt!) / 1000, 1);
       }
     }
   }
@@ -86,7 +112,7 @@ export class AnswerQueue {
     while (!this.ended && this.entries.length > 0 && this.entries[0]!.awaiting === 0) {
       const e = this.entries.shift()!;
       if (!isPlain(e)) this.special--;
-      if (e.sentAt !== null && e.relay) this.sink.answered((this.sink.now() - e.sentAt) / 1000);
+      if (e.sentAt !== null && e.relay && e.each !== true) this.sink.answered((this.sink.now() - e.sentAt) / 1000, 1);
       if (e.answer !== null) ok = this.sink.toClient(e.answer) && ok;
       if (e.then === "reset") {
         this.ended = true;

@@ -5,6 +5,7 @@
 //
 // With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
 import { AnswerQueue } from "./answer-queue.js";
+import { OutputRun } from "../protocols/output-run.js";
 import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
 
 export interface ScannedRequest {
@@ -31,6 +32,14 @@ export interface FailEffect {
 export interface FrameCodec<F> {
   /** Client bytes: the requests that end in this chunk; a partial one is remembered inside. */
   scanRequests(chunk: Buffer): ScannedRequest[];
+  /**
+   * Optional, used while no rule exists: frames the requests that end in this chunk as
+   * scanRequests does but builds nothing for rules (no RequestInfo, no text), following its own
+   * state as forwarded() would; returns how many response units they expect.
+   */
+  skimRequests?(chunk: Buffer): number;
+  /** With skimRequests: true while the client bytes fed so far end inside a request. */
+  readonly midRequest?: boolean;
   /** Server bytes: offsets just past each response unit that ends in this chunk. */
   scanResponses(chunk: Buffer): number[];
   /** What failing this request does on the wire. `request` holds its whole bytes. */
@@ -66,6 +75,29 @@ export class FramedStream<F> implements ProtocolStream {
   private delayTimer: NodeJS.Timeout | null = null;
   private opaqueSaid = false;
   private closed = false;
+  /** the client sent its FIN: it goes upstream once every request held here has gone */
+  private clientFin = false;
+  private upstreamEndSent = false;
+
+  /**
+   * The stream owns the client's FIN (and so the flow): a client that half-closes right after a
+   * request that is being delayed (`printf ... | nc -q`) must not have its FIN overtake that
+   * request on the way to the server, which would then close before it ever reads it.
+   */
+  readonly owns = {
+    clientEnded: (): void => {
+      this.clientFin = true;
+      this.endUpstreamWhenDone();
+    },
+    upstreamEnded: (): void => {
+      // the server's answers came before its FIN, in order: nothing here to wait for
+      this.ctx.path.endClient();
+    },
+    clientDrained: (): void => this.ctx.path.readUpstream(),
+    upstreamDrained: (): void => {
+      if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.readClient();
+    },
+  };
 
   constructor(
     private readonly codec: FrameCodec<F>,
@@ -75,7 +107,7 @@ export class FramedStream<F> implements ProtocolStream {
       toClient: (b) => ctx.path.toClient(b),
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
-      answered: (s) => ctx.answered(s),
+      answered: (s, n) => ctx.answered(s, n),
       now: ctx.now,
     });
   }
@@ -83,9 +115,18 @@ export class FramedStream<F> implements ProtocolStream {
   fromClient(chunk: Buffer): boolean {
     if (this.closed) return true;
     if (this.codec.opaque !== null) return this.passRaw(chunk);
+    const idle = !this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
+    if (idle && this.codec.skimRequests !== undefined) {
+      // no rule: the chunk goes on whole, framed but not read; one entry counts its answers
+      const units = this.codec.skimRequests(chunk);
+      if (this.codec.opaque !== null) return this.passRaw(chunk);
+      this.started = this.codec.midRequest === true;
+      const ok = units > 0 ? this.queue.pushEach(units, this.ctx.now()) : true;
+      return this.ctx.path.toUpstream(chunk) && ok;
+    }
     const scanned = this.codec.scanRequests(chunk);
     if (this.codec.opaque !== null) return this.passRaw(chunk);
-    if (!this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null) {
+    if (idle) {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
       let ok = true;
@@ -158,34 +199,52 @@ export class FramedStream<F> implements ProtocolStream {
     this.queue.clear();
   }
 
+  /** A request's label, made only for an event (forwarded requests are never named). */
+  private labelOf(p: Pending): string {
+    return p.info?.label ?? "";
+  }
+
+  /** Passes the client's FIN upstream once nothing is held back any more. */
+  private endUpstreamWhenDone(): void {
+    if (!this.clientFin || this.upstreamEndSent || this.closed) return;
+    if (this.pending.length > 0 || this.delayTimer !== null) return;
+    // a partial request held in carry goes as it is: the client will never finish it
+    if (this.carryBytes > 0) {
+      const rest = Buffer.concat(this.carry);
+      this.carry = [];
+      this.carryBytes = 0;
+      this.ctx.path.toUpstream(rest);
+    }
+    this.upstreamEndSent = true;
+    this.ctx.path.endUpstream();
+  }
+
   /** Decides and sends pending requests in order until one is delayed. */
   private pump(): boolean {
     let ok = true;
-    let run: Buffer[] = [];
-    let runEntries = 0;
+    // forwarded requests side by side in one chunk go on as one slice of it (no copy)
+    const run = new OutputRun();
     const flushRun = (): void => {
-      if (run.length === 0) return;
-      const buf = run.length === 1 ? run[0]! : Buffer.concat(run);
-      run = [];
-      runEntries = 0;
-      ok = this.ctx.path.toUpstream(buf) && ok;
+      run.flush((buf) => {
+        ok = this.ctx.path.toUpstream(buf) && ok;
+      });
     };
+    const now = this.ctx.now();
     while (this.pending.length > 0 && this.delayTimer === null && !this.closed) {
       const p = this.pending.shift()!;
       this.pendingBytes -= p.buf.length;
       const decision = p.info !== null && !p.started ? this.ctx.decide(p.info) : ({ action: "forward" } as const);
-      const label = p.info?.label ?? "";
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
-          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
-          run.push(p.buf);
-          runEntries++;
+          if (p.responses === 1) this.queue.pushEach(1, now);
+          else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
+          run.add(p.buf);
           break;
         case "fail": {
           flushRun();
           const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
-          this.ctx.injected("failed", decision.rule, label);
+          this.ctx.injected("failed", decision.rule, this.labelOf(p));
           const then = effect.close ? "close" : "none";
           if (effect.substitute !== undefined) {
             const units = effect.substituteResponses ?? 1;
@@ -198,7 +257,7 @@ export class FramedStream<F> implements ProtocolStream {
         }
         case "lose":
           flushRun();
-          this.ctx.injected("lost", decision.rule, label);
+          this.ctx.injected("lost", decision.rule, this.labelOf(p));
           this.codec.forwarded?.(p.info!);
           if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
@@ -206,13 +265,13 @@ export class FramedStream<F> implements ProtocolStream {
           break;
         case "reset":
           flushRun();
-          this.ctx.injected("reset", decision.rule, label);
+          this.ctx.injected("reset", decision.rule, this.labelOf(p));
           this.closed = true;
           this.ctx.path.reset();
           return true;
         case "delay": {
           flushRun();
-          this.ctx.injected("delayed", decision.rule, label);
+          this.ctx.injected("delayed", decision.rule, this.labelOf(p));
           this.delayTimer = setTimeout(() => {
             this.delayTimer = null;
             if (this.closed) return;
@@ -221,12 +280,12 @@ export class FramedStream<F> implements ProtocolStream {
             this.ctx.path.toUpstream(p.buf);
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();
+            this.endUpstreamWhenDone();
           }, decision.ms);
           break;
         }
       }
     }
-    void runEntries;
     flushRun();
     return ok;
   }

@@ -85,8 +85,8 @@ export interface StreamContext<F> {
   decide(info: RequestInfo): Decision<F>;
   /** a decision was carried out (not called for "forward"; forwarded ones are counted by decide) */
   injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string): void;
-  /** the server answered a forwarded request after this many seconds */
-  answered(seconds: number): void;
+  /** the server answered a forwarded request after this many seconds (`count` of them at once: default 1) */
+  answered(seconds: number, count?: number): void;
   /** the stream can no longer be followed; it passes untouched from now on (said once) */
   opaque(reason: string): void;
   readonly now: () => number;

@@ -14,9 +14,9 @@ import { shaping } from "./shaping.js";
 import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
 import { sharing } from "./sharing.js";
-import { requests } from "./requests.js";
+import { requests, requestsDb } from "./requests.js";
 
-const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing, requests };
+const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing, requests, "requests-db": requestsDb };
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);
