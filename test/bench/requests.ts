@@ -3,8 +3,9 @@
 //    through a tcp proxy, and through a protocol proxy with no rule and with a rule that never
 //    matches. pgbench runs in its own database t_reqdb_bench (created and dropped here);
 //    redis-benchmark uses db 9 and deletes its keys after.
-// b. HTTP/1.1 requests/s (wrk, keep-alive, 32 connections) straight to the server, through a tcp
-//    proxy, and through http proxies with no rule and with 10 rules that never match.
+// b. HTTP/1.1 requests/s (wrk, or the bench's own client where wrk is missing; keep-alive, 32
+//    connections) straight to the server, through a tcp proxy, and through http proxies with no
+//    rule and with 10 rules that never match; interleaved rounds, medians and their spread.
 // c. gRPC unary calls/s (grpc-js, 32 calls in flight on one channel) through a tcp proxy and a
 //    grpc proxy (HTTP/2 terminated on both sides).
 // Goal: a protocol proxy with non-matching rules costs <= 10 % against the tcp proxy.
@@ -13,13 +14,17 @@ import { promisify } from "node:util";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Redis } from "ioredis";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { BenchContext } from "./lib/context.js";
 import type { Row } from "./lib/report.js";
-import { round } from "./lib/stats.js";
+import { median, round } from "./lib/stats.js";
+import { startCliAgentProxies } from "./lib/cli-agent.js";
+import { procUsage } from "./lib/proc.js";
+import type { LoadResult } from "./lib/http-load.js";
 import { startCliAgent } from "../support/protocol-agent.js";
 import { POSTGRES, REDIS, serviceAddress } from "../support/services.js";
 
@@ -101,14 +106,30 @@ async function databaseRows(ctx: BenchContext): Promise<void> {
 
 // ---- HTTP/1.1 and gRPC ----------------------------------------------------------------------
 
-function wrk(port: number, seconds: number): number {
-  const r = spawnSync("wrk", ["-t1", "-c32", `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], { encoding: "utf8" });
-  if (r.error) throw new Error(`wrk: ${r.error.message} (apt-get install -y wrk)`);
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-  if (!m) throw new Error(`wrk printed no rate: ${r.stdout} ${r.stderr}`);
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout);
-  if (errors) throw new Error(`wrk saw errors through port ${port}: ${errors[0]}`);
-  return Number(m[1]);
+/** Which HTTP load generator this machine has: wrk (Debian's), else the bench's own (lib/http-load.ts). */
+function httpClient(): "wrk" | "http-load" {
+  return spawnSync("wrk", ["--version"], { encoding: "utf8" }).error ? "http-load" : "wrk";
+}
+
+const HTTP_LOAD = fileURLToPath(new URL("./lib/http-load.js", import.meta.url));
+const CONNECTIONS = 32;
+
+/** requests/s through 127.0.0.1:port, keep-alive, CONNECTIONS connections, from a process of its own. */
+function httpRate(client: "wrk" | "http-load", port: number, seconds: number): number {
+  if (client === "wrk") {
+    const r = spawnSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], { encoding: "utf8" });
+    if (r.error) throw new Error(`wrk: ${r.error.message}`);
+    const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+    if (!m) throw new Error(`wrk printed no rate: ${r.stdout} ${r.stderr}`);
+    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout);
+    if (errors) throw new Error(`wrk saw errors through port ${port}: ${errors[0]}`);
+    return Number(m[1]);
+  }
+  const r = spawnSync(process.execPath, [HTTP_LOAD, String(port), String(seconds), String(CONNECTIONS)], { encoding: "utf8" });
+  if (r.error || r.status !== 0) throw new Error(`http-load through port ${port}: ${r.error?.message ?? r.stderr}`);
+  const out = JSON.parse(r.stdout) as LoadResult;
+  if (out.errors > 0) throw new Error(`http-load saw ${out.errors} errors through port ${port}`);
+  return out.rate;
 }
 
 const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
@@ -116,8 +137,13 @@ const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
   fail: { status: 503 },
 }));
 
-async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Promise<{ rows: Row[]; goal: string }> {
-  // the server runs in its own process: wrk is run synchronously from this one
+/** "median (min..max)" of samples, rounded to `digits`. */
+function spread(samples: number[], digits: number): string {
+  return `${round(median(samples), digits)} (${round(Math.min(...samples), digits)}..${round(Math.max(...samples), digits)})`;
+}
+
+async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Promise<{ rows: Row[]; notes: string[] }> {
+  // the server runs in its own process, and so does the load generator
   const server = spawn(
     process.execPath,
     ["-e", `const s = require("http").createServer((q, r) => r.end("hello world\\n")); s.keepAliveTimeout = 60000; s.listen(0, "127.0.0.1", () => console.log(s.address().port));`],
@@ -128,27 +154,59 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
     server.once("exit", (code) => reject(new Error(`http server exited (${code})`)));
   });
   const up = `127.0.0.1:${serverPort}`;
-  const agent = await startCliAgent([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`], ["--log-level", "warn"]);
-  const ctl = agent.ctl;
+  // one agent process (the CLI) holds the three proxies: the paths differ only in the proxy
+  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`]);
+  const ctl = agent.control;
+  const client = httpClient();
   try {
     await ctl.apply("rules", undefined, { spec: { requests: NON_MATCHING } });
+    const TCP = "tcp proxy";
+    const NO_RULE = "http proxy, no rule";
+    const RULES = "http proxy, 10 non-matching rules";
     const paths: [string, number][] = [
       ["direct", serverPort],
-      ["tcp proxy", agent.port("tcp")],
-      ["http proxy, no rule", agent.port("web")],
-      ["http proxy, 10 non-matching rules", agent.port("rules")],
+      [TCP, agent.port("tcp")],
+      [NO_RULE, agent.port("web")],
+      [RULES, agent.port("rules")],
     ];
     const rates = new Map<string, number[]>(paths.map(([p]) => [p, []]));
-    wrk(agent.port("web"), 1); // warm up
-    for (let r = 0; r < rounds; r++) for (const [name, port] of paths) rates.get(name)!.push(wrk(port, seconds));
-    const best = (p: string): number => Math.max(...rates.get(p)!);
-    const tcp = best("tcp proxy");
-    const rows: Row[] = paths.map(([p]) => ({ path: p, "requests/s": Math.round(best(p)), "x tcp proxy": p === "direct" ? null : round(best(p) / tcp, 3) }));
-    const worst = Math.min(best("http proxy, no rule"), best("http proxy, 10 non-matching rules")) / tcp;
+    // the agent's CPU time per request (user + system, from /proc): its own cost, which a busy
+    // machine disturbs far less than the rate
+    const cpuPerRequest = new Map<string, number[]>(paths.map(([p]) => [p, []]));
+    const pid = agent.child.pid!;
+    for (const [, port] of paths) httpRate(client, port, 1); // warm up every path (JIT, connections)
+    // interleaved: every round measures every path, so a slow spell of the machine hits them all
+    for (let r = 0; r < rounds; r++)
+      for (const [name, port] of paths) {
+        const before = procUsage(pid).cpuUs;
+        const rate = httpRate(client, port, seconds);
+        rates.get(name)!.push(rate);
+        cpuPerRequest.get(name)!.push((procUsage(pid).cpuUs - before) / (rate * seconds));
+      }
+    // each round's ratio against that round's tcp proxy, then their median
+    const ratios = (p: string): number[] => rates.get(p)!.map((v, i) => v / rates.get(TCP)![i]!);
+    const rows: Row[] = paths.map(([p]) => ({
+      path: p,
+      "requests/s, median": Math.round(median(rates.get(p)!)),
+      "min..max": `${Math.round(Math.min(...rates.get(p)!))}..${Math.round(Math.max(...rates.get(p)!))}`,
+      "x tcp proxy, median (min..max)": p === "direct" ? null : spread(ratios(p), 3),
+      "agent CPU us/request": p === "direct" ? null : spread(cpuPerRequest.get(p)!, 1),
+    }));
+    const worst = Math.min(median(ratios(NO_RULE)), median(ratios(RULES)));
     ctx.results.figure("requests", "httpOverTcp", round(worst, 4));
-    return { rows, goal: `goal: http proxies >= 0.90 x the tcp proxy: ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}` };
+    ctx.results.figure("requests", "httpRates", Object.fromEntries(rates));
+    ctx.results.figure("requests", "httpClient", client);
+    ctx.results.figure("requests", "httpAgentCpuUsPerRequest", Object.fromEntries([...cpuPerRequest].filter(([p]) => p !== "direct").map(([p, v]) => [p, round(median(v), 1)])));
+    return {
+      rows,
+      notes: [
+        `${rounds} interleaved rounds x ${seconds} s per path (direct, tcp, http no rule, http rules; repeated), ${client === "wrk" ? "wrk -t1" : "the bench's own client (test/bench/lib/http-load.ts, no wrk on this machine)"} -c${CONNECTIONS}; ratios are per round against that round's tcp proxy`,
+        "one `netimpair agent` (CLI) holds all three proxies; the node http server and the load generator each run in their own process, all on the same 2 cores",
+        `goal: http proxies >= 0.90 x the tcp proxy (median ratio): ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}`,
+      ],
+    };
   } finally {
-    await agent.close();
+    await agent.stop();
     server.kill("SIGTERM");
   }
 }
@@ -200,16 +258,20 @@ async function grpcRates(seconds: number, rounds: number): Promise<Map<string, n
   return rates;
 }
 
-async function httpAndGrpcRows(ctx: BenchContext): Promise<void> {
+async function httpTable(ctx: BenchContext): Promise<void> {
+  const seconds = ctx.quick ? 2 : 5;
+  const { rows, notes } = await httpRows(ctx, seconds, ctx.quick ? 3 : 5);
+  ctx.results.table("requests-http", {
+    title: "7b. HTTP/1.1 requests/s (32 keep-alive connections, 12-byte answers)",
+    columns: ["path", "requests/s, median", "min..max", "x tcp proxy, median (min..max)", "agent CPU us/request"],
+    rows,
+    notes,
+  });
+}
+
+async function grpcTable(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 2 : 5;
   const rounds = ctx.quick ? 1 : 3;
-  const { rows, goal } = await httpRows(ctx, seconds, rounds);
-  ctx.results.table("requests-http", {
-    title: "7b. HTTP/1.1 requests/s (wrk -t1 -c32 keep-alive, 12-byte answers)",
-    columns: ["path", "requests/s", "x tcp proxy"],
-    rows,
-    notes: [`best of ${rounds} x ${seconds} s per path; netimpair agent (CLI) and the node http server each in their own process`, goal],
-  });
   const g = await grpcRates(seconds, rounds);
   const tcp = g.get("tcp proxy")!;
   ctx.results.table("requests-grpc", {
@@ -223,5 +285,11 @@ async function httpAndGrpcRows(ctx: BenchContext): Promise<void> {
 
 export async function requests(ctx: BenchContext): Promise<void> {
   await databaseRows(ctx);
-  await httpAndGrpcRows(ctx);
+  await httpTable(ctx);
+  await grpcTable(ctx);
 }
+
+/** 7b alone (`npm run bench -- requests-http`). */
+export const requestsHttp = httpTable;
+/** 7c alone (`npm run bench -- requests-grpc`). */
+export const requestsGrpc = grpcTable;
