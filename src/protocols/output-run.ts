@@ -4,6 +4,9 @@
 export class OutputRun {
   private parts: Buffer[] = [];
   private bytes = 0;
+  /** the last run of adjacent pieces, not yet a Buffer of its own: its first piece and length */
+  private tail: Buffer | null = null;
+  private tailLength = 0;
 
   get size(): number {
     return this.bytes;
@@ -12,19 +15,35 @@ export class OutputRun {
   add(buf: Buffer): void {
     if (buf.length === 0) return;
     this.bytes += buf.length;
-    const last = this.parts[this.parts.length - 1];
-    if (last !== undefined && last.buffer === buf.buffer && last.byteOffset + last.length === buf.byteOffset) {
-      this.parts[this.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + buf.length);
-    } else this.parts.push(buf);
+    const tail = this.tail;
+    if (tail !== null && tail.buffer === buf.buffer && tail.byteOffset + this.tailLength === buf.byteOffset) {
+      this.tailLength += buf.length;
+      return;
+    }
+    if (tail !== null) this.parts.push(this.tailBuffer());
+    this.tail = buf;
+    this.tailLength = buf.length;
   }
 
   /** Hands every collected buffer to `write`, in order, and empties the run. */
   flush(write: (buf: Buffer) => void): void {
-    if (this.parts.length === 0) return;
+    if (this.tail === null) return;
+    const last = this.tailBuffer();
+    this.tail = null;
+    this.tailLength = 0;
+    this.bytes = 0;
+    if (this.parts.length === 0) {
+      write(last);
+      return;
+    }
     const parts = this.parts;
     this.parts = [];
-    this.bytes = 0;
-    if (parts.length === 1) write(parts[0]!);
-    else write(Buffer.concat(parts));
+    parts.push(last);
+    write(Buffer.concat(parts));
+  }
+
+  private tailBuffer(): Buffer {
+    const t = this.tail!;
+    return this.tailLength === t.length ? t : Buffer.from(t.buffer, t.byteOffset, this.tailLength);
   }
 }
