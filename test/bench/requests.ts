@@ -214,7 +214,17 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
 const PROTO = `syntax = "proto3"; package bench; message M { int32 n = 1; } service S { rpc Call (M) returns (M); }`;
 type Caller = grpc.Client & { Call(m: { n: number }, cb: (e: grpc.ServiceError | null) => void): void };
 
-async function grpcRates(seconds: number, rounds: number): Promise<Map<string, number>> {
+interface GrpcFigures {
+  /** calls/s per round, by path */
+  rates: Map<string, number[]>;
+  /** the agent's CPU time per call (us) per round, by path (not for direct) */
+  cpu: Map<string, number[]>;
+}
+
+const GRPC_TCP = "tcp proxy";
+const GRPC_TERMINATED = "grpc proxy (HTTP/2 terminated)";
+
+async function grpcRates(seconds: number, rounds: number): Promise<GrpcFigures> {
   const dir = await mkdtemp(join(tmpdir(), "netimpair-bench-grpc-"));
   await writeFile(join(dir, "b.proto"), PROTO);
   const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, "b.proto"))) as unknown as {
@@ -223,39 +233,44 @@ async function grpcRates(seconds: number, rounds: number): Promise<Map<string, n
   const server = new grpc.Server();
   server.addService(pkg.bench.S.service, { Call: (c: grpc.ServerUnaryCall<{ n: number }, { n: number }>, cb: grpc.sendUnaryData<{ n: number }>) => cb(null, c.request) });
   const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const agent = await startCliAgent([`tcp=127.0.0.1:0,127.0.0.1:${port}`, `rpc=127.0.0.1:0,127.0.0.1:${port},grpc`], ["--log-level", "warn"]);
-  const rates = new Map<string, number>();
+  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,127.0.0.1:${port}`, `rpc=127.0.0.1:0,127.0.0.1:${port},grpc`]);
+  const pid = agent.child.pid!;
+  const paths: [string, number][] = [
+    ["direct", port],
+    [GRPC_TCP, agent.port("tcp")],
+    [GRPC_TERMINATED, agent.port("rpc")],
+  ];
+  const figures: GrpcFigures = { rates: new Map(paths.map(([p]) => [p, []])), cpu: new Map(paths.map(([p]) => [p, []])) };
+  const clients = new Map(paths.map(([p, target]) => [p, new pkg.bench.S(`127.0.0.1:${target}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 })]));
   try {
-    const run = async (name: string, target: number): Promise<void> => {
-      const c = new pkg.bench.S(`127.0.0.1:${target}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-      const once1 = (): Promise<void> => new Promise((res, rej) => c.Call({ n: 1 }, (e) => (e ? rej(e) : res())));
-      for (let i = 0; i < 200; i++) await once1();
-      let best = 0;
-      for (let r = 0; r < rounds; r++) {
+    const once1 = (c: Caller): Promise<void> => new Promise((res, rej) => c.Call({ n: 1 }, (e) => (e ? rej(e) : res())));
+    for (const c of clients.values()) for (let i = 0; i < 200; i++) await once1(c);
+    // interleaved rounds, as for HTTP: every round measures every path
+    for (let r = 0; r < rounds; r++) {
+      for (const [name] of paths) {
+        const c = clients.get(name)!;
+        const before = procUsage(pid).cpuUs;
         let done = 0;
         const end = performance.now() + seconds * 1000;
         await Promise.all(
           Array.from({ length: 32 }, async () => {
             while (performance.now() < end) {
-              await once1();
+              await once1(c);
               done++;
             }
           }),
         );
-        best = Math.max(best, done / seconds);
+        figures.rates.get(name)!.push(done / seconds);
+        if (name !== "direct") figures.cpu.get(name)!.push((procUsage(pid).cpuUs - before) / done);
       }
-      rates.set(name, best);
-      c.close();
-    };
-    await run("direct", port);
-    await run("tcp proxy", agent.port("tcp"));
-    await run("grpc proxy (HTTP/2 terminated)", agent.port("rpc"));
+    }
   } finally {
-    await agent.close();
+    for (const c of clients.values()) c.close();
+    await agent.stop();
     server.forceShutdown();
     await rm(dir, { recursive: true, force: true });
   }
-  return rates;
+  return figures;
 }
 
 async function httpTable(ctx: BenchContext): Promise<void> {
@@ -271,16 +286,27 @@ async function httpTable(ctx: BenchContext): Promise<void> {
 
 async function grpcTable(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 2 : 5;
-  const rounds = ctx.quick ? 1 : 3;
+  const rounds = ctx.quick ? 3 : 5;
   const g = await grpcRates(seconds, rounds);
-  const tcp = g.get("tcp proxy")!;
+  const tcp = g.rates.get(GRPC_TCP)!;
+  const ratios = (p: string): number[] => g.rates.get(p)!.map((v, i) => v / tcp[i]!);
   ctx.results.table("requests-grpc", {
     title: "7c. gRPC unary calls/s (grpc-js, 32 in flight on one channel)",
-    columns: ["path", "calls/s", "x tcp proxy"],
-    rows: [...g.entries()].map(([p, v]) => ({ path: p, "calls/s": Math.round(v), "x tcp proxy": p === "direct" ? null : round(v / tcp, 3) })),
-    notes: ["client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of terminating HTTP/2 on both sides"],
+    columns: ["path", "calls/s, median", "min..max", "x tcp proxy, median (min..max)", "agent CPU us/call"],
+    rows: [...g.rates.entries()].map(([p, v]) => ({
+      path: p,
+      "calls/s, median": Math.round(median(v)),
+      "min..max": `${Math.round(Math.min(...v))}..${Math.round(Math.max(...v))}`,
+      "x tcp proxy, median (min..max)": p === "direct" ? null : spread(ratios(p), 3),
+      "agent CPU us/call": p === "direct" ? null : spread(g.cpu.get(p)!, 1),
+    })),
+    notes: [
+      `${rounds} interleaved rounds x ${seconds} s per path; ratios per round against that round's tcp proxy`,
+      "client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of terminating HTTP/2 on both sides",
+    ],
   });
-  ctx.results.figure("requests", "grpcOverTcp", round(g.get("grpc proxy (HTTP/2 terminated)")! / tcp, 4));
+  ctx.results.figure("requests", "grpcOverTcp", round(median(ratios(GRPC_TERMINATED)), 4));
+  ctx.results.figure("requests", "grpcAgentCpuUsPerCall", Object.fromEntries([...g.cpu].filter(([p]) => p !== "direct").map(([p, v]) => [p, round(median(v), 1)])));
 }
 
 export async function requests(ctx: BenchContext): Promise<void> {
