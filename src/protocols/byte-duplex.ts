@@ -25,6 +25,9 @@ export class ByteDuplex extends Duplex {
 
   /** Bytes from the real peer. False: pause the source until the callback given to onDemand. */
   feed(chunk: Buffer): boolean {
+    // once the library let go (its session closed), what still comes is dropped: pausing the
+    // source for it would leave the socket unread, its FIN never seen, the connection open forever
+    if (this.destroyed || this.readableEnded) return true;
     return this.push(chunk);
   }
 
