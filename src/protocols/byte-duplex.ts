@@ -57,6 +57,16 @@ export class ByteDuplex extends Duplex {
     else this.waiting = () => cb();
   }
 
+  /**
+   * What the library writes in one go (node's http2 corks its socket around the frames of one
+   * flush: HEADERS, DATA, trailers, WINDOW_UPDATEs) reaches the sink as one buffer, so one socket
+   * write and one segment instead of one per frame.
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(buf, "latin1", cb); // (the encoding of a Buffer is not read)
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     this.endSink();
     cb();
