@@ -1,6 +1,7 @@
 // The http protocol module: HTTP/1.x requests framed by Http1Exchange (http1-exchange.ts), decided
 // by the shared rule engine. Match fields: method (names), path, host (globs), header (name: glob).
 // A `fail` is {status 400..599, headers, body}: the agent answers in the request's place, in order.
+import { owningStream } from "./exchange-stream.js";
 import { RuleError, type Decision, type RequestInfo, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
 import { Http1Exchange, type Http1Decision, type Http1Request } from "./http1-exchange.js";
 import { checkHeader, checkHttpStatus, type HttpFailure } from "./http1-answer.js";
@@ -90,21 +91,7 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
     },
     passthrough: (reason) => ctx.opaque(reason),
   });
-  ex.onDemand(
-    () => path.readClient(),
-    () => path.readUpstream(),
-  );
-  return {
-    fromClient: (chunk) => ex.fromClient(chunk),
-    fromUpstream: (chunk) => ex.fromUpstream(chunk),
-    close: () => ex.destroy(),
-    owns: {
-      clientEnded: () => ex.clientEnded(),
-      upstreamEnded: () => ex.upstreamEnded(),
-      clientDrained: () => ex.clientDrained(),
-      upstreamDrained: () => ex.upstreamDrained(),
-    },
-  };
+  return owningStream(ex, path);
 }
 
 export const httpProtocol: ProtocolModule<HttpFailure> = {
