@@ -25,6 +25,9 @@ export class ByteDuplex extends Duplex {
 
   /** Bytes from the real peer. False: pause the source until the callback given to onDemand. */
   feed(chunk: Buffer): boolean {
+    // once the library let go (its session closed), what still comes is dropped: pausing the
+    // source for it would leave the socket unread, its FIN never seen, the connection open forever
+    if (this.destroyed || this.readableEnded) return true;
     return this.push(chunk);
   }
 
@@ -52,6 +55,16 @@ export class ByteDuplex extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.sink.write(chunk)) cb();
     else this.waiting = () => cb();
+  }
+
+  /**
+   * What the library writes in one go (node's http2 corks its socket around the frames of one
+   * flush: HEADERS, DATA, trailers, WINDOW_UPDATEs) reaches the sink as one buffer, so one socket
+   * write and one segment instead of one per frame.
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const buf = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(buf, "latin1", cb); // (the encoding of a Buffer is not read)
   }
 
   override _final(cb: (err?: Error | null) => void): void {

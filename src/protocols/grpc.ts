@@ -3,6 +3,7 @@
 // /package.Service/Method glob), metadata (key: glob). A `fail` is {status: name or 1..16,
 // message}: a trailers-only answer. `reset: stream` resets only the call's stream (RST_STREAM).
 import { constants } from "node:http2";
+import { owningStream } from "./exchange-stream.js";
 import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
 import { GrpcExchange } from "./grpc-exchange.js";
 import type { H2Call, H2Decision } from "./h2-termination.js";
@@ -70,21 +71,7 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
     },
     ctx.upstream,
   );
-  ex.onDemand(
-    () => path.readClient(),
-    () => path.readUpstream(),
-  );
-  return {
-    fromClient: (chunk) => ex.fromClient(chunk),
-    fromUpstream: (chunk) => ex.fromUpstream(chunk),
-    close: () => ex.destroy(),
-    owns: {
-      clientEnded: () => ex.clientEnded(),
-      upstreamEnded: () => ex.upstreamEnded(),
-      clientDrained: () => ex.clientDrained(),
-      upstreamDrained: () => ex.upstreamDrained(),
-    },
-  };
+  return owningStream(ex, path);
 }
 
 export const grpcProtocol: ProtocolModule<GrpcFail> = {

@@ -1,7 +1,8 @@
 // The http protocol module: HTTP/1.x requests framed by Http1Exchange (http1-exchange.ts), decided
 // by the shared rule engine. Match fields: method (names), path, host (globs), header (name: glob).
 // A `fail` is {status 400..599, headers, body}: the agent answers in the request's place, in order.
-import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
+import { owningStream } from "./exchange-stream.js";
+import { RuleError, type Decision, type RequestInfo, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
 import { Http1Exchange, type Http1Decision, type Http1Request } from "./http1-exchange.js";
 import { checkHeader, checkHttpStatus, type HttpFailure } from "./http1-answer.js";
 
@@ -48,6 +49,26 @@ function toHttp1(d: Decision<HttpFailure>): Http1Decision {
   }
 }
 
+/** A request's match fields, read from it only when a rule asks (with no rule: never). */
+class HttpRequestInfo implements RequestInfo {
+  private fieldValues: Record<string, string> | null = null;
+
+  constructor(private readonly req: Http1Request) {}
+
+  get fields(): Record<string, string> {
+    if (this.fieldValues === null) this.fieldValues = { method: this.req.method, path: this.req.path, host: this.req.host.toLowerCase() };
+    return this.fieldValues;
+  }
+
+  get maps(): Record<string, Record<string, string>> {
+    return { header: this.req.headers };
+  }
+
+  get label(): string {
+    return `${this.req.method} ${this.req.path}`;
+  }
+}
+
 /** One connection's HTTP/1.x exchange as the relay's ProtocolStream. */
 function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
   const path = ctx.path;
@@ -55,11 +76,7 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
   const ruleOf = new WeakMap<Http1Request, string>();
   const ex = new Http1Exchange({
     decide: (req) => {
-      const d = ctx.decide({
-        fields: { method: req.method, path: req.path, host: req.host.toLowerCase() },
-        maps: { header: req.headers },
-        label: `${req.method} ${req.path}`,
-      });
+      const d = ctx.decide(new HttpRequestInfo(req));
       if (d.action !== "forward") ruleOf.set(req, d.rule);
       return toHttp1(d);
     },
@@ -74,21 +91,7 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
     },
     passthrough: (reason) => ctx.opaque(reason),
   });
-  ex.onDemand(
-    () => path.readClient(),
-    () => path.readUpstream(),
-  );
-  return {
-    fromClient: (chunk) => ex.fromClient(chunk),
-    fromUpstream: (chunk) => ex.fromUpstream(chunk),
-    close: () => ex.destroy(),
-    owns: {
-      clientEnded: () => ex.clientEnded(),
-      upstreamEnded: () => ex.upstreamEnded(),
-      clientDrained: () => ex.clientDrained(),
-      upstreamDrained: () => ex.upstreamDrained(),
-    },
-  };
+  return owningStream(ex, path);
 }
 
 export const httpProtocol: ProtocolModule<HttpFailure> = {

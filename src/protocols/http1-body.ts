@@ -1,7 +1,7 @@
 // HTTP/1.x message bodies (RFC 9112 6-7): how long a body is, and a reader that finds where it
 // ends in a byte stream (content-length, chunked with extensions and trailers, until close).
 // It only counts: the body's bytes go on unchanged.
-import { MAX_HEAD_BYTES, headerTokens, headerValues, type HeaderField, type RequestHead, type ResponseHead } from "./http1-head.js";
+import { MAX_HEAD_BYTES, hasHeader, headerTokens, headerValues, type HeaderField, type RequestHead, type ResponseHead } from "./http1-head.js";
 
 export type BodyFraming =
   | { kind: "length"; length: number }
@@ -13,9 +13,23 @@ export type BodyFraming =
 
 const NO_BODY: BodyFraming = { kind: "length", length: 0 };
 
+/** 1..15 decimal digits as a number, else -1 */
+function digits(v: string): number {
+  if (v.length === 0 || v.length > 15) return -1;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+  }
+  return Number(v);
+}
+
 function contentLength(headers: readonly HeaderField[]): number | null | string {
   const values = headerValues(headers, "content-length");
   if (values.length === 0) return null;
+  if (values.length === 1) {
+    const n = digits(values[0]!);
+    if (n >= 0) return n; // the usual case: one plain length
+  }
   const all = values.flatMap((v) => v.split(",").map((s) => s.trim()));
   const first = all[0]!;
   if (!/^\d{1,15}$/.test(first) || all.some((v) => v !== first)) return `bad content-length ${JSON.stringify(values.join(", ").slice(0, 40))}`;
@@ -24,7 +38,7 @@ function contentLength(headers: readonly HeaderField[]): number | null | string 
 
 /** How a request's body is framed (RFC 9112 6.3); a string says why it cannot be. */
 export function requestFraming(head: RequestHead): BodyFraming | string {
-  const te = headerTokens(head.headers, "transfer-encoding");
+  const te = hasHeader(head.headers, "transfer-encoding") ? headerTokens(head.headers, "transfer-encoding") : [];
   if (te.length > 0) {
     if (te[te.length - 1] !== "chunked") return "request transfer-encoding does not end in chunked";
     return { kind: "chunked" };
@@ -43,7 +57,7 @@ export function isInterim(status: number): boolean {
 export function responseFraming(head: ResponseHead, method: string): BodyFraming | string {
   if (head.status === 101 || (method === "CONNECT" && head.status >= 200 && head.status < 300)) return { kind: "tunnel" };
   if (method === "HEAD" || head.status < 200 || head.status === 204 || head.status === 304) return NO_BODY;
-  const te = headerTokens(head.headers, "transfer-encoding");
+  const te = hasHeader(head.headers, "transfer-encoding") ? headerTokens(head.headers, "transfer-encoding") : [];
   if (te.length > 0) return te[te.length - 1] === "chunked" ? { kind: "chunked" } : { kind: "close" };
   const cl = contentLength(head.headers);
   if (typeof cl === "string") return cl;

@@ -7,6 +7,7 @@
 // request faults off for the rest of the connection (said once).
 import { isInterim, requestFraming, responseFraming } from "./http1-body.js";
 import {
+  hasHeader,
   headerTokens,
   headerValue,
   parseRequestHead,
@@ -17,18 +18,18 @@ import {
 } from "./http1-head.js";
 import { MessageSplitter } from "./http1-splitter.js";
 import { encodeAnswer, type HttpFailure } from "./http1-answer.js";
-import { OutputRun } from "./output-run.js";
+import { OutputRun } from "../requests/output-run.js";
 
 /** One request as rules see it. */
 export interface Http1Request {
-  method: string;
+  readonly method: string;
   /** the target's path, without the query */
-  path: string;
+  readonly path: string;
   /** the target as sent */
-  target: string;
-  host: string;
+  readonly target: string;
+  readonly host: string;
   /** lower-case names; repeated headers joined by ", " */
-  headers: Record<string, string>;
+  readonly headers: Record<string, string>;
 }
 
 export type Http1Decision =
@@ -224,7 +225,7 @@ export class Http1Exchange {
     const req = requestOf(head);
     const decision = this.host.decide(req);
     if (this.dead) return;
-    const upgrade = head.method === "CONNECT" || (headerTokens(head.headers, "connection").includes("upgrade") && head.headers.some((h) => h.name === "upgrade"));
+    const upgrade = head.method === "CONNECT" || (hasHeader(head.headers, "upgrade") && headerTokens(head.headers, "connection").includes("upgrade"));
     const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade };
     this.upCurrent = pending;
     this.upBody = "forward";
@@ -374,8 +375,40 @@ function closes(head: RequestHead): boolean {
   return head.minor === 0 && !conn.includes("keep-alive");
 }
 
+/** A request as rules see it, built from its head on first use (with no rule, never). */
+class LazyRequest implements Http1Request {
+  private headerMap: Record<string, string> | null = null;
+  private hostName: string | null = null;
+
+  constructor(private readonly head: RequestHead) {}
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get path(): string {
+    return this.head.path;
+  }
+
+  get target(): string {
+    return this.head.target;
+  }
+
+  get host(): string {
+    if (this.hostName === null) this.hostName = requestHost(this.head);
+    return this.hostName;
+  }
+
+  get headers(): Record<string, string> {
+    if (this.headerMap === null) {
+      const headers: Record<string, string> = {};
+      for (const h of this.head.headers) headers[h.name] = h.name in headers ? `${headers[h.name]}, ${h.value}` : h.value;
+      this.headerMap = headers;
+    }
+    return this.headerMap;
+  }
+}
+
 function requestOf(head: RequestHead): Http1Request {
-  const headers: Record<string, string> = {};
-  for (const h of head.headers) headers[h.name] = h.name in headers ? `${headers[h.name]}, ${h.value}` : h.value;
-  return { method: head.method, path: head.path, target: head.target, host: requestHost(head), headers };
+  return new LazyRequest(head);
 }

@@ -59,59 +59,89 @@ export function leadingEmptyLines(buf: Buffer): number {
   }
 }
 
-function lines(head: Buffer): string[] {
-  const text = head.toString("latin1");
-  const out = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
-  while (out.length > 0 && out[out.length - 1] === "") out.pop();
-  return out;
+/** tchar (RFC 9110 5.6.2) by byte value */
+const TCHAR = new Uint8Array(256);
+for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[ch.charCodeAt(0)] = 1;
+
+/** Where the line that starts at `pos` ends without its CR (or LF), and where the next one starts. */
+function lineAt(text: string, pos: number): [end: number, next: number] {
+  let nl = text.indexOf("\n", pos);
+  if (nl < 0) nl = text.length;
+  const end = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+  return [end, nl + 1];
 }
 
-function parseFields(rows: string[]): HeaderField[] | string {
+/** The header fields from `pos` to the blank line, scanned in the head's text (one string per head). */
+function parseFields(text: string, pos: number): HeaderField[] | string {
   const headers: HeaderField[] = [];
-  for (const row of rows) {
-    if (row.startsWith(" ") || row.startsWith("\t")) return "obsolete header line folding";
-    const colon = row.indexOf(":");
-    if (colon <= 0) return `header line without a name: ${JSON.stringify(row.slice(0, 40))}`;
-    const name = row.slice(0, colon);
-    if (!TOKEN.test(name)) return `bad header name ${JSON.stringify(name.slice(0, 40))}`;
-    const value = row.slice(colon + 1).trim();
-    if (/[\0\r\n]/.test(value)) return `bad character in header ${name}`;
-    headers.push({ name: name.toLowerCase(), value });
+  // a NUL anywhere is rare: only then is every value searched for one
+  const nul = text.indexOf("\0", pos) >= 0;
+  while (pos < text.length) {
+    const [end, next] = lineAt(text, pos);
+    if (end === pos) break; // the blank line
+    const first = text.charCodeAt(pos);
+    if (first === 32 || first === 9) return "obsolete header line folding";
+    const colon = text.indexOf(":", pos);
+    if (colon < 0 || colon >= end || colon === pos) return `header line without a name: ${JSON.stringify(text.slice(pos, Math.min(end, pos + 40)))}`;
+    let upper = false;
+    for (let i = pos; i < colon; i++) {
+      const c = text.charCodeAt(i);
+      if (TCHAR[c] !== 1) return `bad header name ${JSON.stringify(text.slice(pos, Math.min(colon, pos + 40)))}`;
+      if (c >= 65 && c <= 90) upper = true;
+    }
+    let vs = colon + 1;
+    let ve = end;
+    while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+    const cr = text.indexOf("\r", vs);
+    if ((cr >= 0 && cr < ve) || (nul && text.slice(vs, ve).includes("\0"))) return `bad character in header ${text.slice(pos, colon)}`;
+    const name = text.slice(pos, colon);
+    headers.push({ name: upper ? name.toLowerCase() : name, value: text.slice(vs, ve) });
+    pos = next;
   }
   return headers;
 }
 
 /** Parses a request head (from its first byte to its blank line); a string says what is wrong. */
 export function parseRequestHead(head: Buffer): RequestHead | string {
-  const rows = lines(head.subarray(leadingEmptyLines(head)));
-  const first = rows.shift();
-  if (first === undefined) return "empty request";
-  const parts = first.split(" ");
-  if (parts.length !== 3) return `bad request line ${JSON.stringify(first.slice(0, 60))}`;
-  const [method, target, version] = parts as [string, string, string];
+  const text = head.toString("latin1", leadingEmptyLines(head));
+  if (text.length === 0) return "empty request";
+  const [end, next] = lineAt(text, 0);
+  const first = text.slice(0, end);
+  const sp1 = first.indexOf(" ");
+  const sp2 = sp1 < 0 ? -1 : first.indexOf(" ", sp1 + 1);
+  if (sp2 < 0 || first.indexOf(" ", sp2 + 1) >= 0) return `bad request line ${JSON.stringify(first.slice(0, 60))}`;
+  const method = first.slice(0, sp1);
+  const target = first.slice(sp1 + 1, sp2);
+  const version = first.slice(sp2 + 1);
   if (!TOKEN.test(method)) return `bad method ${JSON.stringify(method.slice(0, 20))}`;
   if (target === "" || /[\0-\x20\x7f]/.test(target)) return "bad request target";
   const v = VERSION.exec(version);
   if (!v) return `unsupported version ${JSON.stringify(version.slice(0, 20))}`;
-  const headers = parseFields(rows);
+  const headers = parseFields(text, next);
   if (typeof headers === "string") return headers;
-  return { method, target, path: pathOf(target), minor: Number(v[1]), headers };
+  return { method, target, path: pathOf(target), minor: v[1] === "1" ? 1 : 0, headers };
 }
 
 /** Parses a response head; a string says what is wrong. */
 export function parseResponseHead(head: Buffer): ResponseHead | string {
-  const rows = lines(head);
-  const first = rows.shift();
-  if (first === undefined) return "empty response";
+  const text = head.toString("latin1");
+  if (text.length === 0 || text.charCodeAt(0) === 10 || text.charCodeAt(0) === 13) return "empty response";
+  const [end, next] = lineAt(text, 0);
+  const first = text.slice(0, end);
   const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(first);
   if (!m) return `bad status line ${JSON.stringify(first.slice(0, 60))}`;
-  const headers = parseFields(rows);
+  const headers = parseFields(text, next);
   if (typeof headers === "string") return headers;
-  return { status: Number(m[2]), reason: m[3] ?? "", minor: Number(m[1]), headers };
+  return { status: Number(m[2]), reason: m[3] ?? "", minor: m[1] === "1" ? 1 : 0, headers };
 }
 
 /** The path of a request target: origin form up to "?", absolute form's path, else the target. */
 export function pathOf(target: string): string {
+  if (target.charCodeAt(0) === 47 /* "/": origin form, the usual case */) {
+    const q = target.search(/[?#]/);
+    return q >= 0 ? target.slice(0, q) : target;
+  }
   let t = target;
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(t);
   if (scheme) t = t.slice(scheme[0].length) || "/";
@@ -128,8 +158,15 @@ export function headerValues(headers: readonly HeaderField[], name: string): str
 
 /** A header's values joined by ", " (RFC 9110 5.3), or undefined when absent. */
 export function headerValue(headers: readonly HeaderField[], name: string): string | undefined {
-  const v = headerValues(headers, name);
-  return v.length === 0 ? undefined : v.join(", ");
+  let value: string | undefined;
+  for (const h of headers) if (h.name === name) value = value === undefined ? h.value : `${value}, ${h.value}`;
+  return value;
+}
+
+/** True when the head has a field of this (lower-case) name. */
+export function hasHeader(headers: readonly HeaderField[], name: string): boolean {
+  for (const h of headers) if (h.name === name) return true;
+  return false;
 }
 
 /** The comma-separated tokens of a header, lower case (Connection, Transfer-Encoding...). */

@@ -122,6 +122,7 @@ export class MessageSplitter<H> {
     if (typeof framing === "string") return this.invalid(framing);
     this.consumeFront(end);
     if (framing.kind === "tunnel") this.state = "raw";
+    else if (framing.kind === "length" && framing.length === 0) this.state = "end"; // no body (most requests)
     else {
       this.body = new BodyReader(framing);
       this.state = this.body.done ? "end" : "body";

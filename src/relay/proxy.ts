@@ -244,7 +244,9 @@ export class Proxy extends EventEmitter {
   private compileRules(module: ProtocolModule<unknown> | null, protocol: ProtocolName, rules: ImpairmentSpec["requests"]): RuleEngine<unknown> | null {
     if (rules.length === 0) return null;
     if (module === null) {
-      throw new ProxyError(`requests: proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http or grpc)`, "EINVAL");
+      const problem = `proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http or grpc)`;
+      // the field named once: "params.requests: proxy pg carries tcp; ..." on the control channel
+      throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
     try {
       return new RuleEngine(module, rules, this.host.random);

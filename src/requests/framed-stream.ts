@@ -5,7 +5,7 @@
 //
 // With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
 import { AnswerQueue } from "./answer-queue.js";
-import { OutputRun } from "../protocols/output-run.js";
+import { OutputRun } from "./output-run.js";
 import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
 
 export interface ScannedRequest {

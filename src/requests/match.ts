@@ -45,7 +45,8 @@ function fieldMatcher(name: string, kind: MatchKind, value: MatchValue): (info: 
       const set = new Set(list.map((n) => n.toUpperCase()));
       return (info) => {
         const v = info.fields[name];
-        return v !== undefined && set.has(v.toUpperCase());
+        // most values come as the rule names them (GET, SET): only the others are upper-cased
+        return v !== undefined && (set.has(v) || set.has(v.toUpperCase()));
       };
     }
     case "globMap": {

@@ -14,9 +14,23 @@ import { shaping } from "./shaping.js";
 import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
 import { sharing } from "./sharing.js";
-import { requests, requestsDb } from "./requests.js";
+import { requests, requestsDb, requestsGrpc, requestsHttp } from "./requests.js";
 
-const BENCHMARKS: Record<string, Benchmark> = { throughput, rtt, scale, shaping, fidelity, control, sharing, requests, "requests-db": requestsDb };
+const BENCHMARKS: Record<string, Benchmark> = {
+  throughput,
+  rtt,
+  scale,
+  shaping,
+  fidelity,
+  control,
+  sharing,
+  requests,
+  "requests-db": requestsDb,
+  "requests-http": requestsHttp,
+  "requests-grpc": requestsGrpc,
+};
+/** parts of another benchmark, run only when named */
+const PARTS = new Set(["requests-db", "requests-http", "requests-grpc"]);
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);
@@ -44,7 +58,7 @@ async function main(): Promise<void> {
     else if (!(a in BENCHMARKS)) usage(`unknown benchmark ${JSON.stringify(a)}`);
     else names.push(a);
   }
-  const selected = names.length ? names : Object.keys(BENCHMARKS);
+  const selected = names.length ? names : Object.keys(BENCHMARKS).filter((n) => !PARTS.has(n));
   const results = new Results(quick);
   console.log(`netimpair benchmarks: ${selected.join(", ")}${quick ? " (quick)" : ""}`);
   let failed = 0;

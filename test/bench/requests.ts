@@ -4,10 +4,12 @@
 //    rule and with a rule that never matches. pgbench runs in its own database t_reqdb_bench
 //    (created and dropped here); redis-benchmark uses db 9 and deletes its keys after.
 //    `requests-db` runs only this part.
-// b. HTTP/1.1 requests/s (wrk, keep-alive, 32 connections) straight to the server, through a tcp
-//    proxy, and through http proxies with no rule and with 10 rules that never match.
+// b. HTTP/1.1 requests/s (wrk, or the bench's own client where wrk is missing; keep-alive, 32
+//    connections) straight to the server, through a tcp proxy, and through http proxies with no
+//    rule and with 10 rules that never match; interleaved rounds, medians and their spread.
+//    `requests-http` runs only this part.
 // c. gRPC unary calls/s (grpc-js, 32 calls in flight on one channel) through a tcp proxy and a
-//    grpc proxy (HTTP/2 terminated on both sides).
+//    grpc proxy (HTTP/2 terminated on both sides). `requests-grpc` runs only this part.
 // Goal: a protocol proxy with non-matching rules costs <= 10 % against the tcp proxy.
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
@@ -15,13 +17,17 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Redis } from "ioredis";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type { BenchContext } from "./lib/context.js";
 import type { Row } from "./lib/report.js";
-import { round } from "./lib/stats.js";
+import { median, round } from "./lib/stats.js";
+import { startCliAgentProxies } from "./lib/cli-agent.js";
+import { procUsage } from "./lib/proc.js";
+import type { LoadResult } from "./lib/http-load.js";
 import { startCliAgent } from "../support/protocol-agent.js";
 import { MARIADB, POSTGRES, REDIS, serviceAddress } from "../support/services.js";
 
@@ -173,14 +179,30 @@ async function databaseRows(ctx: BenchContext): Promise<void> {
 
 // ---- HTTP/1.1 and gRPC ----------------------------------------------------------------------
 
-function wrk(port: number, seconds: number): number {
-  const r = spawnSync("wrk", ["-t1", "-c32", `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], { encoding: "utf8" });
-  if (r.error) throw new Error(`wrk: ${r.error.message} (apt-get install -y wrk)`);
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
-  if (!m) throw new Error(`wrk printed no rate: ${r.stdout} ${r.stderr}`);
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout);
-  if (errors) throw new Error(`wrk saw errors through port ${port}: ${errors[0]}`);
-  return Number(m[1]);
+/** Which HTTP load generator this machine has: wrk (Debian's), else the bench's own (lib/http-load.ts). */
+function httpClient(): "wrk" | "http-load" {
+  return spawnSync("wrk", ["--version"], { encoding: "utf8" }).error ? "http-load" : "wrk";
+}
+
+const HTTP_LOAD = fileURLToPath(new URL("./lib/http-load.js", import.meta.url));
+const CONNECTIONS = 32;
+
+/** requests/s through 127.0.0.1:port, keep-alive, CONNECTIONS connections, from a process of its own. */
+function httpRate(client: "wrk" | "http-load", port: number, seconds: number): number {
+  if (client === "wrk") {
+    const r = spawnSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}/hello`], { encoding: "utf8" });
+    if (r.error) throw new Error(`wrk: ${r.error.message}`);
+    const m = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+    if (!m) throw new Error(`wrk printed no rate: ${r.stdout} ${r.stderr}`);
+    const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout);
+    if (errors) throw new Error(`wrk saw errors through port ${port}: ${errors[0]}`);
+    return Number(m[1]);
+  }
+  const r = spawnSync(process.execPath, [HTTP_LOAD, String(port), String(seconds), String(CONNECTIONS)], { encoding: "utf8" });
+  if (r.error || r.status !== 0) throw new Error(`http-load through port ${port}: ${r.error?.message ?? r.stderr}`);
+  const out = JSON.parse(r.stdout) as LoadResult;
+  if (out.errors > 0) throw new Error(`http-load saw ${out.errors} errors through port ${port}`);
+  return out.rate;
 }
 
 const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
@@ -188,8 +210,13 @@ const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
   fail: { status: 503 },
 }));
 
-async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Promise<{ rows: Row[]; goal: string }> {
-  // the server runs in its own process: wrk is run synchronously from this one
+/** "median (min..max)" of samples, rounded to `digits`. */
+function spread(samples: number[], digits: number): string {
+  return `${round(median(samples), digits)} (${round(Math.min(...samples), digits)}..${round(Math.max(...samples), digits)})`;
+}
+
+async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Promise<{ rows: Row[]; notes: string[] }> {
+  // the server runs in its own process, and so does the load generator
   const server = spawn(
     process.execPath,
     ["-e", `const s = require("http").createServer((q, r) => r.end("hello world\\n")); s.keepAliveTimeout = 60000; s.listen(0, "127.0.0.1", () => console.log(s.address().port));`],
@@ -200,27 +227,59 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
     server.once("exit", (code) => reject(new Error(`http server exited (${code})`)));
   });
   const up = `127.0.0.1:${serverPort}`;
-  const agent = await startCliAgent([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`], ["--log-level", "warn"]);
-  const ctl = agent.ctl;
+  // one agent process (the CLI) holds the three proxies: the paths differ only in the proxy
+  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`]);
+  const ctl = agent.control;
+  const client = httpClient();
   try {
     await ctl.apply("rules", undefined, { spec: { requests: NON_MATCHING } });
+    const TCP = "tcp proxy";
+    const NO_RULE = "http proxy, no rule";
+    const RULES = "http proxy, 10 non-matching rules";
     const paths: [string, number][] = [
       ["direct", serverPort],
-      ["tcp proxy", agent.port("tcp")],
-      ["http proxy, no rule", agent.port("web")],
-      ["http proxy, 10 non-matching rules", agent.port("rules")],
+      [TCP, agent.port("tcp")],
+      [NO_RULE, agent.port("web")],
+      [RULES, agent.port("rules")],
     ];
     const rates = new Map<string, number[]>(paths.map(([p]) => [p, []]));
-    wrk(agent.port("web"), 1); // warm up
-    for (let r = 0; r < rounds; r++) for (const [name, port] of paths) rates.get(name)!.push(wrk(port, seconds));
-    const best = (p: string): number => Math.max(...rates.get(p)!);
-    const tcp = best("tcp proxy");
-    const rows: Row[] = paths.map(([p]) => ({ path: p, "requests/s": Math.round(best(p)), "x tcp proxy": p === "direct" ? null : round(best(p) / tcp, 3) }));
-    const worst = Math.min(best("http proxy, no rule"), best("http proxy, 10 non-matching rules")) / tcp;
+    // the agent's CPU time per request (user + system, from /proc): its own cost, which a busy
+    // machine disturbs far less than the rate
+    const cpuPerRequest = new Map<string, number[]>(paths.map(([p]) => [p, []]));
+    const pid = agent.child.pid!;
+    for (const [, port] of paths) httpRate(client, port, 1); // warm up every path (JIT, connections)
+    // interleaved: every round measures every path, so a slow spell of the machine hits them all
+    for (let r = 0; r < rounds; r++)
+      for (const [name, port] of paths) {
+        const before = procUsage(pid).cpuUs;
+        const rate = httpRate(client, port, seconds);
+        rates.get(name)!.push(rate);
+        cpuPerRequest.get(name)!.push((procUsage(pid).cpuUs - before) / (rate * seconds));
+      }
+    // each round's ratio against that round's tcp proxy, then their median
+    const ratios = (p: string): number[] => rates.get(p)!.map((v, i) => v / rates.get(TCP)![i]!);
+    const rows: Row[] = paths.map(([p]) => ({
+      path: p,
+      "requests/s, median": Math.round(median(rates.get(p)!)),
+      "min..max": `${Math.round(Math.min(...rates.get(p)!))}..${Math.round(Math.max(...rates.get(p)!))}`,
+      "x tcp proxy, median (min..max)": p === "direct" ? null : spread(ratios(p), 3),
+      "agent CPU us/request": p === "direct" ? null : spread(cpuPerRequest.get(p)!, 1),
+    }));
+    const worst = Math.min(median(ratios(NO_RULE)), median(ratios(RULES)));
     ctx.results.figure("requests", "httpOverTcp", round(worst, 4));
-    return { rows, goal: `goal: http proxies >= 0.90 x the tcp proxy: ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}` };
+    ctx.results.figure("requests", "httpRates", Object.fromEntries(rates));
+    ctx.results.figure("requests", "httpClient", client);
+    ctx.results.figure("requests", "httpAgentCpuUsPerRequest", Object.fromEntries([...cpuPerRequest].filter(([p]) => p !== "direct").map(([p, v]) => [p, round(median(v), 1)])));
+    return {
+      rows,
+      notes: [
+        `${rounds} interleaved rounds x ${seconds} s per path (direct, tcp, http no rule, http rules; repeated), ${client === "wrk" ? "wrk -t1" : "the bench's own client (test/bench/lib/http-load.ts, no wrk on this machine)"} -c${CONNECTIONS}; ratios are per round against that round's tcp proxy`,
+        "one `netimpair agent` (CLI) holds all three proxies; the node http server and the load generator each run in their own process, all on the same 2 cores",
+        `goal: http proxies >= 0.90 x the tcp proxy (median ratio): ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}`,
+      ],
+    };
   } finally {
-    await agent.close();
+    await agent.stop();
     server.kill("SIGTERM");
   }
 }
@@ -228,7 +287,17 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
 const PROTO = `syntax = "proto3"; package bench; message M { int32 n = 1; } service S { rpc Call (M) returns (M); }`;
 type Caller = grpc.Client & { Call(m: { n: number }, cb: (e: grpc.ServiceError | null) => void): void };
 
-async function grpcRates(seconds: number, rounds: number): Promise<Map<string, number>> {
+interface GrpcFigures {
+  /** calls/s per round, by path */
+  rates: Map<string, number[]>;
+  /** the agent's CPU time per call (us) per round, by path (not for direct) */
+  cpu: Map<string, number[]>;
+}
+
+const GRPC_TCP = "tcp proxy";
+const GRPC_TERMINATED = "grpc proxy (HTTP/2 terminated)";
+
+async function grpcRates(seconds: number, rounds: number): Promise<GrpcFigures> {
   const dir = await mkdtemp(join(tmpdir(), "netimpair-bench-grpc-"));
   await writeFile(join(dir, "b.proto"), PROTO);
   const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(dir, "b.proto"))) as unknown as {
@@ -237,68 +306,91 @@ async function grpcRates(seconds: number, rounds: number): Promise<Map<string, n
   const server = new grpc.Server();
   server.addService(pkg.bench.S.service, { Call: (c: grpc.ServerUnaryCall<{ n: number }, { n: number }>, cb: grpc.sendUnaryData<{ n: number }>) => cb(null, c.request) });
   const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const agent = await startCliAgent([`tcp=127.0.0.1:0,127.0.0.1:${port}`, `rpc=127.0.0.1:0,127.0.0.1:${port},grpc`], ["--log-level", "warn"]);
-  const rates = new Map<string, number>();
+  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,127.0.0.1:${port}`, `rpc=127.0.0.1:0,127.0.0.1:${port},grpc`]);
+  const pid = agent.child.pid!;
+  const paths: [string, number][] = [
+    ["direct", port],
+    [GRPC_TCP, agent.port("tcp")],
+    [GRPC_TERMINATED, agent.port("rpc")],
+  ];
+  const figures: GrpcFigures = { rates: new Map(paths.map(([p]) => [p, []])), cpu: new Map(paths.map(([p]) => [p, []])) };
+  const clients = new Map(paths.map(([p, target]) => [p, new pkg.bench.S(`127.0.0.1:${target}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 })]));
   try {
-    const run = async (name: string, target: number): Promise<void> => {
-      const c = new pkg.bench.S(`127.0.0.1:${target}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-      const once1 = (): Promise<void> => new Promise((res, rej) => c.Call({ n: 1 }, (e) => (e ? rej(e) : res())));
-      for (let i = 0; i < 200; i++) await once1();
-      let best = 0;
-      for (let r = 0; r < rounds; r++) {
+    const once1 = (c: Caller): Promise<void> => new Promise((res, rej) => c.Call({ n: 1 }, (e) => (e ? rej(e) : res())));
+    for (const c of clients.values()) for (let i = 0; i < 200; i++) await once1(c);
+    // interleaved rounds, as for HTTP: every round measures every path
+    for (let r = 0; r < rounds; r++) {
+      for (const [name] of paths) {
+        const c = clients.get(name)!;
+        const before = procUsage(pid).cpuUs;
         let done = 0;
         const end = performance.now() + seconds * 1000;
         await Promise.all(
           Array.from({ length: 32 }, async () => {
             while (performance.now() < end) {
-              await once1();
+              await once1(c);
               done++;
             }
           }),
         );
-        best = Math.max(best, done / seconds);
+        figures.rates.get(name)!.push(done / seconds);
+        if (name !== "direct") figures.cpu.get(name)!.push((procUsage(pid).cpuUs - before) / done);
       }
-      rates.set(name, best);
-      c.close();
-    };
-    await run("direct", port);
-    await run("tcp proxy", agent.port("tcp"));
-    await run("grpc proxy (HTTP/2 terminated)", agent.port("rpc"));
+    }
   } finally {
-    await agent.close();
+    for (const c of clients.values()) c.close();
+    await agent.stop();
     server.forceShutdown();
     await rm(dir, { recursive: true, force: true });
   }
-  return rates;
+  return figures;
 }
 
-async function httpAndGrpcRows(ctx: BenchContext): Promise<void> {
+async function httpTable(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 2 : 5;
-  const rounds = ctx.quick ? 1 : 3;
-  const { rows, goal } = await httpRows(ctx, seconds, rounds);
+  const { rows, notes } = await httpRows(ctx, seconds, ctx.quick ? 3 : 5);
   ctx.results.table("requests-http", {
-    title: "7b. HTTP/1.1 requests/s (wrk -t1 -c32 keep-alive, 12-byte answers)",
-    columns: ["path", "requests/s", "x tcp proxy"],
+    title: "7b. HTTP/1.1 requests/s (32 keep-alive connections, 12-byte answers)",
+    columns: ["path", "requests/s, median", "min..max", "x tcp proxy, median (min..max)", "agent CPU us/request"],
     rows,
-    notes: [`best of ${rounds} x ${seconds} s per path; netimpair agent (CLI) and the node http server each in their own process`, goal],
+    notes,
   });
+}
+
+async function grpcTable(ctx: BenchContext): Promise<void> {
+  const seconds = ctx.quick ? 2 : 5;
+  const rounds = ctx.quick ? 3 : 5;
   const g = await grpcRates(seconds, rounds);
-  const tcp = g.get("tcp proxy")!;
+  const tcp = g.rates.get(GRPC_TCP)!;
+  const ratios = (p: string): number[] => g.rates.get(p)!.map((v, i) => v / tcp[i]!);
   ctx.results.table("requests-grpc", {
     title: "7c. gRPC unary calls/s (grpc-js, 32 in flight on one channel)",
-    columns: ["path", "calls/s", "x tcp proxy"],
-    rows: [...g.entries()].map(([p, v]) => ({ path: p, "calls/s": Math.round(v), "x tcp proxy": p === "direct" ? null : round(v / tcp, 3) })),
-    notes: ["client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of terminating HTTP/2 on both sides"],
+    columns: ["path", "calls/s, median", "min..max", "x tcp proxy, median (min..max)", "agent CPU us/call"],
+    rows: [...g.rates.entries()].map(([p, v]) => ({
+      path: p,
+      "calls/s, median": Math.round(median(v)),
+      "min..max": `${Math.round(Math.min(...v))}..${Math.round(Math.max(...v))}`,
+      "x tcp proxy, median (min..max)": p === "direct" ? null : spread(ratios(p), 3),
+      "agent CPU us/call": p === "direct" ? null : spread(g.cpu.get(p)!, 1),
+    })),
+    notes: [
+      `${rounds} interleaved rounds x ${seconds} s per path; ratios per round against that round's tcp proxy`,
+      "client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of terminating HTTP/2 on both sides",
+    ],
   });
-  ctx.results.figure("requests", "grpcOverTcp", round(g.get("grpc proxy (HTTP/2 terminated)")! / tcp, 4));
+  ctx.results.figure("requests", "grpcOverTcp", round(median(ratios(GRPC_TERMINATED)), 4));
+  ctx.results.figure("requests", "grpcAgentCpuUsPerCall", Object.fromEntries([...g.cpu].filter(([p]) => p !== "direct").map(([p, v]) => [p, round(median(v), 1)])));
 }
 
 export async function requests(ctx: BenchContext): Promise<void> {
   await databaseRows(ctx);
-  await httpAndGrpcRows(ctx);
+  await httpTable(ctx);
+  await grpcTable(ctx);
 }
 
-/** Only 7a: the database protocols. */
-export async function requestsDb(ctx: BenchContext): Promise<void> {
-  await databaseRows(ctx);
-}
+/** 7a alone (`npm run bench -- requests-db`): the database protocols. */
+export const requestsDb = databaseRows;
+/** 7b alone (`npm run bench -- requests-http`). */
+export const requestsHttp = httpTable;
+/** 7c alone (`npm run bench -- requests-grpc`). */
+export const requestsGrpc = grpcTable;

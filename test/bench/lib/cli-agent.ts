@@ -1,8 +1,10 @@
 // The agent as users run it: `netimpair agent` (the CLI, its own process) with one proxy
-// "bench", driven over its control channel; its CPU and memory read from /proc.
+// "bench" (or the proxies given), driven over its control channel; its CPU and memory read from /proc.
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { ControlClient } from "../../../src/control/client.js";
 import { connectToCliAgent, spawnCliAgent, type CliAgent as AgentProcess } from "../../support/cli-agent.js";
+import { workerFlags } from "./ipc.js";
 
 export interface CliAgent {
   agent: AgentProcess;
@@ -35,6 +37,33 @@ export async function startCliAgent(upstreamPort: number): Promise<CliAgent> {
     },
     stop: async () => {
       await control.close();
+      await agent.stop();
+    },
+  };
+}
+
+export interface CliAgentProxies {
+  child: ChildProcess;
+  control: ControlClient;
+  /** listen port of each proxy, by name */
+  port(name: string): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node [FLAGS] netimpair agent --control 127.0.0.1:0 --proxy P...` (P: NAME=LISTEN,
+ * UPSTREAM[,PROTOCOL]) with the bench's node flags (`--profile`: --cpu-prof, written when the
+ * agent exits on SIGTERM) and connects to it.
+ */
+export async function startCliAgentProxies(proxies: string[]): Promise<CliAgentProxies> {
+  const agent = await spawnCliAgent({ nodeFlags: workerFlags, args: proxies.flatMap((p) => ["--proxy", p]), logLevel: "warn", captureLogs: false });
+  const control = await connectToCliAgent(agent, { bindToSession: false });
+  return {
+    child: agent.child,
+    control,
+    port: (name) => agent.port(name),
+    async stop() {
+      await control.close().catch(() => undefined);
       await agent.stop();
     },
   };
