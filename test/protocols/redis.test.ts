@@ -98,12 +98,15 @@ describe("Redis through the agent (ioredis)", () => {
     running.catch(() => undefined); // the reset acts inside the apply: it may fail before failureOf looks
     await sleep(200);
     await rig.apply("clean", RESET_NOW);
-    const f = await failureOf(running, 5000, "BLPOP during reset");
-    measured(t, `blocked BLPOP failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
-    const seen = clientErrors.slice(errorsBefore).map(describeError);
-    measured(t, `'error' events meanwhile: ${[...new Set(seen)].join(" | ")}`);
-    assert.ok(seen.some((m) => /ECONNRESET/.test(m)), `errors seen: ${seen.join(", ")}`);
-    await rig.clear();
+    try {
+      const f = await failureOf(running, 5000, "BLPOP during reset");
+      measured(t, `blocked BLPOP failed after ${f.ms.toFixed(0)} ms: ${describeError(f.error)}`);
+      const seen = clientErrors.slice(errorsBefore).map(describeError);
+      measured(t, `'error' events meanwhile: ${[...new Set(seen)].join(" | ")}`);
+      assert.ok(seen.some((m) => /ECONNRESET/.test(m)), `errors seen: ${seen.join(", ")}`);
+    } finally {
+      await rig.clear(); // a failure here must not leave the next tests under the reset
+    }
     const ms = await elapsed(async () => assert.equal(await c.ping(), "PONG"));
     measured(t, `PING after clear (reconnect included): ${ms.toFixed(0)} ms`);
   });

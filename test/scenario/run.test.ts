@@ -1,15 +1,14 @@
 // `netimpair run` end to end: the real binary against a real agent and real commands.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, startAgent, type ControlClient, type RunningAgent } from "../../src/index.js";
 import type { RunReport } from "../../src/scenario/report.js";
-import { CLI_PATH, closedPort } from "../support/cli.js";
+import { closedPort } from "../support/cli.js";
+import { startRun, type RunningRunner } from "./run-lab.js";
 import { dial, echoServer, readBytes, roundTrip, sleep, type Peer } from "../support/net.js";
 
 const dir = await mkdtemp(join(tmpdir(), "netimpair-run-"));
@@ -51,28 +50,9 @@ async function file(text: string, ext = "yaml"): Promise<string> {
   return p;
 }
 
-interface Runner {
-  child: ChildProcess;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }>;
-}
-
-function run(args: string[], timeoutMs = 30_000): Runner {
-  const started = performance.now();
-  const env = { ...process.env };
-  delete env.NETIMPAIR_AGENT;
-  delete env.NETIMPAIR_TOKEN;
-  const child = spawn(process.execPath, [CLI_PATH, "run", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  child.on("error", () => {});
-  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const done = once(child, "close").then(([code, signal]) => {
-    clearTimeout(killer);
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null, stdout, stderr, ms: performance.now() - started };
-  });
-  return { child, done };
+/** `netimpair run ARGS` in its own process (NETIMPAIR_AGENT and NETIMPAIR_TOKEN unset) */
+function run(args: string[], timeoutMs = 30_000): RunningRunner {
+  return startRun(args, {}, timeoutMs);
 }
 
 async function impairmentOf(ctl: ControlClient, proxy = "pg"): Promise<string | null> {
