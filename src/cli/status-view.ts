@@ -51,12 +51,20 @@ export function describeRemoved(r: RemovedImpairment): string {
   return parts.length === 0 ? "nothing" : parts.join(" and ");
 }
 
+/** The request rules an impairment carries, for the IMPAIRMENT cell and the apply line: "2 request rules". */
+export function describeRequestRules(spec: ImpairmentSpec): string | null {
+  const n = spec.requests?.length ?? 0;
+  return n === 0 ? null : `${n} request rule${n === 1 ? "" : "s"}`;
+}
+
 /** The IMPAIRMENT cell: the applied profile with its ttl, share, clients and overrides, then any Toxiproxy toxics. */
 export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now(), toxics: readonly ToxicInfo[] = []): string {
   const withToxics = (text: string): string => (toxics.length === 0 ? text : `${text === "-" ? "" : `${text} + `}toxics: ${describeToxics(toxics)}`);
   if (imp === null) return withToxics("-");
   const extras: string[] = [];
   if (imp.set !== undefined && Object.keys(imp.set).length > 0) extras.push(`set ${describeSet(imp.set)}`);
+  const rules = describeRequestRules(imp.spec);
+  if (rules !== null) extras.push(rules);
   if (imp.expiresAt) {
     const left = Math.max(0, Date.parse(imp.expiresAt) - nowMs);
     extras.push(`${formatTimeLeft(left)} left`);

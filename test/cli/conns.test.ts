@@ -112,6 +112,10 @@ test("conns shows the request faults injected on a connection of a protocol prox
   const rule = '{match: {command: GET, key: "cli18conns:*"}, fail: {error: ERR, message: injected by the test}}';
   const ap = await runCli([...at, "apply", "clean", "--proxy", "cache", "--request", rule]);
   assert.equal(ap.code, 0, ap.stderr);
+  // the rule shows wherever the impairment does: the apply line and status
+  assert.match(ap.stdout, /^cache: applied clean with 1 request rule$/m);
+  const st = await runCli([...at, "status"]);
+  assert.match(st.stdout.split("\n").find((l) => /\bcache\b/.test(l)) ?? "", /\bclean \(1 request rule\)/, st.stdout);
   const s = await dial(port);
   try {
     const reply = readBytes(s, "-ERR injected by the test\r\n".length, 5000);

@@ -11,7 +11,7 @@ import { formatDuration } from "../../units.js";
 import { cidrFlag, collect, durationFlag, paramLabels, percentFlag, proxySelection, setFlags } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
-import { describeSet } from "../status-view.js";
+import { describeSet, describeRequestRules } from "../status-view.js";
 
 interface ApplyFlags {
   proxy?: string[];
@@ -99,7 +99,8 @@ export function applyLabels(what: ProfileArg, requestTexts: readonly string[] | 
 
 export function describeApplied(r: ApplyResult): string {
   const until = r.expiresAt ? ` until ${r.expiresAt}` : "";
-  const set = r.set !== undefined && Object.keys(r.set).length > 0 ? ` with ${describeSet(r.set)}` : "";
+  const withs = [r.set !== undefined && Object.keys(r.set).length > 0 ? describeSet(r.set) : null, describeRequestRules(r.spec)].filter((w): w is string => w !== null);
+  const set = withs.length > 0 ? ` with ${withs.join(" and ")}` : "";
   return `${r.proxy}: applied ${r.profile}${set}${until}`;
 }
 
