@@ -59,8 +59,12 @@ export function globalsOf(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();
 }
 
-/** Resolves the targets from the global options (usage errors throw UsageError). */
-export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = process.env): Promise<FleetContext> {
+/**
+ * Resolves the targets from the global options (usage errors throw UsageError). `agentList`, when
+ * given, stands in for --agent (a scenario file's `agents:`); token, CA, timeout and concurrency
+ * still come from the flags and `env`.
+ */
+export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = process.env, agentList?: string[]): Promise<FleetContext> {
   const g = globalsOf(cmd);
   const timeoutMs = durationFlag("--timeout", g.timeout ?? "10s");
   const concurrency = positiveIntFlag("--concurrency", g.concurrency ?? String(DEFAULT_CONCURRENCY));
@@ -68,8 +72,8 @@ export async function fleetContext(cmd: Command, env: NodeJS.ProcessEnv = proces
   const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
   const targets = await resolveTargets({
     ...(ca !== undefined ? { ca } : {}),
-    agent: g.agent ?? [],
-    ...(g.agents !== undefined ? { agents: g.agents } : {}),
+    agent: agentList ?? g.agent ?? [],
+    ...(agentList === undefined && g.agents !== undefined ? { agents: g.agents } : {}),
     select: g.select ?? [],
     ...(token !== undefined ? { token } : {}),
     env,

@@ -1,8 +1,8 @@
 // `netimpair run SCENARIO [--report F] [--junit F] [--summary F] [--html F] [--baseline] [-- COMMAND ARGS...]`
 import { constants } from "node:os";
 import type { Command } from "commander";
-import { parseAgentAddress, resolveTargets } from "../fleet.js";
-import { fleetContext, globalsOf, readCaFile } from "../globals.js";
+import { parseAgentAddress } from "../fleet.js";
+import { fleetContext, globalsOf } from "../globals.js";
 import { UsageError } from "../output.js";
 import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
 import { runScenario } from "../../scenario/runner.js";
@@ -33,28 +33,20 @@ interface RunFlags {
 async function agentsOf(cmd: Command, scenario: Scenario, file: string): Promise<{ agents: AgentRef[]; timeoutMs: number }> {
   const g = globalsOf(cmd);
   const onCommandLine = (g.agent?.length ?? 0) > 0 || g.agents !== undefined;
-  let targets: Awaited<ReturnType<typeof resolveTargets>>;
-  let timeoutMs: number;
-  if (onCommandLine || scenario.agents.length === 0) {
-    const ctx = await fleetContext(cmd);
-    targets = ctx.targets;
-    timeoutMs = ctx.timeoutMs;
-  } else {
+  let ctx: Awaited<ReturnType<typeof fleetContext>>;
+  if (onCommandLine || scenario.agents.length === 0) ctx = await fleetContext(cmd);
+  else {
     // the file's list: NETIMPAIR_AGENT is not read at all
     const env = { ...process.env };
     delete env.NETIMPAIR_AGENT;
-    const ctx = await fleetContext(cmd, env);
-    const token = g.token ?? (process.env.NETIMPAIR_TOKEN || undefined);
-    const ca = g.ca !== undefined ? await readCaFile(g.ca) : undefined;
     // a bad URL in the file is named as the file's, not as an --agent flag
     scenario.agents.forEach((a, i) => parseAgentAddress(a, `${file}: agents, entry ${i + 1}`));
-    targets = await resolveTargets({ agent: scenario.agents, select: [], env, ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });
-    timeoutMs = ctx.timeoutMs;
+    ctx = await fleetContext(cmd, env, scenario.agents);
   }
   // an agent that cannot be reached at the start means nothing runs (a dns:// name with no address)
-  const unreachable = targets.filter((t) => t.unreachable !== undefined);
+  const unreachable = ctx.targets.filter((t) => t.unreachable !== undefined);
   if (unreachable.length > 0) throw new AgentsUnreachable(unreachable.map((t) => `${t.url}: ${t.unreachable}`));
-  return { agents: targets, timeoutMs };
+  return { agents: ctx.targets, timeoutMs: ctx.timeoutMs };
 }
 
 /** Agents that cannot be reached before the run starts: reported, exit 1. */
