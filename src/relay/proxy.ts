@@ -249,7 +249,7 @@ export class Proxy extends EventEmitter {
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
     try {
-      return new RuleEngine(module, rules, this.host.random);
+      return new RuleEngine(module, rules, this.host.random, "requests", this.host.now);
     } catch (err) {
       if (err instanceof RuleCompileError) throw new ProxyError(err.message, "EINVAL", err.errors);
       throw err;
@@ -420,7 +420,7 @@ export class Proxy extends EventEmitter {
       now: this.host.now,
       hasRules: () => this.engine !== null,
       decide: (info) => {
-        const d = this.engine?.decide(info) ?? forward;
+        const d = this.engine?.decide(info, conn.clientAddress) ?? forward;
         if (d.action === "forward") counts.forwarded++;
         return d;
       },

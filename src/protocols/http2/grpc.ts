@@ -42,6 +42,9 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
       return { kind: "lose" };
     case "reset":
       return { kind: "reset", scope: d.scope, code: constants.NGHTTP2_INTERNAL_ERROR };
+    case "answer":
+    case "limit":
+      return { kind: "forward" };
   }
 }
 
