@@ -24,6 +24,8 @@ export interface AnswerShaper {
   readonly pace: number;
   /** how a cut answer ends its connection */
   readonly then: "close" | "reset";
+  /** false when, its head seen, the fault does not apply to this answer (not an event stream, a 304...) */
+  readonly acts?: boolean;
 }
 
 const PASS: BodyStep = { send: null, cut: false };
@@ -76,6 +78,11 @@ class TruncateEvents implements AnswerShaper {
   readonly then = "close";
   private active = false;
   private chunked: ChunkedPayload | null = null;
+
+  get acts(): boolean {
+    return this.active;
+  }
+
   private events = 0;
   // the event-stream scanner
   private lineStart = true;
@@ -190,6 +197,10 @@ class Malform implements AnswerShaper {
   private active = false;
 
   constructor(private readonly text: Buffer) {}
+
+  get acts(): boolean {
+    return this.active;
+  }
 
   head(head: ResponseHead, bytes: Buffer, method: string): Buffer {
     // no body to replace (204, 304; a 1xx never comes here)

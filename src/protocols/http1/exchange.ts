@@ -364,6 +364,12 @@ export class Http1Exchange {
     }
     const final = !isInterim(head.status);
     this.downCurrent = { pending, final };
+    let shaped: Buffer | null = null;
+    if (final && pending.shaper !== null) {
+      shaped = pending.shaper.head(head, bytes, pending.method);
+      // an answer the fault does not apply to (not an event stream, a 304) went as it was
+      if (pending.shaper.acts === false) pending.outcome = "forwarded";
+    }
     if (final) {
       this.host.settled(pending.req, pending.outcome, (performance.now() - pending.sentAt) / 1000);
       if (pending.outcome === "lost") {
@@ -373,7 +379,7 @@ export class Http1Exchange {
         return;
       }
     }
-    if (final && pending.shaper !== null) this.down.add(pending.shaper.head(head, bytes, pending.method));
+    if (shaped !== null) this.down.add(shaped);
     else if (pending.outcome !== "lost") this.down.add(bytes);
     const tunnel = head.status === 101 || (pending.method === "CONNECT" && head.status >= 200 && head.status < 300);
     if (tunnel) {
