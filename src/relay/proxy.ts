@@ -61,6 +61,9 @@ export interface FaultEvent {
   count?: number;
 }
 
+/** Request faults listed per connection in conn.list (the proxy's counters count them all). */
+const MAX_FAULTS_LISTED = 1000;
+
 export class ProxyError extends Error {
   constructor(
     message: string,
@@ -426,7 +429,8 @@ export class Proxy extends EventEmitter {
       },
       injected: (outcome, rule, request) => {
         counts[outcome]++;
-        conn.requestFaults.push(outcome);
+        // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
+        if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
         this.emit("request", event);
       },
