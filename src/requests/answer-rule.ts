@@ -3,7 +3,7 @@
 // client cannot use (`malform`), slowed (`throttle`); and `rateLimit`, a token bucket per key
 // that answers in the server's place once the budget is spent. Parsed here into their canonical
 // form (which is valid input again); a protocol that cannot carry one refuses it (engine.ts).
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import { parseBandwidth, parseSize, showValue, UnitError } from "../units.js";
 
 /** Canonical `truncate`: bytes of the body then close or reset; events of an event stream; grpc messages. */
