@@ -2,7 +2,7 @@
 // value). A bucket starts full (`burst` tokens) and refills at `rate` a second; a request takes a
 // token or is over the budget, and then learns how long until the next token. A bucket that has
 // refilled is the same as none, so idle ones are dropped; past MAX_KEYS live buckets the least
-// recently used one goes (its key starts full again: lenient, never stricter than configured).
+// recently used tenth goes (those keys start full again: lenient, never stricter than configured).
 import type { Now } from "../clock.js";
 
 export const MAX_KEYS = 100_000;
@@ -42,11 +42,9 @@ export class TokenBuckets {
     if (now - this.lastSweep >= Math.max(1000, this.refillMs)) this.sweep(now);
     let b = this.buckets.get(key);
     if (b === undefined) {
-      if (this.buckets.size >= this.maxKeys) {
-        this.sweep(now);
-        // still full: the least recently used bucket goes
-        if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
-      }
+      // full (the periodic sweep above dropped what had refilled): the least recently used tenth
+      // goes in one pass (one at a time, each search from the front would cross the holes left)
+      if (this.buckets.size >= this.maxKeys) this.evict(Math.ceil(this.maxKeys / 10));
       b = { tokens: this.burst, at: now };
     } else {
       this.buckets.delete(key); // re-inserted below: most recently used last
@@ -59,6 +57,14 @@ export class TokenBuckets {
       return 0;
     }
     return ((1 - b.tokens) / this.rate) * 1000;
+  }
+
+  /** Drops the `n` least recently used buckets. */
+  private evict(n: number): void {
+    for (const key of this.buckets.keys()) {
+      if (n-- <= 0) break;
+      this.buckets.delete(key);
+    }
   }
 
   /** Drops every bucket that has filled up again since it was last used. */

@@ -20,9 +20,10 @@ export function relayShaped(up: ClientHttp2Stream, stream: ServerHttp2Stream, fa
   const cut = (): void => {
     done = true;
     up.pause();
-    if (!up.closed && !up.destroyed) up.close(constants.NGHTTP2_CANCEL);
-    // the messages written before go first: the reset follows their DATA
+    // the messages written before go first: the reset follows their DATA (the stream's close
+    // then cancels the server's stream, h2-termination.ts)
     if (!stream.closed) stream.write(Buffer.alloc(0), () => stream.close(constants.NGHTTP2_INTERNAL_ERROR));
+    else if (!up.closed && !up.destroyed) up.close(constants.NGHTTP2_CANCEL);
   };
   if (limit === 0) {
     up.once("data", cut);
