@@ -78,7 +78,7 @@ export function registerProxy(program: Command): void {
         paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 
