@@ -2,7 +2,7 @@
 // (by itself: a command the runner stopped did not fail), errors when one of its actions failed
 // or the run was stopped while it was in progress (Ctrl-C, a lost agent, a panic), and is
 // skipped when the run never reached it.
-import { formatBandwidth, formatSize } from "../units.js";
+import { formatBitRate, formatBytes } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
 import { experimentCase, stepSloLines } from "./junit-experiment.js";
 import { shellQuote } from "./shell-quote.js";
@@ -14,7 +14,7 @@ function seconds(ms: number): string {
 
 function stepTraffic(s: StepReport): string {
   return Object.entries(s.perProxy)
-    .map(([name, t]) => `${name}: up ${formatSize(t.bytesUp)} (${formatBandwidth(t.throughputUp * 8)}), down ${formatSize(t.bytesDown)} (${formatBandwidth(t.throughputDown * 8)}), ${t.connections} connections, ${totalFaults(t)} faults`)
+    .map(([name, t]) => `${name}: up ${formatBytes(t.bytesUp)} (${formatBitRate(t.throughputUp * 8)}), down ${formatBytes(t.bytesDown)} (${formatBitRate(t.throughputDown * 8)}), ${t.connections} connections, ${totalFaults(t)} faults`)
     .join("\n");
 }
 
