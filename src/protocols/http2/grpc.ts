@@ -42,6 +42,10 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
       return { kind: "lose" };
     case "reset":
       return { kind: "reset", scope: d.scope, code: constants.NGHTTP2_INTERNAL_ERROR };
+    case "answer":
+      return { kind: "answer", fault: d.fault, outcome: d.fault.kind === "malform" ? "malformed" : d.fault.kind === "throttle" ? "throttled" : "truncated" };
+    case "limit":
+      return { kind: "limit", retryAfterMs: d.retryAfterMs };
   }
 }
 
@@ -67,7 +71,11 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
       settled: (call, outcome, seconds) => {
         if (seconds !== null) ctx.answered(seconds);
         const at = arrivals.get(call);
-        if (at === undefined) return;
+        if (at === undefined) {
+          // decided without a rule acting and not traced: only a fault (none expected) is said
+          if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path);
+          return;
+        }
         const ms = seconds === null ? null : ctx.now() - at;
         if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path, at, ms ?? undefined);
         else ctx.traced(call.path, at, ms);
@@ -84,7 +92,9 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
 export const grpcProtocol: ProtocolModule<GrpcFail> = {
   name: "grpc",
   matchFields: { method: "glob", metadata: "globMap" },
-  actions: ["fail", "delay", "lose", "reset"],
+  actions: ["fail", "delay", "lose", "reset", "truncate", "malform", "throttle", "rateLimit"],
+  truncateBy: ["messages"],
+  limitKeys: ["metadata"],
   streamReset: true,
   compileFail,
   open: openGrpc,
