@@ -38,8 +38,9 @@ export function readBytes(socket: Socket, n: number, timeoutMs: number, side: "c
       have += chunk.length;
       if (have < n) return;
       const all = Buffer.concat(chunks);
-      if (all.length > n) socket.unshift(all.subarray(n));
+      // paused and unhooked first: an unshift on a flowing socket would come straight back here
       done(null, all.subarray(0, n));
+      if (all.length > n) socket.unshift(all.subarray(n));
     };
     const onEnd = (): void => done(new TlsFailure(side, "closed", `the ${side === "client" ? "client" : "server"} closed before the TLS negotiation finished`));
     const onError = (err: NodeJS.ErrnoException): void => done(new TlsFailure(side, err.code ?? "error", `${err.message} during the TLS negotiation`));
