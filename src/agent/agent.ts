@@ -9,6 +9,7 @@ import { Proxy, ProxyError, type ConnCloseInfo, type FaultEvent, type ProxyTls, 
 import { AgentCa, CaError, defaultStateDir, type CaSource } from "../tls/agent-ca.js";
 import { checkTlsSpec, loadTls, mergeTls, TlsSettingError } from "../tls/settings.js";
 import { ClientCertificates } from "../tls/wrap.js";
+import { tlsUnsupported } from "../tls/protocols.js";
 import type { RequestEvent, RequestsOffEvent } from "../requests/events.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { parseHostPort } from "../relay/address.js";
@@ -181,8 +182,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /** Checks and loads a proxy's tls param (its CA made if needed); field errors name params.tls... */
-  private async proxyTls(name: string, value: unknown, baseDir: string | undefined, proxy: () => Proxy | undefined): Promise<ProxyTls | null> {
+  private async proxyTls(name: string, protocol: ProtocolName, value: unknown, baseDir: string | undefined, proxy: () => Proxy | undefined): Promise<ProxyTls | null> {
     if (value === undefined || value === null) return null;
+    const unsupported = tlsUnsupported(protocol);
+    if (unsupported !== null) throw invalidParams([{ path: "params.tls", message: `proxy ${name}: ${unsupported}` }]);
     const checked = checkTlsSpec(value, "params.tls");
     if (checked.spec === null) throw invalidParams(checked.errors.map((e) => ({ ...e, message: `proxy ${name}: ${e.message}` })));
     let loaded;
@@ -268,7 +271,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
     if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
     let created: Proxy | undefined;
-    const tls = await this.proxyTls(req.name, req.tls, req.tlsBaseDir, () => created);
+    const tls = await this.proxyTls(req.name, req.protocol ?? "tcp", req.tls, req.tlsBaseDir, () => created);
     let timerProtocol = "";
     let timer: (seconds: number, count?: number) => void = () => undefined;
     const proxy: Proxy = new Proxy({
@@ -345,7 +348,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string; protocol?: ProtocolName; tls?: unknown }): Promise<ProxyInfo> {
     const p = this.mustGet(req.name);
     // checked and loaded first: a bad certificate changes nothing
-    const tls = req.tls !== undefined ? await this.proxyTls(req.name, mergeTls(p.tls?.loaded.source ?? null, req.tls), undefined, () => p) : undefined;
+    const tls = req.tls !== undefined ? await this.proxyTls(req.name, req.protocol ?? p.protocol, mergeTls(p.tls?.loaded.source ?? null, req.tls), undefined, () => p) : undefined;
+    // TLS removed before a protocol that cannot have it is set; set after the protocol it fits
+    if (tls === null) p.setTls(null);
     if (req.protocol !== undefined) {
       if (!PROTOCOLS.includes(req.protocol)) throw invalidParams([protocolError(req.protocol)]);
       try {
@@ -371,7 +376,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       throw listenError(err);
     }
     if (req.upstream !== undefined) p.setUpstream(req.upstream);
-    if (tls !== undefined) p.setTls(tls);
+    if (tls !== undefined && tls !== null) p.setTls(tls);
     this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled, ...(p.tls !== null ? { tls: p.tls.loaded.spec } : {}) }, "proxy updated");
     return this.proxyInfo(req.name);
   }

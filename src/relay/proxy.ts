@@ -20,7 +20,7 @@ import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
 import type { LoadedTls } from "../tls/settings.js";
 import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
-import { tlsNegotiation } from "../tls/protocols.js";
+import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
 
 /** A proxy's TLS as it runs: the loaded setting and the client side's certificates. */
 export interface ProxyTls {
@@ -133,6 +133,7 @@ export class Proxy extends EventEmitter {
     this.name = opts.name;
     this.onRequestDuration = opts.onRequestDuration;
     this.tlsSetting = opts.tls ?? null;
+    if (this.tlsSetting !== null) this.checkTls(this.protocolName);
     this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
@@ -255,7 +256,13 @@ export class Proxy extends EventEmitter {
 
   /** Sets (or removes) TLS; new connections take it, live ones keep theirs. */
   setTls(tls: ProxyTls | null): void {
+    if (tls !== null) this.checkTls(this.protocolName);
     this.tlsSetting = tls;
+  }
+
+  private checkTls(protocol: ProtocolName): void {
+    const why = tlsUnsupported(protocol);
+    if (why !== null) throw new ProxyError(`tls: proxy ${this.name}: ${why}`, "EINVAL", [{ path: "tls", message: `proxy ${this.name}: ${why}` }]);
   }
 
   get protocol(): ProtocolName {
@@ -271,6 +278,7 @@ export class Proxy extends EventEmitter {
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
+    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol);
     this.protocolName = protocol;
     this.module = module;
     this.engine = engine;

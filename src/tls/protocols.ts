@@ -11,6 +11,16 @@ const NEGOTIATIONS: Partial<Record<ProtocolName, TlsNegotiation>> = {
   grpc: { alpn: ["h2"] },
 };
 
+/** Protocols whose way to TLS this agent does not speak yet, with what to do instead. */
+const NOT_YET: Partial<Record<ProtocolName, string>> = {
+  mysql: "TLS on a mysql proxy (the CLIENT_SSL switch after the server's greeting) is not built yet; a tcp proxy passes MySQL's TLS through untouched",
+};
+
+/** Why `protocol` cannot have TLS on a proxy, or null. */
+export function tlsUnsupported(protocol: ProtocolName): string | null {
+  return NOT_YET[protocol] ?? null;
+}
+
 export function tlsNegotiation(protocol: ProtocolName): TlsNegotiation {
   return NEGOTIATIONS[protocol] ?? FIRST_BYTE;
 }
