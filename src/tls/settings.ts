@@ -5,7 +5,8 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
-import type { FieldError, ProxyTlsSpec } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
+import type { ProxyTlsSpec } from "../control/protocol.js";
 
 /** How the agent speaks TLS to the upstream. */
 export interface UpstreamTls {
