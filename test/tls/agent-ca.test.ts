@@ -1,13 +1,14 @@
 // The agent's CA: made on first need under --state-dir with its key 0600, the same CA after a
 // restart, only the certificate served (agent.ca, `netimpair ca`), or given with --ca-cert/--ca-key;
 // TLS set from a config file (paths relative to it) and changed with `proxy update --tls-client`.
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
+import net from "node:net";
 import { once } from "node:events";
 import { startCliAgent } from "../support/protocol-agent.js";
 import { runCli } from "../support/cli.js";
@@ -26,7 +27,23 @@ async function served(port: number, ca: string, servername?: string): Promise<X5
 
 describe("the agent CA", () => {
   const dirs: string[] = [];
+  // an upstream that takes connections and holds them (a refused dial would reset the client
+  // before it reads the certificate)
+  const held = new Set<net.Socket>();
+  const upstream = net.createServer((s) => {
+    held.add(s);
+    s.on("error", () => {});
+    s.on("close", () => held.delete(s));
+  });
+  let upstreamAddr = "";
+  before(async () => {
+    upstream.listen(0, "127.0.0.1");
+    await once(upstream, "listening");
+    upstreamAddr = `127.0.0.1:${(upstream.address() as net.AddressInfo).port}`;
+  });
   after(async () => {
+    for (const s of held) s.destroy();
+    upstream.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
@@ -34,7 +51,7 @@ describe("the agent CA", () => {
     const dir = await mkdtemp(join(tmpdir(), "netimpair-ca-"));
     dirs.push(dir);
     const state = join(dir, "state");
-    const args = ["--proxy", "echo=127.0.0.1:0,127.0.0.1:9,tcp", "--proxy-tls", "echo=client:auto", "--state-dir", state];
+    const args = ["--proxy", `echo=127.0.0.1:0,${upstreamAddr},tcp`, "--proxy-tls", "echo=client:auto", "--state-dir", state];
     const first = await startCliAgent([], args);
     let pem: string;
     try {
@@ -76,7 +93,7 @@ describe("the agent CA", () => {
     await writeFile(join(dir, "own-key.pem"), own.key, { mode: 0o600 });
     await writeFile(
       join(dir, "agent.yaml"),
-      ["proxies:", "  - name: given", "    listen: 127.0.0.1:0", "    upstream: 127.0.0.1:9", "    tls:", "      client: {cert: own.pem, key: own-key.pem}", "  - name: auto", "    listen: 127.0.0.1:0", "    upstream: 127.0.0.1:9", "    tls: {client: auto}", ""].join("\n"),
+      ["proxies:", "  - name: given", "    listen: 127.0.0.1:0", `    upstream: ${upstreamAddr}`, "    tls:", "      client: {cert: own.pem, key: own-key.pem}", "  - name: auto", "    listen: 127.0.0.1:0", `    upstream: ${upstreamAddr}`, "    tls: {client: auto}", ""].join("\n"),
     );
     const agent = await startCliAgent([], ["--config", join(dir, "agent.yaml"), "--ca-cert", join(dir, "ca.pem"), "--ca-key", join(dir, "ca-key.pem"), "--state-dir", join(dir, "unused")]);
     try {
