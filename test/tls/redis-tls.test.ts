@@ -110,6 +110,8 @@ describe("redis over TLS (tls.client auto, CLI agent)", () => {
       if (failures === 0) await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(failures >= 1, "the failed handshake is counted");
+    const metrics = await (await fetch(agent.url.replace(/^ws/, "http").replace(/\/control$/, "/metrics"))).text();
+    assert.match(metrics, /netimpair_tls_failures_total\{proxy="rd",side="client"\} [1-9]/);
     assert.match(agent.stderr(), /proxy rd: client side TLS failed: the client refused the agent's certificate/);
   });
 });
