@@ -79,6 +79,8 @@ export class FramedStream<F> implements ProtocolStream {
   /** the current partial request already went (partly) upstream */
   private started = false;
   private delayTimer: NodeJS.Timeout | null = null;
+  /** a lost request had no answer of its own: the next answer (the one it shares) is lost instead */
+  private loseNextAnswer = false;
   private opaqueSaid = false;
   private closed = false;
   /** the client sent its FIN: it goes upstream once every request held here has gone */
@@ -259,6 +261,14 @@ export class FramedStream<F> implements ProtocolStream {
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
+          if (this.loseNextAnswer && p.responses > 0) {
+            // the answer a lost statement shares (a pipeline's ReadyForQuery) is the one lost
+            this.loseNextAnswer = false;
+            flushRun();
+            this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+            ok = this.ctx.path.toUpstream(p.buf) && ok;
+            break;
+          }
           if (p.responses === 1) this.queue.pushEach(1, now);
           else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
           run.add(p.buf);
@@ -283,7 +293,8 @@ export class FramedStream<F> implements ProtocolStream {
           this.codec.forwarded?.(p.info!);
           if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
-          if (p.responses === 0) this.ctx.path.reset();
+          // a request without an answer of its own (a statement of a pipeline) loses the answer it shares
+          if (p.responses === 0) this.loseNextAnswer = true;
           break;
         case "reset":
           flushRun();
