@@ -232,7 +232,7 @@ export class Http1Exchange {
     this.requests.discard();
     this.upBody = "drop";
     this.upCurrent = null;
-    this.queue.push({ req: REFUSED, method: "", outcome: "failed", answer: BAD_REQUEST, sentAt: performance.now(), upgrade: false });
+    this.queue.push({ req: REFUSED, method: "", outcome: "failed", answer: BAD_REQUEST, sentAt: performance.now(), upgrade: false, shaper: null });
     if (this.clientEnd === "open") this.clientEnd = "ended";
     this.host.refused(`unframeable request (${reason}): answered 400 and closed`);
   }
@@ -352,7 +352,7 @@ export class Http1Exchange {
       any = true;
     }
     if (any) this.flushDown();
-    if (this.refusing && this.queue.length === 0 && !this.dead) {
+    if (this.refusing && this.queue.length === 0 && !this.dead && !this.pacing) {
       // the 400 went after every answer owed: the connection ends
       this.dead = true;
       this.host.close();
