@@ -2,6 +2,7 @@
 // step and proxy, and with --baseline a comparison of the clean and the impaired run.
 import { stepsFailedByCommand, totalFaults, trafficTotals, type RunReport, type TrafficStats } from "./report.js";
 import { renderExperimentMarkdown } from "../experiment/markdown.js";
+import { renderClientsMarkdown } from "../experiment/client-markdown.js";
 import { shellQuote } from "./shell-quote.js";
 
 /** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
@@ -94,6 +95,7 @@ export function renderMarkdown(report: RunReport): string {
     }
   }
   out.push(...renderExperimentMarkdown(report));
+  out.push(...renderClientsMarkdown(report));
   out.push("");
   return out.join("\n");
 }
