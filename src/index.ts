@@ -15,6 +15,7 @@ export {
   type ConnectionErrorKind,
   type EventHandler,
   type ApplyOptions,
+  type SubscribeOptions,
 } from "./control/client.js";
 export * from "./control/protocol.js";
 export * from "./profiles/types.js";

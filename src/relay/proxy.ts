@@ -103,6 +103,11 @@ export class Proxy extends EventEmitter {
   private engine: RuleEngine<unknown> | null = null;
   private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
   private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
+  /**
+   * Someone watches every request (topic requests with requests: "all"): the request layer then
+   * names and times forwarded requests too. Off, it builds nothing per forwarded request.
+   */
+  tracing = false;
 
   constructor(opts: ProxyOptions) {
     super();
@@ -409,6 +414,12 @@ export class Proxy extends EventEmitter {
     conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
   }
 
+  /** An instant of the proxy's clock (now() time; default now) as epoch ms. */
+  private epochOf(at: number | undefined): number {
+    const wall = Date.now();
+    return at === undefined ? wall : Math.round(wall - (this.host.now() - at));
+  }
+
   /** What one connection's request layer reports to: the proxy's current rules, counters, events. */
   private streamContext(conn: Connection, path: StreamContext<unknown>["path"]): StreamContext<unknown> {
     const counts = this.requestCounts;
@@ -424,10 +435,18 @@ export class Proxy extends EventEmitter {
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
-      injected: (outcome, rule, request) => {
+      injected: (outcome, rule, request, arrivedAt, ms) => {
         counts[outcome]++;
         conn.requestFaults.push(outcome);
-        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
+        if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
+        this.emit("request", event);
+      },
+      tracing: () => this.tracing,
+      traced: (request, arrivedAt, ms) => {
+        if (!this.tracing) return;
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome: "forwarded", at: this.epochOf(arrivedAt) };
+        if (ms !== null) event.ms = Math.round(ms * 1000) / 1000;
         this.emit("request", event);
       },
       answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),

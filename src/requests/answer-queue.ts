@@ -20,6 +20,11 @@ export interface Entry {
    * pipeline read in one chunk while no rule exists): every unit is one request answered.
    */
   each?: boolean;
+  /**
+   * Set only while someone watches every request: the request's label and arrival (now() time);
+   * the sink hears of it when the first bytes of its answer come (`said` then).
+   */
+  trace?: { label: string; at: number; said: boolean };
 }
 
 export interface QueueSink {
@@ -27,6 +32,8 @@ export interface QueueSink {
   reset(): void;
   close(): void;
   answered(seconds: number, count: number): void;
+  /** a traced entry's answer started `ms` after its request arrived */
+  traced(label: string, arrivedAt: number, ms: number): void;
   now(): number;
 }
 
@@ -80,6 +87,10 @@ export class AnswerQueue {
       if (bytes.length > 0) ok = this.sink.toClient(bytes);
       return ok;
     }
+    if (head.trace !== undefined && !head.trace.said) {
+      head.trace.said = true;
+      this.sink.traced(head.trace.label, head.trace.at, this.sink.now() - head.trace.at);
+    }
     if (head.relay && bytes.length > 0) ok = this.sink.toClient(bytes);
     if (complete) {
       head.awaiting--;
@@ -132,5 +143,5 @@ export class AnswerQueue {
 }
 
 function isPlain(e: Entry): boolean {
-  return e.relay && e.answer === null && e.then === "none";
+  return e.relay && e.answer === null && e.then === "none" && e.trace === undefined;
 }

@@ -56,6 +56,8 @@ interface Pending {
   responses: number;
   /** its first bytes went on before rules were active: it cannot be decided */
   started: boolean;
+  /** when its last bytes arrived (now() time) */
+  at: number;
 }
 
 /** Bytes held for a delay (and behind it) before the client is paused. */
@@ -108,6 +110,7 @@ export class FramedStream<F> implements ProtocolStream {
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
       answered: (s, n) => ctx.answered(s, n),
+      traced: (label, at, ms) => ctx.traced(label, at, ms),
       now: ctx.now,
     });
   }
@@ -115,7 +118,8 @@ export class FramedStream<F> implements ProtocolStream {
   fromClient(chunk: Buffer): boolean {
     if (this.closed) return true;
     if (this.codec.opaque !== null) return this.passRaw(chunk);
-    const idle = !this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
+    // someone watching every request needs each one framed and named: the decided path
+    const idle = !this.ctx.hasRules() && !this.ctx.tracing() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
     if (idle && this.codec.skimRequests !== undefined) {
       // no rule: the chunk goes on whole, framed but not read; one entry counts its answers
       const units = this.codec.skimRequests(chunk);
@@ -139,6 +143,7 @@ export class FramedStream<F> implements ProtocolStream {
       return this.ctx.path.toUpstream(chunk) && ok;
     }
     let pos = 0;
+    const at = this.ctx.now();
     for (const r of scanned) {
       let buf = chunk.subarray(pos, r.end);
       if (this.carryBytes > 0) {
@@ -146,7 +151,7 @@ export class FramedStream<F> implements ProtocolStream {
         this.carry = [];
         this.carryBytes = 0;
       }
-      this.pending.push({ buf, info: r.info, responses: r.responses, started: this.started });
+      this.pending.push({ buf, info: r.info, responses: r.responses, started: this.started, at });
       this.pendingBytes += buf.length;
       this.started = false;
       pos = r.end;
@@ -158,7 +163,7 @@ export class FramedStream<F> implements ProtocolStream {
         const head = this.carryBytes > 0 ? Buffer.concat([...this.carry, rest]) : rest;
         this.carry = [];
         this.carryBytes = 0;
-        this.pending.push({ buf: head, info: null, responses: 0, started: true });
+        this.pending.push({ buf: head, info: null, responses: 0, started: true, at });
         this.pendingBytes += head.length;
         this.started = true;
       } else {
@@ -204,6 +209,13 @@ export class FramedStream<F> implements ProtocolStream {
     return p.info?.label ?? "";
   }
 
+  /** A forwarded request someone watches: its answer's start is reported (now, when none is expected). */
+  private trace(p: Pending, now: number): void {
+    const label = this.labelOf(p);
+    if (p.responses === 0) this.ctx.traced(label, p.at, null);
+    else this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now, trace: { label, at: p.at, said: false } });
+  }
+
   /** Passes the client's FIN upstream once nothing is held back any more. */
   private endUpstreamWhenDone(): void {
     if (!this.clientFin || this.upstreamEndSent || this.closed) return;
@@ -237,14 +249,15 @@ export class FramedStream<F> implements ProtocolStream {
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
-          if (p.responses === 1) this.queue.pushEach(1, now);
+          if (p.info !== null && this.ctx.tracing()) this.trace(p, now);
+          else if (p.responses === 1) this.queue.pushEach(1, now);
           else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
           run.add(p.buf);
           break;
         case "fail": {
           flushRun();
           const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
-          this.ctx.injected("failed", decision.rule, this.labelOf(p));
+          this.ctx.injected("failed", decision.rule, this.labelOf(p), p.at);
           const then = effect.close ? "close" : "none";
           if (effect.substitute !== undefined) {
             const units = effect.substituteResponses ?? 1;
@@ -257,7 +270,7 @@ export class FramedStream<F> implements ProtocolStream {
         }
         case "lose":
           flushRun();
-          this.ctx.injected("lost", decision.rule, this.labelOf(p));
+          this.ctx.injected("lost", decision.rule, this.labelOf(p), p.at);
           this.codec.forwarded?.(p.info!);
           if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
@@ -265,13 +278,13 @@ export class FramedStream<F> implements ProtocolStream {
           break;
         case "reset":
           flushRun();
-          this.ctx.injected("reset", decision.rule, this.labelOf(p));
+          this.ctx.injected("reset", decision.rule, this.labelOf(p), p.at);
           this.closed = true;
           this.ctx.path.reset();
           return true;
         case "delay": {
           flushRun();
-          this.ctx.injected("delayed", decision.rule, this.labelOf(p));
+          this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
           this.delayTimer = setTimeout(() => {
             this.delayTimer = null;
             if (this.closed) return;

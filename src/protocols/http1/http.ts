@@ -74,10 +74,13 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
   const path = ctx.path;
   // the rule that decided each request (for its event once its fate is settled)
   const ruleOf = new WeakMap<Http1Request, string>();
+  // when each request arrived: kept for the ones a rule acted on and, while traced, for every one
+  const arrivals = new WeakMap<Http1Request, number>();
   const ex = new Http1Exchange({
     decide: (req) => {
       const d = ctx.decide(new HttpRequestInfo(req));
       if (d.action !== "forward") ruleOf.set(req, d.rule);
+      if (d.action !== "forward" || ctx.tracing()) arrivals.set(req, ctx.now());
       return toHttp1(d);
     },
     toUpstream: (b) => path.toUpstream(b),
@@ -87,7 +90,11 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
     resetConnection: () => path.reset(),
     settled: (req, outcome, seconds) => {
       if (seconds !== null) ctx.answered(seconds);
-      if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(req) ?? "", `${req.method} ${req.path}`);
+      const at = arrivals.get(req);
+      if (at === undefined) return;
+      const ms = seconds === null ? null : ctx.now() - at;
+      if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(req) ?? "", `${req.method} ${req.path}`, at, ms ?? undefined);
+      else ctx.traced(`${req.method} ${req.path}`, at, ms);
     },
     passthrough: (reason) => ctx.opaque(reason),
   });

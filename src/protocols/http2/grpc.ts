@@ -49,11 +49,14 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
 function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
   const path = ctx.path;
   const ruleOf = new WeakMap<H2Call, string>();
+  // when each call arrived: kept for the ones a rule acted on and, while traced, for every one
+  const arrivals = new WeakMap<H2Call, number>();
   const ex = new GrpcExchange(
     {
       decide: (call) => {
         const d = ctx.decide({ fields: { method: call.path }, maps: { metadata: call.metadata }, label: call.path });
         if (d.action !== "forward") ruleOf.set(call, d.rule);
+        if (d.action !== "forward" || ctx.tracing()) arrivals.set(call, ctx.now());
         return toH2(d);
       },
       toUpstream: (b) => path.toUpstream(b),
@@ -63,7 +66,11 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
       resetConnection: () => path.reset(),
       settled: (call, outcome, seconds) => {
         if (seconds !== null) ctx.answered(seconds);
-        if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path);
+        const at = arrivals.get(call);
+        if (at === undefined) return;
+        const ms = seconds === null ? null : ctx.now() - at;
+        if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path, at, ms ?? undefined);
+        else ctx.traced(call.path, at, ms);
       },
       passthrough: (reason) => ctx.opaque(reason),
       // the HTTP/2 session on that side ends the connection itself; nothing more to do here

@@ -313,8 +313,8 @@ export const postgresProtocol: ProtocolModule<PgFail> = {
           ? { action: "fail", fail: { code: "00000", message: "", fatal: false }, rule: "SSLRequest refused (plaintext)" }
           : ctx.decide(info),
       hasRules: () => !codec.started || ctx.hasRules(),
-      injected: (outcome, rule, request) => {
-        if (request !== "SSLRequest" && request !== "GSSENCRequest") ctx.injected(outcome, rule, request);
+      injected: (outcome, rule, request, arrivedAt, ms) => {
+        if (request !== "SSLRequest" && request !== "GSSENCRequest") ctx.injected(outcome, rule, request, arrivedAt, ms);
       },
     };
     return new PostgresStream(codec, refuseTls);
