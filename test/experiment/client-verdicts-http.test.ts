@@ -5,7 +5,7 @@
 // are within tolerant bounds of what the client was set to.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import type { ExpectationResult } from "../../src/experiment/client-types.js";
+import type { ExpectationResult } from "../../src/report/clients.js";
 import { clientProgram, startService, verdictLab, type Service, type VerdictLab, type VerdictRun } from "../support/verdict-lab.js";
 
 let service: Service;

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 import { CLI_PATH } from "./cli.js";
 import { spawnCliAgent, type CliAgent } from "./cli-agent.js";
 

@@ -1,5 +1,5 @@
 // Words and cells for the client verdicts, shared by the Markdown, JUnit and HTML sections.
-import type { ClientStats, ExpectationResult } from "./client-types.js";
+import type { ClientStats, ExpectationResult } from "./clients.js";
 
 export function msText(v: number | null): string {
   if (v === null) return "-";

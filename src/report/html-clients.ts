@@ -1,9 +1,9 @@
 // The client verdicts' part of the HTML report: the expectations, each proxy's figures, the
 // attempts of a few failed requests on a timeline and the retry spacing, drawn as inline SVG
 // (readable without script).
-import type { RunReport } from "../scenario/report.js";
-import type { ClientStats } from "./client-types.js";
-import { expectationName, msText, resultText } from "./client-text.js";
+import type { RunReport } from "./report.js";
+import type { ClientStats } from "./clients.js";
+import { expectationName, msText, resultText } from "./clients-text.js";
 
 function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&${({ "&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "#39" } as Record<string, string>)[c]};`);

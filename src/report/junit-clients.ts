@@ -1,10 +1,10 @@
 // The client verdicts' part of the JUnit report: each expectation is a test case, failing with
 // the figure that shows it broke, skipped when nothing happened that could judge it.
-import type { RunReport } from "../scenario/report.js";
-import { clientLine, expectationName } from "./client-text.js";
+import type { RunReport } from "./report.js";
+import { escapeXml } from "./xml.js";
+import { clientLine, expectationName } from "./clients-text.js";
 
-/** `escapeXml` is the JUnit writer's (passed in: this module sits below it). */
-export function clientCases(report: RunReport, escapeXml: (text: string) => string): { cases: string[]; failures: number; skipped: number } {
+export function clientCases(report: RunReport): { cases: string[]; failures: number; skipped: number } {
   const out = { cases: [] as string[], failures: 0, skipped: 0 };
   for (const e of report.expectations ?? []) {
     const open = `    <testcase classname="netimpair.${escapeXml(report.scenario)}.expect" name="${escapeXml(expectationName(e))}" time="0">`;

@@ -1,6 +1,6 @@
 // The client verdicts' part of the Markdown summary: each expectation, then each proxy's figures.
-import type { RunReport } from "../scenario/report.js";
-import { expectationName, msText, resultText } from "./client-text.js";
+import type { RunReport } from "./report.js";
+import { expectationName, msText, resultText } from "./clients-text.js";
 
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\n/g, " ");
