@@ -173,8 +173,14 @@ export interface RequestEventData {
   rule?: string;
   /** epoch ms when the request arrived at the agent */
   at: number;
-  /** ms from the request's arrival to its answer's start, when known */
+  /** ms from the request's arrival to its answer's start, when known (abandoned: to when the client gave up) */
   ms?: number;
+  /** with requests: "all": a short hash of what makes a retry the same request (http method, path, query, body; grpc method and message; SQL text and parameters; redis command and arguments) */
+  identity?: string;
+  /** with requests: "all": the answer's class: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** with requests: "all": the client went away before the answer (closed, reset the stream, cancelled); ms = when */
+  abandoned?: boolean;
 }
 
 /** `impairments` event data: a proxy's impairment or toxics changed (who did what). */

@@ -37,7 +37,7 @@ export class ClientWatch {
 
   /** One control event; anything but a request of a watched proxy is ignored. */
   onEvent(n: EventNotification): void {
-    if (!this.listening || (n.topic as string) !== "requests" || typeof n.proxy !== "string") return;
+    if (!this.listening || n.topic !== "requests" || typeof n.proxy !== "string") return;
     const w = this.windows.get(n.proxy);
     if (w !== undefined && isSeen(n.data)) w.add(n.data);
   }

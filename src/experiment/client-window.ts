@@ -145,8 +145,8 @@ export class ClientWindow {
       if (c.gaps.length > RECENT_GAPS) c.gaps.shift();
     }
     const attempt: Attempt = { at: e.at, end: e.at + (e.ms ?? 0), outcome: e.outcome, failed };
-    const retry = this.chain(c, e, attempt, address);
-    this.watchBreaker(c, e, attempt, retry);
+    this.chain(c, e, attempt, address);
+    this.watchBreaker(c, e, attempt);
     c.lastAt = Math.max(c.lastAt, e.at);
     if (this.requests % 1024 === 0) this.sweep(false);
   }
@@ -175,9 +175,12 @@ export class ClientWindow {
     return false;
   }
 
-  /** Failures in a row, then a long pause before a request that is no retry: a circuit breaker opened. */
-  private watchBreaker(c: ClientState, e: SeenRequest, attempt: Attempt, retry: boolean): void {
-    if (this.breaker === null && !retry && c.failuresInRow >= BREAKER_MIN_FAILURES) {
+  /**
+   * Failures in a row, then a pause far longer than the client's usual spacing before its next
+   * request (often the same request: a breaker's half-open probe): a circuit breaker opened.
+   */
+  private watchBreaker(c: ClientState, e: SeenRequest, attempt: Attempt): void {
+    if (this.breaker === null && c.failuresInRow >= BREAKER_MIN_FAILURES) {
       const pause = e.at - c.lastFailureEnd;
       const usual = c.gaps.length > 1 ? median(c.gaps.slice(0, -1)) : 0;
       if (pause >= BREAKER_MIN_PAUSE_MS && pause >= BREAKER_PAUSE_FACTOR * usual) this.breaker = { afterFailures: c.failuresInRow, pauseMs: Math.round(pause) };

@@ -15,7 +15,7 @@ import { LinkScopes } from "../link/scopes.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { protocolModule } from "../requests/modules.js";
 import { RuleEngine, RuleCompileError } from "../requests/engine.js";
-import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
+import type { ProtocolModule, RequestDetail, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
 
@@ -435,18 +435,20 @@ export class Proxy extends EventEmitter {
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
-      injected: (outcome, rule, request, arrivedAt, ms) => {
+      injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;
         conn.requestFaults.push(outcome);
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
         if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
         this.emit("request", event);
       },
       tracing: () => this.tracing,
-      traced: (request, arrivedAt, ms) => {
+      traced: (request, arrivedAt, ms, detail) => {
         if (!this.tracing) return;
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome: "forwarded", at: this.epochOf(arrivedAt) };
         if (ms !== null) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
         this.emit("request", event);
       },
       answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),
@@ -474,4 +476,11 @@ function mustParse(field: string, value: string): HostPort {
   const r = parseHostPort(value);
   if (typeof r === "string") throw new ProxyError(`${field}: ${r}`, "EINVAL");
   return r;
+}
+
+/** Adds a request's identity, answer class and abandonment to its event (only the fields known). */
+function withDetail(event: RequestEvent, d: RequestDetail): void {
+  if (d.identity !== undefined) event.identity = d.identity;
+  if (d.answer !== undefined) event.answer = d.answer;
+  if (d.abandoned === true) event.abandoned = true;
 }

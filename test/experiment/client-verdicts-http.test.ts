@@ -53,18 +53,19 @@ function within(v: number | null | undefined, lo: number, hi: number, what: stri
 
 async function careful(lib: "fetch" | "axios"): Promise<VerdictRun> {
   const hitsBefore = service.hits.length;
-  const run = await lab.run(SCENARIO(false), [process.execPath, clientProgram("http-client"), "--url", lab.base("api"), "--lib", lib, "--mode", "careful", "--requests", "3", "--slow", "2", "--retries", "3", "--backoff", "100", "--timeout", "400"]);
+  const run = await lab.run(SCENARIO(false), [process.execPath, clientProgram("http-client"), "--url", lab.base("api"), "--lib", lib, "--mode", "careful", "--requests", "2", "--slow", "2", "--retries", "3", "--backoff", "150", "--timeout", "400"]);
   const c = run.report.clients?.api;
   assert.ok(c, run.stderr);
   assert.equal(run.code, 0, `${run.stderr}\n${JSON.stringify(run.report.expectations, null, 1)}`);
-  // 3 charges x (1 + 3 retries) + 2 slow requests
-  assert.equal(c.requests, 14, JSON.stringify(c));
+  // 5 warm-ups + 2 charges x (1 + 3 retries) + 2 slow requests, 9 distinct
+  assert.equal(c.requests, 15, JSON.stringify(c));
   assert.equal(c.retries.perFailure.max, 3);
-  assert.equal(c.amplification, 2.8);
-  // the client waits 100 ms x 2^k x 1.0..1.2 after each failed answer
-  within(c.retries.spacingMs[0], 90, 145, "1st retry spacing");
-  within(c.retries.spacingMs[1], 180, 290, "2nd retry spacing");
-  within(c.retries.spacingMs[2], 360, 580, "3rd retry spacing");
+  assert.equal(c.amplification, 1.67);
+  // the client waits 150 ms x 2^k x 1.0..1.2 after each failed answer: within 10 % (and the
+  // loaded machine's scheduling, upward) of that
+  within(c.retries.spacingMs[0], 135, 150 * 1.2 * 1.1 + 60, "1st retry spacing");
+  within(c.retries.spacingMs[1], 270, 300 * 1.2 * 1.1 + 60, "2nd retry spacing");
+  within(c.retries.spacingMs[2], 540, 600 * 1.2 * 1.1 + 60, "3rd retry spacing");
   // each slow request was given up after the client's 400 ms
   assert.equal(c.timeouts.abandoned, 2);
   assert.equal(c.timeouts.neverGaveUp, 0);
@@ -78,7 +79,7 @@ async function careful(lib: "fetch" | "axios"): Promise<VerdictRun> {
 }
 
 async function careless(lib: "fetch" | "axios"): Promise<VerdictRun> {
-  const run = await lab.run(SCENARIO(true), [process.execPath, clientProgram("http-client"), "--url", lab.base("api"), "--lib", lib, "--mode", "careless", "--requests", "3", "--slow", "2"]);
+  const run = await lab.run(SCENARIO(true), [process.execPath, clientProgram("http-client"), "--url", lab.base("api"), "--lib", lib, "--mode", "careless", "--requests", "2", "--slow", "2"]);
   const c = run.report.clients?.api;
   assert.ok(c, run.stderr);
   assert.equal(run.code, 1, `a broken expectation fails the run: ${run.stderr}`);
@@ -90,14 +91,15 @@ async function careless(lib: "fetch" | "axios"): Promise<VerdictRun> {
   assert.match(retries.text, /retried up to 9 times/);
   const backoff = verdict(run, "backoff");
   assert.equal(backoff.held, false);
-  assert.ok((c.retries.spacingMs[0] ?? 1e9) < 50, `immediate retries: ${c.retries.spacingMs.join(", ")}`);
+  // immediate retries: each waits only the round trip (well under the 100 ms expected, even loaded)
+  assert.ok(c.retries.spacingMs.every((ms) => ms < 100), `immediate retries: ${c.retries.spacingMs.join(", ")}`);
   const timeout = verdict(run, "timeout");
   assert.equal(timeout.held, false);
   assert.equal(c.timeouts.neverGaveUp, 2);
   assert.match(timeout.text, /never gave up/);
   const breaker = verdict(run, "circuitBreaker");
   assert.equal(breaker.held, false);
-  assert.ok(c.breaker.maxFailuresInRow >= 10, JSON.stringify(c.breaker));
+  assert.ok(c.breaker.maxFailuresInRow >= 20, JSON.stringify(c.breaker));
   // each broken expectation is a failed JUnit testcase, with its figure
   assert.equal((run.junit.match(/type="ExpectationBroken"/g) ?? []).length, 4);
   assert.match(run.junit, /retried up to 9 times/);
@@ -140,14 +142,16 @@ steps:
           fail: {status: 503}
 expect:
   - proxy: api
-    circuitBreaker: {opensAfter: 5, pause: 500ms}
+    circuitBreaker: {opensAfter: 6, pause: 500ms}
 `;
   const run = await lab.run(scenario, [process.execPath, clientProgram("breaker-client"), "--url", lab.base("api"), "--every", "20", "--for", "2500", "--volume", "5", "--reset", "800"]);
   const b = run.report.clients?.api?.breaker;
   assert.ok(b, run.stderr);
   assert.equal(run.code, 0, `${run.stderr}\n${JSON.stringify(run.report.expectations)}`);
   assert.equal(b.opened, true);
-  assert.equal(b.afterFailures, 5);
+  // opossum opens once its volume (5) is reached with every call failed: on the 5th or, as it
+  // counts the call in flight, the 6th failure
+  within(b.afterFailures, 5, 6, "failures before the breaker opened");
   // opossum half-opens after its 800 ms reset timeout (the next call comes on the client's 20 ms tick)
   within(b.pauseMs, 760, 1000, "breaker pause");
   assert.equal(verdict(run, "circuitBreaker").held, true);

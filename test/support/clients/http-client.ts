@@ -1,6 +1,7 @@
 // A service's HTTP client written to a known behaviour, run by the client-verdict tests as the
-// command under `netimpair run` (not a test file). It sends `--requests` POSTs to /charge/N (a
-// JSON body) at once and `--slow` GETs to /slow/N, with undici (node's fetch) or axios:
+// command under `netimpair run` (not a test file). After 5 warm-up GETs to /warm/N it sends
+// `--requests` POSTs to /charge/N (a JSON body) one after another, then `--slow` GETs to /slow/N
+// at once, with undici (node's fetch) or axios:
 //   careful: retries a failed request at most --retries times, waiting --backoff ms x 2^k with
 //            jitter (x 1.0..1.2), and gives each attempt --timeout ms;
 //   careless: retries at once until it succeeds (at most 10 times), and never times out.
@@ -75,7 +76,10 @@ async function call(o: Options, method: "GET" | "POST", path: string, body: stri
 }
 
 const o = parse(process.argv.slice(2));
-const charges = Array.from({ length: o.requests }, (_, i) => call(o, "POST", `/charge/${i + 1}?try=x`, JSON.stringify({ id: i + 1, amount: 10 }), o.retries));
-const slow = Array.from({ length: o.slow }, (_, i) => call(o, "GET", `/slow/${i + 1}`, undefined, 0));
-const results = await Promise.all([...charges, ...slow]);
+// warm up (connections, the JIT) so the measured attempts are spaced by the client's own waits
+for (let i = 0; i < 5; i++) await attempt({ ...o, mode: "careless" }, "GET", `/warm/${i}`, undefined);
+// the charges one after another, then the slow requests at once
+const results: string[] = [];
+for (let i = 0; i < o.requests; i++) results.push(await call(o, "POST", `/charge/${i + 1}?try=x`, JSON.stringify({ id: i + 1, amount: 10 }), o.retries));
+results.push(...(await Promise.all(Array.from({ length: o.slow }, (_, i) => call(o, "GET", `/slow/${i + 1}`, undefined, 0)))));
 process.stdout.write(JSON.stringify({ results }) + "\n");
