@@ -155,8 +155,10 @@ export class ClientWindow {
   private chain(c: ClientState, e: SeenRequest, attempt: Attempt, address: string): boolean {
     const id = e.identity;
     const prev = id === undefined ? undefined : c.open.get(id);
-    if (prev !== undefined && prev.last.failed && attempt.at - prev.last.end <= RETRY_WINDOW_MS) {
-      const gap = Math.max(0, attempt.at - prev.last.end);
+    // a retry comes after the failed attempt's answer (or the client's giving up): the same
+    // request sent alongside it on another connection is a request of its own
+    if (prev !== undefined && prev.last.failed && attempt.at >= prev.last.end && attempt.at - prev.last.end <= RETRY_WINDOW_MS) {
+      const gap = attempt.at - prev.last.end;
       const k = prev.retries;
       (this.spacing[k] ??= new Reservoir()).add(gap);
       prev.retries++;

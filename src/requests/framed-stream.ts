@@ -4,9 +4,10 @@
 // holds), and keeps the client's answers in order through the AnswerQueue.
 //
 // With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
-import { AnswerQueue } from "./answer-queue.js";
+import { AnswerQueue, type Trace } from "./answer-queue.js";
+import { identityOf } from "./identity.js";
 import { OutputRun } from "./output-run.js";
-import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
+import type { ProtocolStream, RequestDetail, RequestInfo, StreamContext } from "./protocol.js";
 
 export interface ScannedRequest {
   /** offset in the chunk just past the request's last byte */
@@ -46,6 +47,16 @@ export interface FrameCodec<F> {
   failEffect(fail: F, info: RequestInfo, request: Buffer): FailEffect;
   /** Called when a request goes upstream as it came (forwarded, delayed or lost), in order. */
   forwarded?(info: RequestInfo): void;
+  /**
+   * Optional: the first bytes of a response unit say the request failed (an SQL error, a redis
+   * error reply); asked only while someone watches every request.
+   */
+  answerFailed?(first: Buffer): boolean;
+  /**
+   * Optional: a request that sets up the connection (redis HELLO, AUTH, CLIENT SETINFO), sent
+   * again on every new connection: it gets no identity, so it is never taken for a retry.
+   */
+  setup?(info: RequestInfo): boolean;
   /** Set once the stream cannot be followed (TLS, subscribe mode, bytes it cannot parse): why. */
   readonly opaque: string | null;
 }
@@ -80,6 +91,10 @@ export class FramedStream<F> implements ProtocolStream {
   /** the client sent its FIN: it goes upstream once every request held here has gone */
   private clientFin = false;
   private upstreamEndSent = false;
+  /** the server ended its side: requests still waiting were not abandoned by the client */
+  private serverEnded = false;
+  /** the watched request held by the running delay */
+  private delayedTrace: Trace | null = null;
 
   /**
    * The stream owns the client's FIN (and so the flow): a client that half-closes right after a
@@ -89,9 +104,11 @@ export class FramedStream<F> implements ProtocolStream {
   readonly owns = {
     clientEnded: (): void => {
       this.clientFin = true;
+      this.abandon();
       this.endUpstreamWhenDone();
     },
     upstreamEnded: (): void => {
+      this.serverEnded = true;
       // the server's answers came before its FIN, in order: nothing here to wait for
       this.ctx.path.endClient();
     },
@@ -110,7 +127,7 @@ export class FramedStream<F> implements ProtocolStream {
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
       answered: (s, n) => ctx.answered(s, n),
-      traced: (label, at, ms) => ctx.traced(label, at, ms),
+      traced: (trace, ms, first) => this.report(trace, ms, { answer: this.codec.answerFailed?.(first) === true ? "error" : "ok" }),
       now: ctx.now,
     });
   }
@@ -196,6 +213,7 @@ export class FramedStream<F> implements ProtocolStream {
   }
 
   close(): void {
+    if (!this.closed && !this.serverEnded) this.abandon();
     this.closed = true;
     if (this.delayTimer !== null) clearTimeout(this.delayTimer);
     this.delayTimer = null;
@@ -212,8 +230,33 @@ export class FramedStream<F> implements ProtocolStream {
   /** A forwarded request someone watches: its answer's start is reported (now, when none is expected). */
   private trace(p: Pending, now: number): void {
     const label = this.labelOf(p);
-    if (p.responses === 0) this.ctx.traced(label, p.at, null);
-    else this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now, trace: { label, at: p.at, said: false } });
+    if (p.responses === 0) this.ctx.traced(label, p.at, null, { identity: identityOf(p.buf) });
+    else this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now, trace: this.traceOf(p) });
+  }
+
+  /** A watched request's trace (its identity: a hash of its bytes, e.g. SQL and parameters, a command and its arguments). */
+  private traceOf(p: Pending, fault?: Trace["fault"]): Trace {
+    const identity = p.info !== null && this.codec.setup?.(p.info) === true ? undefined : identityOf(p.buf);
+    return { label: this.labelOf(p), at: p.at, said: false, ...(identity !== undefined ? { identity } : {}), ...(fault !== undefined ? { fault } : {}) };
+  }
+
+  /** A watched request's event: a rule's delay or loss, or a forwarded one. */
+  private report(t: Trace, ms: number, more: RequestDetail): void {
+    const detail: RequestDetail = t.identity !== undefined ? { identity: t.identity, ...more } : more;
+    if (t.fault !== undefined) this.ctx.injected(t.fault.outcome, t.fault.rule, t.label, t.at, ms, detail);
+    else this.ctx.traced(t.label, t.at, ms, detail);
+  }
+
+  /** The client left: the watched requests it still waited for were abandoned (said once each). */
+  private abandon(): void {
+    const now = this.ctx.now();
+    const held = this.delayedTrace;
+    this.delayedTrace = null;
+    if (held !== null && !held.said) {
+      held.said = true;
+      this.report(held, now - held.at, { abandoned: true });
+    }
+    for (const t of this.queue.unanswered()) this.report(t, now - t.at, { abandoned: true });
   }
 
   /** Passes the client's FIN upstream once nothing is held back any more. */
@@ -257,7 +300,7 @@ export class FramedStream<F> implements ProtocolStream {
         case "fail": {
           flushRun();
           const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
-          this.ctx.injected("failed", decision.rule, this.labelOf(p), p.at);
+          this.ctx.injected("failed", decision.rule, this.labelOf(p), p.at, undefined, this.ctx.tracing() ? { identity: identityOf(p.buf), answer: "error" } : undefined);
           const then = effect.close ? "close" : "none";
           if (effect.substitute !== undefined) {
             const units = effect.substituteResponses ?? 1;
@@ -268,28 +311,35 @@ export class FramedStream<F> implements ProtocolStream {
           }
           break;
         }
-        case "lose":
+        case "lose": {
           flushRun();
-          this.ctx.injected("lost", decision.rule, this.labelOf(p), p.at);
+          // watched, a lost request is reported when its swallowed answer comes (or its client leaves)
+          const watched = this.ctx.tracing() && p.responses > 0;
+          if (!watched) this.ctx.injected("lost", decision.rule, this.labelOf(p), p.at);
           this.codec.forwarded?.(p.info!);
-          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null, ...(watched ? { trace: this.traceOf(p, { outcome: "lost", rule: decision.rule }) } : {}) });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
           if (p.responses === 0) this.ctx.path.reset();
           break;
+        }
         case "reset":
           flushRun();
-          this.ctx.injected("reset", decision.rule, this.labelOf(p), p.at);
+          this.ctx.injected("reset", decision.rule, this.labelOf(p), p.at, undefined, this.ctx.tracing() ? { identity: identityOf(p.buf) } : undefined);
           this.closed = true;
           this.ctx.path.reset();
           return true;
         case "delay": {
           flushRun();
-          this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
+          // watched, a delayed request is reported when its answer starts (or its client leaves)
+          const trace = this.ctx.tracing() && p.responses > 0 ? this.traceOf(p, { outcome: "delayed", rule: decision.rule }) : null;
+          if (trace === null) this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
+          this.delayedTrace = trace;
           this.delayTimer = setTimeout(() => {
             this.delayTimer = null;
+            this.delayedTrace = null;
             if (this.closed) return;
             this.codec.forwarded?.(p.info!);
-            if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
+            if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now(), ...(trace !== null && !trace.said ? { trace } : {}) });
             this.ctx.path.toUpstream(p.buf);
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();

@@ -227,6 +227,16 @@ class PostgresCodec implements FrameCodec<PgFail> {
     return new SqlRequest(query, this.user, this.database);
   }
 
+  /** An ErrorResponse ('E') among the answer's first messages is a failed answer (the rest of a long answer is not read). */
+  answerFailed(first: Buffer): boolean {
+    let i = 0;
+    while (i + 5 <= first.length) {
+      if (first[i] === 0x45) return true;
+      i += 1 + first.readUInt32BE(i + 1);
+    }
+    return false;
+  }
+
   scanResponses(chunk: Buffer): number[] {
     const ends: number[] = [];
     this.server.feed(
@@ -313,8 +323,8 @@ export const postgresProtocol: ProtocolModule<PgFail> = {
           ? { action: "fail", fail: { code: "00000", message: "", fatal: false }, rule: "SSLRequest refused (plaintext)" }
           : ctx.decide(info),
       hasRules: () => !codec.started || ctx.hasRules(),
-      injected: (outcome, rule, request, arrivedAt, ms) => {
-        if (request !== "SSLRequest" && request !== "GSSENCRequest") ctx.injected(outcome, rule, request, arrivedAt, ms);
+      injected: (outcome, rule, request, arrivedAt, ms, detail) => {
+        if (request !== "SSLRequest" && request !== "GSSENCRequest") ctx.injected(outcome, rule, request, arrivedAt, ms, detail);
       },
     };
     return new PostgresStream(codec, refuseTls);
