@@ -2,7 +2,7 @@
 // in bytes/s since the last tick), `connections` on every open/close, `faults` on every fault,
 // `impairments` on every impairment change (apply, clear, ttl, panic, Toxiproxy toxics),
 // `requests` on every request fault (or, with requests: "all", every request a protocol proxy frames).
-import type { EventNotification, EventTopic, ImpairmentEventData, ProxyStats, RequestsSampling } from "../control/protocol.js";
+import type { EventNotification, EventTopic, ImpairmentEventData, ProxyStats, RequestEventData, RequestsSampling } from "../control/protocol.js";
 import type { RequestEvent } from "../requests/events.js";
 import type { ConnInfo } from "../control/protocol.js";
 import type { ConnCloseInfo, FaultEvent } from "../relay/proxy.js";
@@ -28,7 +28,8 @@ export class EventFeed {
   private readonly onClose = (proxy: string, info: ConnCloseInfo) => this.topics.has("connections") && this.send({ topic: "connections", proxy, data: { type: "close", ...info } });
   private readonly onFault = (proxy: string, ev: FaultEvent) => this.topics.has("faults") && this.send({ topic: "faults", proxy, data: ev });
   private readonly onImpairment = (proxy: string, data: ImpairmentEventData) => this.topics.has("impairments") && this.send({ topic: "impairments", proxy, data });
-  private readonly onRequest = (proxy: string, data: RequestEvent) => {
+  private readonly onRequest = (proxy: string, ev: RequestEvent) => {
+    const data: RequestEventData = ev;
     if (this.topics.has("requests") && (this.allRequests || data.rule !== undefined)) this.send({ topic: "requests", proxy, data });
   };
   private listening = false;

@@ -2,17 +2,28 @@
 // request: an injected fault (which rule, on which connection, which request) or, traced, any.
 import type { RequestOutcome } from "./protocol.js";
 import type { ProtocolName } from "./rule.js";
-import type { RequestEventData } from "../control/protocol.js";
 
 export const REQUEST_OUTCOMES: readonly RequestOutcome[] = ["forwarded", "failed", "delayed", "lost", "reset"];
 
 /**
  * One request the layer reports (the `requests` topic's data): every injected fault (with its
  * rule), and forwarded ones only while someone watches every request (StreamContext.tracing).
+ * The control channel sends it as RequestEventData (control/protocol.ts; agent/events.ts holds
+ * them to the same shape).
  */
-export interface RequestEvent extends RequestEventData {
+export interface RequestEvent {
+  conn: string;
+  client: string;
   protocol: ProtocolName;
+  /** the request, short: "COMMIT", "SET session:1", "GET /x" */
+  request: string;
   outcome: RequestOutcome;
+  /** the rule that acted, as describeRule gives it; absent when none acted */
+  rule?: string;
+  /** epoch ms when the request arrived at the agent */
+  at: number;
+  /** ms from the request's arrival to its answer's start, when known */
+  ms?: number;
 }
 
 export interface RequestsOffEvent {
