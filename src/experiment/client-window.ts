@@ -108,6 +108,7 @@ export class ClientWindow {
   private readonly clients = new Map<string, ClientState>();
   private requests = 0;
   private distinct = 0;
+  private retryCount = 0;
   private failedAttempts = 0;
   private readonly perFailure = new Reservoir();
   private maxRetries: number | null = null;
@@ -162,6 +163,7 @@ export class ClientWindow {
       const k = prev.retries;
       (this.spacing[k] ??= new Reservoir()).add(gap);
       prev.retries++;
+      this.retryCount++;
       if (prev.attempts.length < MAX_ATTEMPTS_KEPT) prev.attempts.push(attempt);
       prev.last = attempt;
       return true;
@@ -235,6 +237,11 @@ export class ClientWindow {
       for (const ch of oldest[1].open.values()) this.finish(ch, oldest[0]);
       this.clients.delete(oldest[0]);
     }
+  }
+
+  /** Running counts (for a live view: `netimpair watch --requests`); nothing is ended by asking. */
+  get counts(): { requests: number; retries: number; failed: number } {
+    return { requests: this.requests, retries: this.retryCount, failed: this.failedAttempts };
   }
 
   /** The figures at the end of the run (open requests count as over: call it once, last). */

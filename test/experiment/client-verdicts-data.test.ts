@@ -88,7 +88,8 @@ for (const proxy of ["pg", "cache"] as const) {
     within(c.retries.spacingMs[2], 540, 600 * 1.2 * 1.1 + 60, "3rd retry spacing");
     assert.equal(c.timeouts.abandoned, 2, JSON.stringify(c.timeouts));
     assert.equal(c.timeouts.neverGaveUp, 0);
-    within(c.timeouts.p50Ms, 360, 480 + 60, "gave up after");
+    // the client's timer starts when it queues the query, a little before its bytes reach the agent
+    within(c.timeouts.p50Ms, 300, 480 + 60, "gave up after");
     for (const e of run.report.expectations ?? []) assert.ok(e.held && e.got !== null, JSON.stringify(e));
     // the server holds none of the failed writes
     assert.equal(await held(proxy), 0);

@@ -88,9 +88,10 @@ test("grpc-js with its retry policy and a deadline passes; retries spaced within
   assert.equal(run.code, 0, `${run.stderr}\n${JSON.stringify(run.report.expectations, null, 1)}\n${run.stdout}`);
   // maxAttempts 4: 3 retries of each failed Charge
   assert.equal(c.retries.perFailure.max, 3, JSON.stringify(c));
-  // gRPC's backoff is full jitter: retry n waits random(0, 200 ms x 2^(n-1)); the medians stay below those
+  // gRPC's backoff is full jitter: retry n waits random(0, 200 ms x 2^(n-1)); the medians stay
+  // below those caps (plus the scheduling of a loaded machine: a new stream, the agent's answer)
   const caps = [200, 400, 800];
-  c.retries.spacingMs.forEach((ms, i) => within(ms, 0, caps[i]! * 1.1 + 60, `retry ${i + 1} spacing`));
+  c.retries.spacingMs.forEach((ms, i) => within(ms, 0, caps[i]! * 1.1 + 250, `retry ${i + 1} spacing`));
   // the deadline: each Slow call cancelled after the client's 400 ms
   assert.equal(c.timeouts.abandoned, 2, JSON.stringify(c.timeouts));
   assert.equal(c.timeouts.neverGaveUp, 0);

@@ -65,6 +65,8 @@ function redisDb(): Db {
     read: async (n) => {
       const r = open();
       try {
+        // the command's timeout starts when it is queued: wait for the connection first
+        if (r.status !== "ready") await new Promise((resolve) => r.once("ready", resolve));
         await r.get(`${name}:slow:${n}`);
       } finally {
         // a timed-out connection is dropped (ioredis would otherwise wait on it)
