@@ -81,8 +81,11 @@ class Reservoir {
   }
 }
 
+/** Outcomes that fail the attempt whatever the server said (an answer cut or garbled, a rate limit's refusal). */
+const FAILING = new Set(["failed", "lost", "reset", "truncated", "malformed", "limited"]);
+
 function isFailed(e: SeenRequest): boolean {
-  return e.outcome === "failed" || e.outcome === "lost" || e.outcome === "reset" || e.answer === "error" || e.abandoned === true;
+  return FAILING.has(e.outcome) || e.answer === "error" || e.abandoned === true;
 }
 
 function held(e: SeenRequest): boolean {

@@ -61,6 +61,9 @@ export interface FaultEvent {
   count?: number;
 }
 
+/** Request faults listed per connection in conn.list (the proxy's counters count them all). */
+const MAX_FAULTS_LISTED = 1000;
+
 export class ProxyError extends Error {
   constructor(
     message: string,
@@ -254,7 +257,7 @@ export class Proxy extends EventEmitter {
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
     try {
-      return new RuleEngine(module, rules, this.host.random);
+      return new RuleEngine(module, rules, this.host.random, "requests", this.host.now);
     } catch (err) {
       if (err instanceof RuleCompileError) throw new ProxyError(err.message, "EINVAL", err.errors);
       throw err;
@@ -431,13 +434,14 @@ export class Proxy extends EventEmitter {
       now: this.host.now,
       hasRules: () => this.engine !== null,
       decide: (info) => {
-        const d = this.engine?.decide(info) ?? forward;
+        const d = this.engine?.decide(info, conn.clientAddress) ?? forward;
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
       injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;
-        conn.requestFaults.push(outcome);
+        // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
+        if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
         if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
         if (detail !== undefined) withDetail(event, detail);

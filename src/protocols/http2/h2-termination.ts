@@ -15,7 +15,9 @@ import http2, {
   type ServerHttp2Stream,
 } from "node:http2";
 import { ByteDuplex, type ByteSink } from "./byte-duplex.js";
-import { trailersOnly } from "./grpc-status.js";
+import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
+import { relayShaped } from "./grpc-answer.js";
 import { IdentityHash } from "../../requests/identity.js";
 
 /** The client's connection preface (RFC 9113 3.4). */
@@ -39,10 +41,14 @@ export type H2Decision =
   | { kind: "fail"; status: number; message: string }
   | { kind: "delay"; ms: number }
   | { kind: "lose" }
-  | { kind: "reset"; scope: "stream" | "connection"; code: number };
+  | { kind: "reset"; scope: "stream" | "connection"; code: number }
+  /** forwarded; the response's messages are cut, replaced or slowed (grpc-answer.ts) */
+  | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
+  /** over a rateLimit's budget: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms */
+  | { kind: "limit"; retryAfterMs: number };
 
 /** How a call ended, for counters and events. */
-export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
 /** More about a settled call, known only while watched (H2Host.identifying). */
 export interface H2Settle {
@@ -185,21 +191,33 @@ export class H2Termination {
     stream.on("error", () => {});
     const call = callOf(headers);
     const decision = this.host.decide(call);
-    const watched = this.host.identifying?.() === true ? new WatchedCall(call, stream, this.host, this.now, decision.kind) : null;
+    const watched = this.host.identifying?.() === true ? new WatchedCall(call, stream, this.host, this.now, decision.kind === "answer" ? decision.outcome : OUTCOME_OF[decision.kind]) : null;
     const host: Pick<H2Host, "settled"> = watched ?? this.host;
     switch (decision.kind) {
       case "forward":
-        this.forward(stream, headers, flags, call, "forwarded", false, watched);
+        this.forward(stream, headers, flags, call, "forwarded", false, null, watched);
         return;
       case "lose":
-        this.forward(stream, headers, flags, call, "lost", true, watched);
+        this.forward(stream, headers, flags, call, "lost", true, null, watched);
         return;
+      case "answer":
+        this.forward(stream, headers, flags, call, decision.outcome, false, decision.fault, watched);
+        return;
+      case "limit": {
+        const contentType = typeof headers["content-type"] === "string" ? headers["content-type"] : "application/grpc";
+        const answer = trailersOnly(GRPC_STATUS.RESOURCE_EXHAUSTED, "rate limited", contentType);
+        answer["grpc-retry-pushback-ms"] = String(Math.max(1, Math.ceil(decision.retryAfterMs)));
+        stream.respond(answer, { endStream: true });
+        stream.resume();
+        host.settled(call, "limited", null);
+        return;
+      }
       case "delay": {
         stream.pause();
         const t = setTimeout(() => {
           this.timers.delete(t);
           if (stream.closed || this.closed) return;
-          this.forward(stream, headers, flags, call, "delayed", false, watched);
+          this.forward(stream, headers, flags, call, "delayed", false, null, watched);
         }, decision.ms);
         this.timers.add(t);
         stream.once("close", () => {
@@ -232,6 +250,7 @@ export class H2Termination {
     call: H2Call,
     outcome: H2Outcome,
     lose: boolean,
+    fault: AnswerFault | null = null,
     watched: WatchedCall | null = null,
   ): void {
     const host: Pick<H2Host, "settled"> = watched ?? this.host;
@@ -282,7 +301,8 @@ export class H2Termination {
       stream.on("wantTrailers", () => {
         if (!stream.closed) stream.sendTrailers(trailers);
       });
-      up.pipe(stream);
+      if (fault !== null) relayShaped(up, stream, fault);
+      else up.pipe(stream);
     });
     // a reset on either side resets the other
     stream.on("close", () => {
@@ -352,7 +372,7 @@ class WatchedCall {
     stream: ServerHttp2Stream,
     private readonly host: H2Host,
     private readonly now: () => number,
-    kind: H2Decision["kind"],
+    planned: H2Outcome,
   ) {
     this.hash = new IdentityHash(call.path);
     stream.on("data", (c: Buffer) => this.hash.update(c));
@@ -362,14 +382,14 @@ class WatchedCall {
     });
     stream.once("close", () => {
       // closed before its answer: the client cancelled or left (a delay's, a lost call's, a slow server's)
-      if (this.fate === null && !this.done) this.fate = { outcome: OUTCOME_OF[kind], seconds: null, at: this.now() };
+      if (this.fate === null && !this.done) this.fate = { outcome: planned, seconds: null, at: this.now() };
       this.finish(this.answer === undefined && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent);
     });
   }
 
   settled(_call: H2Call, outcome: H2Outcome, seconds: number | null): void {
     this.fate = { outcome, seconds, at: this.now() };
-    if (outcome === "failed") this.answer = "error";
+    if (outcome === "failed" || outcome === "limited") this.answer = "error";
     if (outcome === "reset" || outcome === "lost") this.finish(false);
     else this.maybeFinish();
   }
@@ -395,4 +415,4 @@ class WatchedCall {
   }
 }
 
-const OUTCOME_OF: Record<H2Decision["kind"], H2Outcome> = { forward: "forwarded", fail: "failed", delay: "delayed", lose: "lost", reset: "reset" };
+const OUTCOME_OF: Record<Exclude<H2Decision["kind"], "answer">, H2Outcome> = { forward: "forwarded", fail: "failed", delay: "delayed", lose: "lost", reset: "reset", limit: "limited" };
