@@ -132,6 +132,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** control sessions told when they are cancelled */
   private readonly cancelHooks = new Map<string, (c: SessionCancel) => void>();
   private toxicSource: ToxicSource | null = null;
+  /** control sessions subscribed to every request (topic requests, requests: "all") */
+  private requestWatchers = 0;
   /** who is acting, for the impairment-change log line */
   private actor = "agent";
   private actorTtl: number | null = null;
@@ -248,6 +250,15 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
   }
 
+  /**
+   * A control session starts (true) or stops (false) watching every request: while any does,
+   * the proxies' request layers name and time forwarded requests too (they cost nothing otherwise).
+   */
+  watchAllRequests(on: boolean): void {
+    this.requestWatchers = Math.max(0, this.requestWatchers + (on ? 1 : -1));
+    for (const p of this.proxies.values()) p.tracing = this.requestWatchers > 0;
+  }
+
   listProxies(): ProxyInfo[] {
     return [...this.proxies.keys()].map((name) => this.proxyInfo(name));
   }
@@ -307,6 +318,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     this.book.forget(req.name);
     this.proxies.set(req.name, proxy);
+    proxy.tracing = this.requestWatchers > 0;
     proxy.on("open", (info: ConnInfo) => this.emit("conn-open", req.name, info));
     proxy.on("close", (info: ConnCloseInfo) => {
       this.faultLog.connectionClosed(req.name, info.id);
@@ -327,7 +339,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit("fault", req.name, ev);
     });
     proxy.on("request", (ev: RequestEvent) => {
-      this.log.info({ event: "request_fault", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, outcome: ev.outcome, rule: ev.rule, request: ev.request }, "request fault injected");
+      if (ev.rule !== undefined)
+        this.log.info({ event: "request_fault", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, outcome: ev.outcome, rule: ev.rule, request: ev.request }, "request fault injected");
       this.emit("request", req.name, ev);
     });
     proxy.on("requestsOff", (ev: RequestsOffEvent) => {

@@ -7,6 +7,8 @@ import type { WebSocket, RawData } from "ws";
 import {
   ErrorCode,
   EVENT_TOPICS,
+  REQUESTS_SAMPLING,
+  type RequestsSampling,
   MAX_JSON_DEPTH,
   type EventNotification,
   type EventTopic,
@@ -323,7 +325,7 @@ const METHODS: Record<MethodName, Handler> = {
     return s.agent.defineProfile(spec);
   },
   "events.subscribe": (p, s) => {
-    const r = new Params(p, ["topics", "intervalMs"]);
+    const r = new Params(p, ["topics", "intervalMs", "requests"]);
     const topics = r.raw("topics");
     const chosen: EventTopic[] = [];
     if (!Array.isArray(topics)) r.add("params.topics", `expected a list of topics (${EVENT_TOPICS.join(", ")}), got ${show(topics)}`);
@@ -336,8 +338,12 @@ const METHODS: Record<MethodName, Handler> = {
     const iv = r.raw("intervalMs");
     if (iv !== undefined && !(typeof iv === "number" && Number.isFinite(iv) && iv >= MIN_STATS_INTERVAL_MS && iv <= 3_600_000))
       r.add("params.intervalMs", `expected a number of ms from ${MIN_STATS_INTERVAL_MS} to 3600000, got ${show(iv)}`);
+    const sampling = r.raw("requests");
+    if (sampling !== undefined && !(typeof sampling === "string" && (REQUESTS_SAMPLING as readonly string[]).includes(sampling)))
+      r.add("params.requests", `expected one of ${REQUESTS_SAMPLING.join(", ")}, got ${show(sampling)}`);
     r.check();
-    return { subscribed: s.events.subscribe(chosen, typeof iv === "number" ? iv : DEFAULT_STATS_INTERVAL_MS) };
+    const requests = (sampling as RequestsSampling | undefined) ?? "faults";
+    return { subscribed: s.events.subscribe(chosen, typeof iv === "number" ? iv : DEFAULT_STATS_INTERVAL_MS, requests) };
   },
   "agent.panic": (p, s) => {
     new Params(p, []).check();

@@ -15,11 +15,15 @@ import type {
   RpcErrorObject,
   SessionCancelledNotification,
   SetOverrides,
+  SubscribeParams,
 } from "./protocol.js";
 import { MAX_FRAME_BYTES } from "./protocol.js";
 import type { ResolvedProfile } from "../profiles/types.js";
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/** subscribe's options: the stats interval and which requests topic `requests` carries. */
+export type SubscribeOptions = Omit<SubscribeParams, "topics">;
 
 export interface ConnectOptions {
   /** sent as `Authorization: Bearer TOKEN` */
@@ -294,11 +298,19 @@ export class ControlClient {
     return this.call("profile.define", { spec });
   }
 
-  /** Subscribes to event topics; the handler sees every `event` notification. Returns an unsubscribe (local). */
-  async subscribe(topics: EventTopic[], handler: EventHandler, intervalMs?: number): Promise<() => void> {
+  /**
+   * Subscribes to event topics; the handler sees every `event` notification. The third argument
+   * is the stats interval (ms) or the options: `{intervalMs, requests: "faults" | "all"}` (topic
+   * requests: only faults, the default, or every request). Returns an unsubscribe (local).
+   */
+  async subscribe(topics: EventTopic[], handler: EventHandler, options?: number | SubscribeOptions): Promise<() => void> {
+    const opts: SubscribeOptions = typeof options === "number" ? { intervalMs: options } : (options ?? {});
+    const params: SubscribeParams = { topics };
+    if (opts.intervalMs !== undefined) params.intervalMs = opts.intervalMs;
+    if (opts.requests !== undefined) params.requests = opts.requests;
     this.eventHandlers.add(handler);
     try {
-      await this.call("events.subscribe", intervalMs === undefined ? { topics } : { topics, intervalMs });
+      await this.call("events.subscribe", params);
     } catch (err) {
       this.eventHandlers.delete(handler);
       throw err;

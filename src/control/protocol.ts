@@ -168,8 +168,41 @@ export interface ClearResult {
   removed: { profile: string | null; toxics: string[] };
 }
 
-export type EventTopic = "stats" | "connections" | "faults" | "impairments";
-export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults", "impairments"];
+export type EventTopic = "stats" | "connections" | "faults" | "impairments" | "requests";
+export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults", "impairments", "requests"];
+
+/** Which requests topic `requests` carries: "faults" (default) only those a rule acted on, "all" every one framed. */
+export type RequestsSampling = "faults" | "all";
+export const REQUESTS_SAMPLING: readonly RequestsSampling[] = ["faults", "all"];
+
+/**
+ * `requests` event data: one request a protocol proxy framed (a fault a rule injected, or with
+ * `requests: "all"` any request). Open to more optional fields later.
+ */
+export interface RequestEventData {
+  /** connection id as conns shows it */
+  conn: string;
+  /** client address:port */
+  client: string;
+  /** postgres | mysql | redis | http | grpc */
+  protocol: string;
+  /** short label: "GET /x", "SET k", "select 1", "/pkg.Svc/Method" */
+  request: string;
+  /** forwarded | failed | delayed | lost | reset (more may come) */
+  outcome: string;
+  /** the rule that acted, as describeRule gives it; absent when none acted */
+  rule?: string;
+  /** epoch ms when the request arrived at the agent */
+  at: number;
+  /** ms from the request's arrival to its answer's start, when known (abandoned: to when the client gave up) */
+  ms?: number;
+  /** with requests: "all": a short hash of what makes a retry the same request (http method, path, query, body; grpc method and message; SQL text and parameters; redis command and arguments) */
+  identity?: string;
+  /** with requests: "all": the answer's class: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** with requests: "all": the client went away before the answer (closed, reset the stream, cancelled); ms = when */
+  abandoned?: boolean;
+}
 
 /** `impairments` event data: a proxy's impairment or toxics changed (who did what). */
 export interface ImpairmentEventData {
@@ -200,6 +233,14 @@ export interface EventNotification {
   data: unknown;
 }
 
+export interface SubscribeParams {
+  topics: EventTopic[];
+  /** the stats topic's interval, ms */
+  intervalMs?: number;
+  /** topic requests: "faults" (default) only requests a rule acted on, "all" every request */
+  requests?: RequestsSampling;
+}
+
 /** Method name -> params and result. `proxy: "*"` methods return an array (one per proxy). */
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
@@ -217,7 +258,7 @@ export interface Methods {
   "profile.list": { params: Record<string, never> | undefined; result: string[] };
   "profile.get": { params: { name: string }; result: ResolvedProfile };
   "profile.define": { params: { spec: Record<string, unknown> }; result: ResolvedProfile };
-  "events.subscribe": { params: { topics: EventTopic[]; intervalMs?: number }; result: { subscribed: EventTopic[] } };
+  "events.subscribe": { params: SubscribeParams; result: { subscribed: EventTopic[] } };
   /** netimpair extension: clear every proxy and cancel pending ttls (the kill switch) */
   "agent.panic": { params: Record<string, never> | undefined; result: { cleared: string[]; removed: RemovedImpairment[] } };
 }

@@ -15,7 +15,7 @@ import { LinkScopes } from "../link/scopes.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { protocolModule } from "../requests/modules.js";
 import { RuleEngine, RuleCompileError } from "../requests/engine.js";
-import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
+import type { ProtocolModule, RequestDetail, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
 import type { LoadedTls } from "../tls/settings.js";
@@ -130,6 +130,11 @@ export class Proxy extends EventEmitter {
   private engine: RuleEngine<unknown> | null = null;
   private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
   private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
+  /**
+   * Someone watches every request (topic requests with requests: "all"): the request layer then
+   * names and times forwarded requests too. Off, it builds nothing per forwarded request.
+   */
+  tracing = false;
 
   constructor(opts: ProxyOptions) {
     super();
@@ -510,6 +515,12 @@ export class Proxy extends EventEmitter {
     conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
   }
 
+  /** An instant of the proxy's clock (now() time; default now) as epoch ms. */
+  private epochOf(at: number | undefined): number {
+    const wall = Date.now();
+    return at === undefined ? wall : Math.round(wall - (this.host.now() - at));
+  }
+
   /** What one connection's request layer reports to: the proxy's current rules, counters, events. */
   private streamContext(conn: Connection, path: StreamContext<unknown>["path"]): StreamContext<unknown> {
     const counts = this.requestCounts;
@@ -525,11 +536,21 @@ export class Proxy extends EventEmitter {
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
-      injected: (outcome, rule, request) => {
+      injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;
         // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
         if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
-        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
+        if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
+        this.emit("request", event);
+      },
+      tracing: () => this.tracing,
+      traced: (request, arrivedAt, ms, detail) => {
+        if (!this.tracing) return;
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome: "forwarded", at: this.epochOf(arrivedAt) };
+        if (ms !== null) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
         this.emit("request", event);
       },
       answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),
@@ -557,4 +578,11 @@ function mustParse(field: string, value: string): HostPort {
   const r = parseHostPort(value);
   if (typeof r === "string") throw new ProxyError(`${field}: ${r}`, "EINVAL");
   return r;
+}
+
+/** Adds a request's identity, answer class and abandonment to its event (only the fields known). */
+function withDetail(event: RequestEvent, d: RequestDetail): void {
+  if (d.identity !== undefined) event.identity = d.identity;
+  if (d.answer !== undefined) event.answer = d.answer;
+  if (d.abandoned === true) event.abandoned = true;
 }

@@ -325,6 +325,8 @@ class RedisRequest implements RequestInfo {
   }
 }
 
+const SETUP_COMMANDS = new Set(["HELLO", "AUTH", "CLIENT", "SELECT", "READONLY"]);
+
 class RedisCodec implements FrameCodec<RedisFail> {
   opaque: string | null = null;
   opaqueFrom = 0;
@@ -416,6 +418,16 @@ class RedisCodec implements FrameCodec<RedisFail> {
     if (type !== 0x3e && type !== 0x7c) this.ends.push(end); // pushes and attributes are not replies
   };
   private ends: number[] = [];
+
+  /** Commands a client sends on each new connection before its own (never taken for retries). */
+  setup(info: RequestInfo): boolean {
+    return SETUP_COMMANDS.has(info.fields.command ?? "");
+  }
+
+  /** An error reply ("-ERR ...") is a failed answer. */
+  answerFailed(first: Buffer): boolean {
+    return first[0] === 0x2d;
+  }
 
   scanResponses(chunk: Buffer): number[] {
     this.ends = [];
