@@ -335,9 +335,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const name of targets) {
       const p = this.mustGet(name);
       try {
-        p.checkRules(resolved.spec.requests);
+        p.checkSpec(resolved.spec);
       } catch (err) {
-        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.requests", message: err.message }]);
+        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.spec", message: err.message }]);
         throw err;
       }
     }

@@ -88,7 +88,9 @@ function finalizeDirection(d: LooseDirection, path: string, errors: FieldError[]
     const toGood = required(g.pBadToGood, `${path}.lossModel.pBadToGood`, "a Gilbert-Elliott model's pBadToGood", errors);
     ge = { pGoodToBad: toBad ?? 0, pBadToGood: toGood ?? 0, lossInBad: g.lossInBad ?? 1, lossInGood: g.lossInGood ?? 0 };
   }
-  return { ...d, slice, gilbertElliott: ge };
+  const { duplicate, ...rest } = d;
+  // duplicate is absent unless set (a spec without it reads as it did before udp proxies)
+  return { ...rest, slice, gilbertElliott: ge, ...(duplicate ? { duplicate } : {}) };
 }
 
 /** Fills the defaults of a merged spec and reports what is still missing or contradictory. */

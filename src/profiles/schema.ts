@@ -37,6 +37,8 @@ export interface DirectionPatch {
   loss?: number;
   /** null = Bernoulli loss (no burst model) */
   gilbertElliott?: Partial<GilbertElliottLoss> | null;
+  /** udp only: probability per datagram of a second copy */
+  duplicate?: number;
   rto?: number;
   slice?: Partial<SliceSpec> | null;
   mtu?: number;
@@ -167,6 +169,7 @@ const directionSchema = object(
     rto: duration,
     slice: object("a slice", { size: sliceSize, delay: duration, variation: sliceVariation }),
     mtu,
+    duplicate: probability,
   },
   false,
 );

@@ -49,6 +49,11 @@ export class RuleEngine<F> {
         if ("fail" in rule) decision = { action: "fail", fail: module.compileFail(rule.fail), rule: name };
         else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name };
         else if ("lose" in rule) decision = { action: "lose", rule: name };
+        else if ("answer" in rule || "truncate" in rule) {
+          const kind = "answer" in rule ? "answer" : "truncate";
+          if (module.compileAnswer === undefined) throw new RuleError(kind, `the ${module.name} protocol cannot ${kind} a request`);
+          decision = { action: "fail", fail: module.compileAnswer(kind, "answer" in rule ? rule.answer : rule.truncate), rule: name };
+        }
         else {
           if (rule.reset === "stream" && module.streamReset !== true) throw new RuleError("reset", `the ${module.name} protocol has no streams to reset (use reset: true)`);
           decision = { action: "reset", scope: rule.reset === "stream" ? "stream" : "connection", rule: name };

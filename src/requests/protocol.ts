@@ -28,6 +28,8 @@ export type MatchKind =
   | "regex"
   /** a glob (* and ?), case-sensitive, on the whole value */
   | "glob"
+  /** a glob (* and ?), case-insensitive, on the whole value (DNS names) */
+  | "iglob"
   /** a name or list of names, case-insensitive, exact */
   | "names"
   /** a map of key: glob, every one must fit (keys case-insensitive) */
@@ -123,12 +125,17 @@ export interface ProtocolStream {
 export interface ProtocolModule<F = unknown> {
   readonly name: Exclude<ProtocolName, "tcp">;
   readonly matchFields: Readonly<Record<string, MatchKind>>;
-  /** the actions it can carry out (every module here does all four) */
+  /** the actions it can carry out (fail, delay, lose, reset; dns also answer and truncate) */
   readonly actions: readonly ActionKind[];
   /** true when `reset: stream` resets only the request's stream (multiplexing protocols) */
   readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */
   compileFail(fail: Record<string, unknown>): F;
+  /**
+   * With `answer` or `truncate` among its actions: checks that action's value and compiles it
+   * into the same shape as a fail (an answer made in the server's place); throws RuleError.
+   */
+  compileAnswer?(action: "answer" | "truncate", value: unknown): F;
   /** the request layer of one new connection */
   open(ctx: StreamContext<F>): ProtocolStream;
 }

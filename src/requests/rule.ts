@@ -7,11 +7,11 @@
 import type { FieldError } from "../control/protocol.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
 
-export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis"] as const;
+export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis", "udp", "dns"] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
-export type ActionKind = "fail" | "delay" | "lose" | "reset";
-export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset"];
+export type ActionKind = "fail" | "delay" | "lose" | "reset" | "answer" | "truncate";
+export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", "answer", "truncate"];
 
 /** A match value as given: text (regex or glob by field), a list of names, or a map of globs. */
 export type MatchValue = string | string[] | Record<string, string>;
@@ -24,7 +24,11 @@ export type RequestAction =
   /** forwarded; the answer is swallowed and the client reset */
   | { lose: "response" }
   /** the connection is reset when the request arrives; "stream": only its stream (gRPC RST_STREAM) */
-  | { reset: true | "stream" };
+  | { reset: true | "stream" }
+  /** an answer made by the agent in the server's place; its shape is the protocol's (dns: empty | {records}) */
+  | { answer: "empty" | Record<string, unknown> }
+  /** a cut answer; its shape is the protocol's (dns: true, TC set) */
+  | { truncate: true | number | Record<string, unknown> };
 
 export interface RequestRuleBase {
   /** field -> value; {} fits every request */
@@ -43,6 +47,8 @@ export function actionOf(rule: RequestRule): ActionKind {
   if ("fail" in rule) return "fail";
   if ("delay" in rule) return "delay";
   if ("lose" in rule) return "lose";
+  if ("answer" in rule) return "answer";
+  if ("truncate" in rule) return "truncate";
   return "reset";
 }
 
@@ -56,14 +62,18 @@ export function describeRule(rule: RequestRule, index: number): string {
         ? `delay ${rule.delay}ms`
         : "lose" in rule
           ? "lose response"
-          : rule.reset === "stream"
+          : "answer" in rule
+            ? `answer ${JSON.stringify(rule.answer)}`
+            : "truncate" in rule
+              ? `truncate ${JSON.stringify(rule.truncate)}`
+              : rule.reset === "stream"
             ? "reset stream"
             : "reset";
   void action;
   return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }
 
-const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "probability", "times", "after"];
+const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "answer", "truncate", "probability", "times", "after"];
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -91,7 +101,7 @@ function matchValue(v: unknown, path: string, errors: FieldError[]): MatchValue 
 export function parseRequestRules(raw: unknown, path: string, errors: FieldError[]): RequestRule[] {
   if (raw === null || raw === "off" || raw === "none") return [];
   if (!Array.isArray(raw)) {
-    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset, ...}), got ${showValue(raw)}` });
+    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|answer|truncate, ...}), got ${showValue(raw)}` });
     return [];
   }
   const rules: RequestRule[] = [];
@@ -126,7 +136,7 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
   if (actions.length !== 1) {
     errors.push({
       path: at,
-      message: actions.length === 0 ? "a rule needs one action: fail, delay, lose or reset" : `a rule takes one action, got ${actions.join(" and ")}`,
+      message: actions.length === 0 ? "a rule needs one action: fail, delay, lose, reset, answer or truncate" : `a rule takes one action, got ${actions.join(" and ")}`,
     });
   }
   let action: RequestAction | undefined;
@@ -151,6 +161,17 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     if (item.reset === true || item.reset === "connection") action = { reset: true };
     else if (item.reset === "stream") action = { reset: "stream" };
     else errors.push({ path: `${at}.reset`, message: `expected reset: true (or connection), or reset: stream (grpc: only the call's stream), got ${showValue(item.reset)}` });
+  } else if (kind === "answer") {
+    // the protocol checks the shape when the rule meets a proxy (dns: empty | {records: [...]})
+    const a = item.answer;
+    if (a === "empty") action = { answer: "empty" };
+    else if (isRecord(a)) action = { answer: { ...a } };
+    else errors.push({ path: `${at}.answer`, message: `expected answer: empty or answer: {records: [{type: A, data: 127.0.0.9, ttl: 5}]}, got ${showValue(a)}` });
+  } else if (kind === "truncate") {
+    const t = item.truncate;
+    if (t === true || (typeof t === "number" && t >= 0)) action = { truncate: t };
+    else if (isRecord(t)) action = { truncate: { ...t } };
+    else errors.push({ path: `${at}.truncate`, message: `expected truncate: true (dns: TC set, the client retries over TCP), got ${showValue(t)}` });
   }
   let probability = 1;
   if (item.probability !== undefined) {
