@@ -38,6 +38,10 @@ export interface CreateProxyRequest {
   maxConnections?: number;
   /** default tcp */
   protocol?: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent before it closes (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024; the one idle the longest is evicted) */
+  udpMaxFlows?: number;
 }
 
 export interface ApplyRequest {
@@ -196,6 +200,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
       protocol: req.protocol ?? "tcp",
+      ...(req.udpIdleMs !== undefined ? { udpIdleMs: req.udpIdleMs } : {}),
+      ...(req.udpMaxFlows !== undefined ? { udpMaxFlows: req.udpMaxFlows } : {}),
       onRequestDuration: (seconds, count) => {
         // bound per protocol: a proxy.update may change it
         if (timerProtocol !== proxy.protocol) {

@@ -21,6 +21,10 @@ export interface StartAgentProxy {
   enabled?: boolean;
   maxConnections?: number;
   protocol?: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent before it closes (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024) */
+  udpMaxFlows?: number;
 }
 
 export interface StartAgentOptions {
@@ -98,7 +102,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
     // proxies (and their profiles) are up before /healthz answers
     for (const [i, p] of (options.proxies ?? []).entries()) {
       try {
-        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0, protocol: p.protocol ?? "tcp" });
+        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0, protocol: p.protocol ?? "tcp", ...udpOptions(p) });
         if (p.profile !== undefined) agent.apply({ proxy: p.name, profile: p.profile, who: "config" });
       } catch (err) {
         throw new Error(`proxies[${i}] (${p.name}): ${describe(err)}`);
@@ -131,5 +135,9 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
 
 /** Config proxies as startAgent takes them. */
 export function toStartProxies(proxies: ProxyConfig[]): StartAgentProxy[] {
-  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, protocol: p.protocol, ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
+  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, protocol: p.protocol, ...udpOptions(p), ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
+}
+
+function udpOptions(p: { udpIdleMs?: number | undefined; udpMaxFlows?: number | undefined }): { udpIdleMs?: number; udpMaxFlows?: number } {
+  return { ...(p.udpIdleMs !== undefined ? { udpIdleMs: p.udpIdleMs } : {}), ...(p.udpMaxFlows !== undefined ? { udpMaxFlows: p.udpMaxFlows } : {}) };
 }

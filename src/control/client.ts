@@ -229,13 +229,15 @@ export class ControlClient {
     return this.call("proxy.list", undefined);
   }
 
-  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string): Promise<ProxyInfo> {
+  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string, udp?: { udpIdle?: string | number; udpMaxFlows?: number }): Promise<ProxyInfo> {
     return this.call("proxy.create", {
       name,
       listen,
       upstream,
       ...(enabled !== undefined ? { enabled } : {}),
       ...(protocol !== undefined ? { protocol } : {}),
+      ...(udp?.udpIdle !== undefined ? { udpIdle: udp.udpIdle } : {}),
+      ...(udp?.udpMaxFlows !== undefined ? { udpMaxFlows: udp.udpMaxFlows } : {}),
     });
   }
 

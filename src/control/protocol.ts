@@ -214,7 +214,7 @@ export interface EventNotification {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; udpIdle?: string | number; udpMaxFlows?: number }; result: ProxyInfo };
   "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };

@@ -11,6 +11,8 @@ interface AddFlags {
   upstream?: string;
   disabled?: boolean;
   protocol?: string;
+  udpIdle?: string;
+  udpMaxFlows?: string;
 }
 
 interface UpdateFlags {
@@ -30,7 +32,9 @@ export function registerProxy(program: Command): void {
     .option("--listen <host:port>", "address the proxy listens on")
     .option("--upstream <host:port>", "address it relays to")
     .option("--disabled", "create it without listening")
-    .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis (request faults need one)")
+    .option("--udp-idle <duration>", "udp and dns proxies: a flow silent this long closes (default 60s)")
+    .option("--udp-max-flows <n>", "udp and dns proxies: flows at most; the one idle the longest makes room (default 1024)")
+    .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis | udp | dns (request faults need one; udp and dns listen for datagrams, dns on TCP too)")
     .action(async (name: string, flags: AddFlags, cmd: Command) => {
       if (flags.listen === undefined) throw new UsageError("proxy add: missing --listen HOST:PORT");
       if (flags.upstream === undefined) throw new UsageError("proxy add: missing --upstream HOST:PORT");
@@ -38,8 +42,12 @@ export function registerProxy(program: Command): void {
       const upstream = hostPortFlag("--upstream", flags.upstream);
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(
-        (client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol),
-        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled" }),
+        (client) =>
+          client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol, {
+            ...(flags.udpIdle !== undefined ? { udpIdle: flags.udpIdle } : {}),
+            ...(flags.udpMaxFlows !== undefined ? { udpMaxFlows: /^\d+$/.test(flags.udpMaxFlows) ? Number(flags.udpMaxFlows) : (flags.udpMaxFlows as unknown as number) } : {}),
+          }),
+        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled", udpIdle: "--udp-idle", udpMaxFlows: "--udp-max-flows" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${p.enabled ? "" : " (disabled)"}`]),
@@ -63,7 +71,7 @@ export function registerProxy(program: Command): void {
     .option("--upstream <host:port>", "new upstream (new connections dial it)")
     .option("--enable", "start listening")
     .option("--disable", "stop listening and close its connections")
-    .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis")
+    .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis | udp | dns (between TCP and UDP only while disabled)")
     .action(async (name: string, flags: UpdateFlags, cmd: Command) => {
       if (flags.enable && flags.disable) throw new UsageError("proxy update: --enable and --disable: give one or the other");
       const change: { upstream?: string; enabled?: boolean; protocol?: string } = {};
