@@ -2,7 +2,7 @@
 // codec frames queries and answers for the request layer's FramedStream; a `fail` or `answer`
 // is the agent's own message in the same framing. `truncate` means nothing over TCP: the query
 // passes (that is where a client that saw TC on UDP gets its real answer).
-import { LengthPrefixedReader, type FrameHeader } from "../length-prefixed.js";
+import { LengthPrefixedReader, type FrameHeader } from "../shared/length-prefixed.js";
 import type { FailEffect, FrameCodec, ScannedRequest } from "../../requests/framed-stream.js";
 import type { RequestInfo } from "../../requests/protocol.js";
 import { buildReply, parseQuery, type DnsReply } from "./message.js";
