@@ -4,7 +4,7 @@
 // query on and drops the answer with its id; `delay` holds the query; `fail`, `answer` and
 // `truncate` answer in the server's place through the flow's down link.
 import type { Decision, RequestInfo, RequestOutcome } from "../../requests/protocol.js";
-import type { DatagramHandler, FlowPath } from "../../relay/udp/flow.js";
+import type { DatagramHandler, DatagramPath } from "../../requests/datagram.js";
 import { buildReply, messageId, parseQuery, type DnsReply } from "./message.js";
 
 /** What a flow's dns layer asks the proxy: its current rules, and where events go. */
@@ -19,7 +19,7 @@ const LOSE_WINDOW_MS = 30_000;
 /** At most this many ids are remembered per flow (the oldest go first). */
 const MAX_LOST_IDS = 1024;
 
-export function dnsDatagrams(flow: FlowPath, rules: DatagramRules, now: () => number): DatagramHandler {
+export function dnsDatagrams(flow: DatagramPath, rules: DatagramRules, now: () => number): DatagramHandler {
   /** query id -> when its answer started being swallowed */
   const lost = new Map<number, number>();
   return {

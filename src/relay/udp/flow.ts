@@ -12,27 +12,9 @@ import { drawn } from "../../faults/trigger.js";
 import { DatagramLink, type DropCause } from "./datagram-link.js";
 import type { DepartureClock } from "./departure-clock.js";
 import type { Direction } from "../../faults/limit.js";
+import type { DatagramHandler, DatagramPath } from "../../requests/datagram.js";
 
-/** What a protocol handler (dns) gets to move a flow's datagrams. */
-export interface FlowPath {
-  readonly id: string;
-  readonly clientLabel: string;
-  /** through the up link to the server */
-  toUpstream(buf: Buffer): void;
-  /** through the down link to the client */
-  toClient(buf: Buffer): void;
-  /** runs `fn` after `ms` unless the flow closes first */
-  later(ms: number, fn: () => void): void;
-  /** counts a datagram the handler dropped on purpose */
-  dropped(dir: Direction, cause: DropCause): void;
-}
-
-/** A protocol's per-flow layer: every datagram of both directions passes it first. */
-export interface DatagramHandler {
-  fromClient(buf: Buffer): void;
-  fromUpstream(buf: Buffer): void;
-  close(): void;
-}
+export type { DatagramHandler } from "../../requests/datagram.js";
 
 /** What a flow needs from its relay. */
 export interface FlowHost {
@@ -52,7 +34,7 @@ export interface FlowHost {
 /** Datagrams held while the upstream socket connects. */
 const MAX_EARLY = 64;
 
-export class UdpFlow implements FlowPath {
+export class UdpFlow implements DatagramPath {
   readonly openedAt = new Date();
   /** sticky draw for `percent` targeting */
   readonly share: number;
