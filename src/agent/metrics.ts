@@ -34,6 +34,8 @@ interface Seen {
   bytesDown: number;
   faults: Record<string, number>;
   requests: Record<string, number>;
+  /** "up|in", "down|dropped|loss", ...: datagram counters of udp and dns proxies */
+  datagrams: Record<string, number>;
 }
 
 export class AgentMetrics {
@@ -71,6 +73,18 @@ export class AgentMetrics {
     "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
     DELAY_BUCKETS_SECONDS,
   );
+  private readonly datagramsTotal = new Counter({
+    name: "netimpair_datagrams_total",
+    help: "Datagrams of udp and dns proxies by direction and outcome (in: received from the sender's side, out: sent on, duplicated: copies made by duplicate)",
+    labelNames: ["proxy", "direction", "outcome"],
+    registers: [this.registry],
+  });
+  private readonly datagramsDropped = new Counter({
+    name: "netimpair_datagrams_dropped_total",
+    help: "Datagrams of udp and dns proxies dropped inside the agent, by cause (loss, queue: tail drop over the bound, lose: a dns rule's answer, error, evicted: its flow closed)",
+    labelNames: ["proxy", "direction", "cause"],
+    registers: [this.registry],
+  });
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
@@ -100,7 +114,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {} };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, datagrams: {} };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -119,7 +133,24 @@ export class AgentMetrics {
           requests[outcome] = Math.max(n, last.requests[outcome] ?? 0);
         }
       }
+      const datagrams: Record<string, number> = {};
+      const d = s.datagrams;
+      if (d !== undefined) {
+        const count = (key: string, n: number, add: (delta: number) => void): void => {
+          add(grow(n, last.datagrams[key] ?? 0));
+          datagrams[key] = Math.max(n, last.datagrams[key] ?? 0);
+        };
+        for (const direction of ["up", "down"] as const) {
+          for (const outcome of ["in", "out", "duplicated"] as const) {
+            count(`${direction}|${outcome}`, d[direction][outcome], (delta) => this.datagramsTotal.inc({ proxy: p.name, direction, outcome }, delta));
+          }
+          for (const [cause, n] of Object.entries(d[direction].dropped)) {
+            count(`${direction}|dropped|${cause}`, n, (delta) => this.datagramsDropped.inc({ proxy: p.name, direction, cause }, delta));
+          }
+        }
+      }
       this.seen.set(p.key, {
+        datagrams,
         requests,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
         bytesUp: Math.max(s.bytesUp, last.bytesUp),
@@ -145,6 +176,10 @@ export class AgentMetrics {
       this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
+    for (const direction of ["up", "down"]) {
+      for (const outcome of ["in", "out", "duplicated"]) this.datagramsTotal.remove({ proxy, direction, outcome });
+      for (const cause of ["loss", "queue", "lose", "error", "evicted"]) this.datagramsDropped.remove({ proxy, direction, cause });
+    }
     this.requestDuration.remove({ proxy });
   }
 

@@ -3,7 +3,7 @@
 import net, { type Server, type Socket } from "node:net";
 import { EventEmitter } from "node:events";
 import type { ImpairmentSpec } from "../profiles/types.js";
-import { FAULT_KINDS, type DatagramStats, type FieldError, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
+import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
@@ -18,7 +18,7 @@ import { RuleEngine, RuleCompileError } from "../requests/engine.js";
 import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
-import { UdpRelay, DEFAULT_MAX_FLOWS, DEFAULT_UDP_IDLE_MS, flowInfo } from "./udp/udp-relay.js";
+import { UdpRelay, DEFAULT_MAX_FLOWS, DEFAULT_UDP_IDLE_MS, datagramStats, flowInfo, newDatagramCounters, type DatagramCounters } from "./udp/udp-relay.js";
 import type { UdpFlow } from "./udp/flow.js";
 import { dnsDatagrams } from "../protocols/dns/datagrams.js";
 import type { DnsReply } from "../protocols/dns/message.js";
@@ -114,8 +114,8 @@ export class Proxy extends EventEmitter {
   private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
   /** the datagram side of a udp or dns proxy while it listens */
   private udp: UdpRelay | null = null;
-  /** the datagram counters of the last relay, shown while the proxy is disabled */
-  private lastDatagrams: DatagramStats | null = null;
+  /** the datagram counters of every relay this proxy has had (null until it first listens for datagrams) */
+  private datagramCounts: DatagramCounters | null = null;
   readonly udpIdleMs: number;
   readonly udpMaxFlows: number;
 
@@ -337,7 +337,7 @@ export class Proxy extends EventEmitter {
     }
     const k = this.counters;
     const udp = this.udp;
-    const datagrams = udp?.stats() ?? this.lastDatagrams;
+    const datagrams = udp?.stats() ?? (this.datagramCounts !== null ? datagramStats(this.datagramCounts, 0) : null);
     return {
       connectionsActive: this.conns.size + (datagrams?.flowsActive ?? 0),
       connectionsTotal: k.connectionsTotal + (datagrams?.flowsTotal ?? 0),
@@ -436,13 +436,14 @@ export class Proxy extends EventEmitter {
     this.udp = null;
     this.boundAddr = this.server !== null ? this.boundAddr : null;
     await udp.close();
-    this.lastDatagrams = udp.stats();
   }
 
   private newRelay(): UdpRelay {
     const dns = this.protocolName === "dns";
     const onDelay = this.host.observeDelay;
+    this.datagramCounts ??= newDatagramCounters();
     return new UdpRelay({
+      counts: this.datagramCounts,
       name: this.name,
       upstream: () => this.upstreamAddr,
       now: this.host.now,

@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { connect, startAgent, type ControlClient, type RunningAgent } from "../../src/index.js";
 import type { DatagramStats } from "../../src/control/protocol.js";
 import { parseHostPort } from "../../src/relay/address.js";
+import { metric } from "../support/prometheus.js";
 import { sendPaced, settle, udpClient, udpEcho, udpSink, waitFor, type UdpPeer } from "../support/udp-peers.js";
 
 describe("udp proxy", () => {
@@ -86,6 +87,9 @@ describe("udp proxy", () => {
       assert.equal(arrived + dropped, seen, `every datagram the agent saw either arrived or was dropped: ${arrived} + ${dropped} vs ${seen}`);
       const share = dropped / seen;
       assert.ok(Math.abs(share - 0.3) < 0.06, `lost ${(share * 100).toFixed(1)} % of ${seen} (30 % asked)`);
+      const text = await (await fetch(`${agent.url.replace(/^ws/, "http").replace(/\/control$/, "")}/metrics`)).text();
+      assert.equal(metric(text, "netimpair_datagrams_dropped_total", 'proxy="sink",direction="up",cause="loss"'), after.dropped.loss);
+      assert.equal(metric(text, "netimpair_datagrams_total", 'proxy="sink",direction="up",outcome="in"'), after.in);
     } finally {
       await ctl.clear("sink");
       await c.close();
@@ -165,9 +169,15 @@ describe("udp proxy", () => {
       assert.equal(arrivals.length + tail, after.in - before.in, "every datagram arrived or was tail-dropped");
       const allowed = 65536 + 100_000 * (sendMs / 1000) + 5000;
       assert.ok(bytes <= allowed, `${bytes} bytes crossed: at most the bound plus what the rate let through while sending (${allowed.toFixed(0)})`);
-      const spanMs = arrivals[arrivals.length - 1]!.at - arrivals[0]!.at;
-      const rate = ((bytes - arrivals[0]!.bytes) / spanMs) * 1000;
-      assert.ok(rate > 70_000 && rate < 115_000, `delivered at ${(rate / 1000).toFixed(1)} kB/s (100 asked)`);
+      // paced: 60 kB sent at once (under the bound) leave at the link's rate
+      const from = sink.arrivals.length;
+      await sendPaced(c.socket, ports.sink!, 60, () => Buffer.alloc(1000, 0x62), 60, 0);
+      await settle(() => sink.arrivals.length, 300);
+      const paced = sink.arrivals.slice(from);
+      assert.equal(paced.length, 60, `under the bound nothing drops (${paced.length} of 60 arrived)`);
+      const spanMs = paced[paced.length - 1]!.at - paced[0]!.at;
+      const rate = (59_000 / spanMs) * 1000;
+      assert.ok(rate > 75_000 && rate < 115_000, `delivered at ${(rate / 1000).toFixed(1)} kB/s (100 asked)`);
     } finally {
       await ctl.clear("sink");
       await c.close();

@@ -105,7 +105,7 @@ export class DatagramLink {
     if (this.msPerByte > 0) {
       const clock = this.clock!;
       const backlog = clock.backlogBytes(arrival, this.msPerByte);
-      if (backlog + buf.length > this.bound || clock.overShare(this, arrival, this.bound)) {
+      if (backlog + buf.length > this.bound || clock.overShare(this, arrival, this.bound, this.msPerByte)) {
         this.events.dropped("queue", 1);
         return;
       }

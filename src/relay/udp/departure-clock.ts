@@ -42,8 +42,12 @@ export class DepartureClock {
     return this.last > now ? (this.last - now) / msPerByte : 0;
   }
 
-  /** Fair sharing: true when `member` already holds more than its share of `bound` at `now`. */
-  overShare(member: object, now: number, bound: number): boolean {
+  /**
+   * Fair sharing: true when `member` already holds more than its allowance at `now`: an equal
+   * share of the bound, or what the others leave of it when they use less (as SharedLink's
+   * allowance for TCP), so a lone busy flow may use the whole bound.
+   */
+  overShare(member: object, now: number, bound: number, msPerByte: number): boolean {
     if (!this.shared || this.discipline !== "fair" || this.members < 2) return false;
     const list = this.own.get(member);
     if (list === undefined) return false;
@@ -55,7 +59,8 @@ export class DepartureClock {
     }
     if (drop > 0) list.splice(0, drop);
     if (list.length === 0) this.own.delete(member);
-    return held > bound / this.members;
+    const others = this.backlogBytes(now, msPerByte) - held;
+    return held > Math.max(bound / this.members, bound - others);
   }
 
   /** The datagram's departure; the clock moves on by its serialization time. */

@@ -31,6 +31,30 @@ export interface UdpRelayOptions {
   closed(flow: UdpFlow, reason: string): void;
   observeDelay?(dir: Direction, seconds: number): void;
   fault(flow: UdpFlow, kind: "stall" | "corrupt" | "loss", detail: string, count: number): void;
+  /** the counters to add to (a proxy keeps one set across the relays of its enables and listens) */
+  counts?: DatagramCounters;
+}
+
+export interface DatagramCounters {
+  up: DatagramStats["up"];
+  down: DatagramStats["down"];
+  flowsTotal: number;
+  flowsEvicted: number;
+}
+
+export function newDatagramCounters(): DatagramCounters {
+  return { up: emptyCounts(), down: emptyCounts(), flowsTotal: 0, flowsEvicted: 0 };
+}
+
+/** Stats from counters alone (no relay listening: no flows). */
+export function datagramStats(c: DatagramCounters, flowsActive: number): DatagramStats {
+  return {
+    flowsActive,
+    flowsTotal: c.flowsTotal,
+    flowsEvicted: c.flowsEvicted,
+    up: { ...c.up, dropped: { ...c.up.dropped } },
+    down: { ...c.down, dropped: { ...c.down.dropped } },
+  };
 }
 
 function emptyCounts(): DatagramStats["up"] {
@@ -46,11 +70,12 @@ export class UdpRelay {
   private overlay: SpecOverlay | null = null;
   private readonly clocks = new DepartureClocks();
   private sweeper: NodeJS.Timeout | null = null;
-  readonly counts = { up: emptyCounts(), down: emptyCounts(), flowsTotal: 0, flowsEvicted: 0 };
+  readonly counts: DatagramCounters;
   private readonly host: Omit<FlowHost, "listener">;
 
   constructor(private readonly opts: UdpRelayOptions) {
-    const counts = this.counts;
+    const counts = opts.counts ?? newDatagramCounters();
+    this.counts = counts;
     this.host = {
       now: opts.now,
       random: opts.random,
@@ -146,14 +171,7 @@ export class UdpRelay {
   }
 
   stats(): DatagramStats {
-    const c = this.counts;
-    return {
-      flowsActive: this.flows.size,
-      flowsTotal: c.flowsTotal,
-      flowsEvicted: c.flowsEvicted,
-      up: { ...c.up, dropped: { ...c.up.dropped } },
-      down: { ...c.down, dropped: { ...c.down.dropped } },
-    };
+    return datagramStats(this.counts, this.flows.size);
   }
 
   private specFor(f: UdpFlow): ImpairmentSpec | null {
