@@ -117,6 +117,12 @@ export class UdpRelay {
       socket.once("error", onError);
       socket.bind({ address: host, port, exclusive: true }, () => {
         socket.off("error", onError);
+        try {
+          // bursts wait in the kernel while the agent is busy (the kernel caps it at rmem_max)
+          socket.setRecvBufferSize(4 * 1024 * 1024);
+        } catch {
+          // the kernel's default
+        }
         // errors after bind (a send to a vanished client) must not kill the agent
         socket.on("error", () => {});
         socket.on("message", (msg, rinfo) => this.receive(msg, rinfo.address, rinfo.port));
