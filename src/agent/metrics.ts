@@ -63,7 +63,7 @@ export class AgentMetrics {
   });
   private readonly requestsTotal = new Counter({
     name: "netimpair_requests_total",
-    help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset)",
+    help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset, truncated, malformed, throttled, limited)",
     labelNames: ["proxy", "protocol", "outcome"],
     registers: [this.registry],
   });

@@ -63,7 +63,7 @@ export interface ProxyStats {
   sharedLinks: number;
   faults: Record<FaultKind, number>;
   /** requests seen by the request layer, by outcome (all 0 on a tcp proxy) */
-  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset", number>;
+  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited", number>;
   /** udp and dns proxies: flows and datagrams (flows also count in connectionsActive/Total) */
   datagrams?: DatagramStats;
 }

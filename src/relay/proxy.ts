@@ -70,6 +70,9 @@ export interface FaultEvent {
   count?: number;
 }
 
+/** Request faults listed per connection in conn.list (the proxy's counters count them all). */
+const MAX_FAULTS_LISTED = 1000;
+
 export class ProxyError extends Error {
   constructor(
     message: string,
@@ -276,7 +279,7 @@ export class Proxy extends EventEmitter {
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
     try {
-      return new RuleEngine(module, rules, this.host.random);
+      return new RuleEngine(module, rules, this.host.random, "requests", this.host.now);
     } catch (err) {
       if (err instanceof RuleCompileError) throw new ProxyError(err.message, "EINVAL", err.errors);
       throw err;
@@ -559,13 +562,14 @@ export class Proxy extends EventEmitter {
       now: this.host.now,
       hasRules: () => this.engine !== null,
       decide: (info) => {
-        const d = this.engine?.decide(info) ?? forward;
+        const d = this.engine?.decide(info, conn.clientAddress) ?? forward;
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
       injected: (outcome, rule, request) => {
         counts[outcome]++;
-        conn.requestFaults.push(outcome);
+        // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
+        if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
         const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
         this.emit("request", event);
       },

@@ -6,12 +6,13 @@
 // happen when the rules meet a proxy's protocol (see compile.ts).
 import type { FieldError } from "../field-error.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
+import { ANSWER_ACTION_KINDS, describeAnswerAction, parseAnswerAction, type AnswerAction, type AnswerActionKind } from "./answer-rule.js";
 
 export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis", "udp", "dns"] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
-export type ActionKind = "fail" | "delay" | "lose" | "reset" | "answer" | "truncate";
-export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", "answer", "truncate"];
+export type ActionKind = "fail" | "delay" | "lose" | "reset" | "answer" | AnswerActionKind;
+export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", "answer", ...ANSWER_ACTION_KINDS];
 
 /** A match value as given: text (regex or glob by field), a list of names, or a map of globs. */
 export type MatchValue = string | string[] | Record<string, string>;
@@ -27,8 +28,8 @@ export type RequestAction =
   | { reset: true | "stream" }
   /** an answer made by the agent in the server's place; its shape is the protocol's (dns: empty | {records}) */
   | { answer: "empty" | Record<string, unknown> }
-  /** a cut answer; its shape is the protocol's (dns: true, TC set) */
-  | { truncate: true | number | Record<string, unknown> };
+  /** truncate, malform, throttle the answer; rateLimit (answer-rule.ts) */
+  | AnswerAction;
 
 export interface RequestRuleBase {
   /** field -> value; {} fits every request */
@@ -47,14 +48,16 @@ export function actionOf(rule: RequestRule): ActionKind {
   if ("fail" in rule) return "fail";
   if ("delay" in rule) return "delay";
   if ("lose" in rule) return "lose";
+  if ("reset" in rule) return "reset";
   if ("answer" in rule) return "answer";
   if ("truncate" in rule) return "truncate";
-  return "reset";
+  if ("malform" in rule) return "malform";
+  if ("throttle" in rule) return "throttle";
+  return "rateLimit";
 }
 
 /** A short text naming a rule in events and logs: `requests[1] {query: "^COMMIT"} fail {code: 40001}`. */
 export function describeRule(rule: RequestRule, index: number): string {
-  const action = actionOf(rule);
   const what =
     "fail" in rule
       ? `fail ${JSON.stringify(rule.fail)}`
@@ -62,18 +65,18 @@ export function describeRule(rule: RequestRule, index: number): string {
         ? `delay ${rule.delay}ms`
         : "lose" in rule
           ? "lose response"
-          : "answer" in rule
-            ? `answer ${JSON.stringify(rule.answer)}`
-            : "truncate" in rule
-              ? `truncate ${JSON.stringify(rule.truncate)}`
-              : rule.reset === "stream"
-            ? "reset stream"
-            : "reset";
-  void action;
+          : "reset" in rule
+            ? rule.reset === "stream"
+              ? "reset stream"
+              : "reset"
+            : "answer" in rule
+              ? `answer ${JSON.stringify(rule.answer)}`
+              : describeAnswerAction(rule);
   return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }
 
-const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "answer", "truncate", "probability", "times", "after"];
+const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "answer", ...ANSWER_ACTION_KINDS, "probability", "times", "after"];
+const ACTIONS_TEXT = "fail, delay, lose, reset, answer (dns), truncate, malform, throttle or rateLimit";
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -101,7 +104,7 @@ function matchValue(v: unknown, path: string, errors: FieldError[]): MatchValue 
 export function parseRequestRules(raw: unknown, path: string, errors: FieldError[]): RequestRule[] {
   if (raw === null || raw === "off" || raw === "none") return [];
   if (!Array.isArray(raw)) {
-    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|answer|truncate, ...}), got ${showValue(raw)}` });
+    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|answer|truncate|malform|throttle|rateLimit, ...}), got ${showValue(raw)}` });
     return [];
   }
   const rules: RequestRule[] = [];
@@ -136,7 +139,7 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
   if (actions.length !== 1) {
     errors.push({
       path: at,
-      message: actions.length === 0 ? "a rule needs one action: fail, delay, lose, reset, answer or truncate" : `a rule takes one action, got ${actions.join(" and ")}`,
+      message: actions.length === 0 ? `a rule needs one action: ${ACTIONS_TEXT}` : `a rule takes one action, got ${actions.join(" and ")}`,
     });
   }
   let action: RequestAction | undefined;
@@ -166,12 +169,9 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     const a = item.answer;
     if (a === "empty") action = { answer: "empty" };
     else if (isRecord(a)) action = { answer: { ...a } };
-    else errors.push({ path: `${at}.answer`, message: `expected answer: empty or answer: {records: [{type: A, data: 127.0.0.9, ttl: 5}]}, got ${showValue(a)}` });
-  } else if (kind === "truncate") {
-    const t = item.truncate;
-    if (t === true || (typeof t === "number" && t >= 0)) action = { truncate: t };
-    else if (isRecord(t)) action = { truncate: { ...t } };
-    else errors.push({ path: `${at}.truncate`, message: `expected truncate: true (dns: TC set, the client retries over TCP), got ${showValue(t)}` });
+    else errors.push({ path: `${at}.answer`, message: `expected answer: empty or answer: {records: [{type: A, data: 127.0.0.9, ttl: 5}]} (dns), got ${showValue(a)}` });
+  } else if (kind !== undefined) {
+    action = parseAnswerAction(kind, item, at, errors);
   }
   let probability = 1;
   if (item.probability !== undefined) {

@@ -12,6 +12,7 @@ export const dnsProtocol: ProtocolModule<DnsReply> = {
   name: "dns",
   matchFields: { name: "iglob", type: "names" },
   actions: ["fail", "delay", "lose", "answer", "truncate"],
+  truncateBy: ["tc"],
   compileFail: compileDnsFail,
   compileAnswer: compileDnsAnswer,
   open(ctx: StreamContext<DnsReply>) {
