@@ -77,7 +77,9 @@ export class RuleEngine<F> {
         if ("answer" in rule || ("truncate" in rule && "tc" in rule.truncate)) {
           // dns: answers made in the server's place compile into the protocol's fail shape
           const kind = "answer" in rule ? "answer" : "truncate";
-          if (module.compileAnswer === undefined) throw new RuleError(kind, `the ${module.name} protocol cannot ${kind} a request`);
+          if (module.compileAnswer === undefined) {
+            throw new RuleError(kind, kind === "truncate" ? `truncate: true (TC set) is for dns proxies; the ${module.name} protocol truncates by ${(module.truncateBy ?? []).join(", ") || "nothing"}` : `answer is for dns proxies: the ${module.name} protocol cannot answer a request in the server's place`);
+          }
           decision = { action: "fail", fail: module.compileAnswer(kind, "answer" in rule ? rule.answer : true), rule: name };
         } else if ("rateLimit" in rule) {
           const r = rule.rateLimit;
