@@ -36,6 +36,7 @@ interface Seen {
   requests: Record<string, number>;
   /** "up|in", "down|dropped|loss", ...: datagram counters of udp and dns proxies */
   datagrams: Record<string, number>;
+  tlsFailures: { client: number; upstream: number };
 }
 
 export class AgentMetrics {
@@ -85,6 +86,12 @@ export class AgentMetrics {
     labelNames: ["proxy", "direction", "cause"],
     registers: [this.registry],
   });
+  private readonly tlsFailuresTotal = new Counter({
+    name: "netimpair_tls_failures_total",
+    help: "TLS failures of proxy connections, by side (client: a handshake with the agent; upstream: the agent's to the server)",
+    labelNames: ["proxy", "side"],
+    registers: [this.registry],
+  });
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
@@ -114,7 +121,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, datagrams: {} };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, datagrams: {}, tlsFailures: { client: 0, upstream: 0 } };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -149,9 +156,14 @@ export class AgentMetrics {
           }
         }
       }
+      const tls = s.tlsFailures ?? { client: 0, upstream: 0 };
+      const tlsFailures = { client: Math.max(tls.client, last.tlsFailures.client), upstream: Math.max(tls.upstream, last.tlsFailures.upstream) };
+      // only once one happened: a proxy without TLS failures gets no series
+      for (const side of ["client", "upstream"] as const) if (tls[side] > 0) this.tlsFailuresTotal.inc({ proxy: p.name, side }, grow(tls[side], last.tlsFailures[side]));
       this.seen.set(p.key, {
         datagrams,
         requests,
+        tlsFailures,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
         bytesUp: Math.max(s.bytesUp, last.bytesUp),
         bytesDown: Math.max(s.bytesDown, last.bytesDown),
@@ -180,6 +192,7 @@ export class AgentMetrics {
       for (const outcome of ["in", "out", "duplicated"]) this.datagramsTotal.remove({ proxy, direction, outcome });
       for (const cause of ["loss", "queue", "lose", "error", "evicted"]) this.datagramsDropped.remove({ proxy, direction, cause });
     }
+    for (const side of ["client", "upstream"]) this.tlsFailuresTotal.remove({ proxy, side });
     this.requestDuration.remove({ proxy });
   }
 

@@ -7,7 +7,7 @@ import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type Proxy
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
-import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
+import { Connection, type UpstreamWrap, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
 
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
@@ -23,6 +23,24 @@ import type { UdpFlow } from "./udp/flow.js";
 import { dnsDatagrams } from "../protocols/dns/datagrams.js";
 import type { DnsReply } from "../protocols/dns/message.js";
 import { datagramFieldErrors, isDatagramProtocol } from "./udp/transport-fields.js";
+import type { LoadedTls } from "../tls/settings.js";
+import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
+import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
+
+/** A proxy's TLS as it runs: the loaded setting and the client side's certificates. */
+export interface ProxyTls {
+  loaded: LoadedTls;
+  /** present when loaded.client is */
+  clientCerts: ClientCertificates | null;
+}
+
+/** A TLS failure on one connection (the agent logs the first of each code, counts them all). */
+export interface TlsFailureEvent {
+  client: string;
+  side: TlsSide;
+  code: string;
+  message: string;
+}
 
 export interface ProxyOptions {
   name: string;
@@ -44,6 +62,8 @@ export interface ProxyOptions {
   udpIdleMs?: number;
   /** udp and dns proxies: flows at most; a new client beyond it evicts the flow idle the longest (default 1024) */
   udpMaxFlows?: number;
+  /** TLS on either side (null: bytes pass as they come) */
+  tls?: ProxyTls | null;
   now?: Now;
   random?: Random;
 }
@@ -102,7 +122,11 @@ export class Proxy extends EventEmitter {
     bytesUp: 0,
     bytesDown: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    tlsFailures: { client: 0, upstream: 0 },
   };
+  private tlsSetting: ProxyTls | null;
+  /** accepted clients still in their TLS negotiation (not yet connections) */
+  private readonly handshaking = new Set<Socket>();
   private readonly host: ConnectionHost;
   /** the shared links of this proxy's connections (share client / proxy) */
   private readonly scopes: LinkScopes;
@@ -128,6 +152,8 @@ export class Proxy extends EventEmitter {
     this.udpIdleMs = opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
     this.udpMaxFlows = opts.udpMaxFlows ?? DEFAULT_MAX_FLOWS;
     this.onRequestDuration = opts.onRequestDuration;
+    this.tlsSetting = opts.tls ?? null;
+    if (this.tlsSetting !== null) this.checkTls(this.protocolName);
     this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
@@ -206,6 +232,7 @@ export class Proxy extends EventEmitter {
         const stopped = this.stopListening();
         await this.stopDatagrams();
         for (const c of this.conns.values()) c.destroy();
+        for (const s of this.handshaking) s.destroy();
         await stopped;
       }
     });
@@ -246,6 +273,21 @@ export class Proxy extends EventEmitter {
     this.upstreamAddr = mustParse("upstream", addr);
   }
 
+  get tls(): ProxyTls | null {
+    return this.tlsSetting;
+  }
+
+  /** Sets (or removes) TLS; new connections take it, live ones keep theirs. */
+  setTls(tls: ProxyTls | null): void {
+    if (tls !== null) this.checkTls(this.protocolName);
+    this.tlsSetting = tls;
+  }
+
+  private checkTls(protocol: ProtocolName): void {
+    const why = tlsUnsupported(protocol);
+    if (why !== null) throw new ProxyError(`tls: proxy ${this.name}: ${why}`, "EINVAL", [{ path: "tls", message: `proxy ${this.name}: ${why}` }]);
+  }
+
   get protocol(): ProtocolName {
     return this.protocolName;
   }
@@ -266,6 +308,7 @@ export class Proxy extends EventEmitter {
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
+    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol);
     this.protocolName = protocol;
     this.module = module;
     this.engine = engine;
@@ -352,6 +395,7 @@ export class Proxy extends EventEmitter {
       faults: { ...k.faults },
       requests: { ...this.requestCounts },
       ...(datagrams !== null ? { datagrams } : {}),
+      tlsFailures: { ...k.tlsFailures },
     };
   }
 
@@ -391,6 +435,7 @@ export class Proxy extends EventEmitter {
       const stopped = this.stopListening();
       for (const c of this.conns.values()) c.destroy();
       await this.stopDatagrams();
+      for (const s of this.handshaking) s.destroy();
       await stopped;
     }, true);
   }
@@ -542,7 +587,60 @@ export class Proxy extends EventEmitter {
       this.emit("fault", event);
       return;
     }
-    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);
+    const tls = this.tlsSetting;
+    if (tls?.clientCerts) this.acceptTls(socket, tls, tls.clientCerts);
+    else this.startConnection(socket, tls);
+  }
+
+  /** The client side's TLS (the protocol's ask, then the handshake), then the connection. */
+  private acceptTls(socket: Socket, tls: ProxyTls, certs: ClientCertificates): void {
+    const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+    const negotiation = tlsNegotiation(this.protocolName);
+    const timeoutMs = this.host.connectTimeoutMs;
+    this.handshaking.add(socket);
+    const ready: Promise<"tls" | "plain"> = negotiation.client !== undefined ? negotiation.client(socket, timeoutMs) : Promise.resolve("tls");
+    ready
+      .then((how): Promise<Socket> | Socket => (how === "tls" ? acceptTls(socket, certs, negotiation.alpn, timeoutMs) : socket))
+      .then(
+        (s) => {
+          this.handshaking.delete(socket);
+          if (!this.isEnabled || this.closed) return void s.destroy();
+          this.startConnection(s, tls);
+        },
+        (err: unknown) => {
+          this.handshaking.delete(socket);
+          socket.destroy();
+          this.tlsFailed(client, err);
+        },
+      );
+  }
+
+  private tlsFailed(client: string, err: unknown): void {
+    const f = err instanceof TlsFailure ? err : new TlsFailure("client", "error", String(err));
+    this.counters.tlsFailures[f.side]++;
+    const event: TlsFailureEvent = { client, side: f.side, code: f.code, message: f.message };
+    this.emit("tlsFailure", event);
+  }
+
+  private startConnection(socket: Socket, tls: ProxyTls | null): void {
+    const upstreamTls = tls?.loaded.upstream ?? null;
+    let wrap: UpstreamWrap | null = null;
+    if (upstreamTls !== null) {
+      const negotiation = tlsNegotiation(this.protocolName);
+      const host = this.upstreamAddr.host;
+      const timeoutMs = this.host.connectTimeoutMs;
+      const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+      wrap = async (raw: Socket): Promise<Socket> => {
+        try {
+          if (negotiation.upstream !== undefined) await negotiation.upstream(raw, timeoutMs);
+          return await connectTls(raw, host, upstreamTls, negotiation.alpn, timeoutMs);
+        } catch (err) {
+          this.tlsFailed(client, err);
+          throw err instanceof TlsFailure ? new Error(`upstream TLS: ${err.message}`) : err;
+        }
+      };
+    }
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap);
     const module = this.module;
     if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);

@@ -16,6 +16,7 @@ import { control } from "./control.js";
 import { sharing } from "./sharing.js";
 import { requests, requestsDb, requestsGrpc, requestsHttp } from "./requests.js";
 import { udp } from "./udp.js";
+import { tlsBench } from "./tls.js";
 
 const BENCHMARKS: Record<string, Benchmark> = {
   throughput,
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "requests-http": requestsHttp,
   "requests-grpc": requestsGrpc,
   udp,
+  tls: tlsBench,
 };
 /** parts of another benchmark, run only when named */
 const PARTS = new Set(["requests-db", "requests-http", "requests-grpc"]);
