@@ -44,6 +44,10 @@ export interface CreateProxyRequest {
   maxConnections?: number;
   /** default tcp */
   protocol?: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent before it closes (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024; the one idle the longest is evicted) */
+  udpMaxFlows?: number;
   /** TLS on either side (unchecked: the agent checks it, naming params.tls...) */
   tls?: unknown;
   /** the folder relative file paths in `tls` start from (a config file's), default the cwd */
@@ -293,6 +297,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
       protocol: req.protocol ?? "tcp",
+      ...(req.udpIdleMs !== undefined ? { udpIdleMs: req.udpIdleMs } : {}),
+      ...(req.udpMaxFlows !== undefined ? { udpMaxFlows: req.udpMaxFlows } : {}),
       onRequestDuration: (seconds, count) => {
         // bound per protocol: a proxy.update may change it
         if (timerProtocol !== proxy.protocol) {
@@ -442,9 +448,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const name of targets) {
       const p = this.mustGet(name);
       try {
-        p.checkRules(resolved.spec.requests);
+        p.checkSpec(resolved.spec);
       } catch (err) {
-        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.requests", message: err.message }]);
+        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.spec", message: err.message }]);
         throw err;
       }
     }

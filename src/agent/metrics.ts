@@ -34,6 +34,8 @@ interface Seen {
   bytesDown: number;
   faults: Record<string, number>;
   requests: Record<string, number>;
+  /** "up|in", "down|dropped|loss", ...: datagram counters of udp and dns proxies */
+  datagrams: Record<string, number>;
   tlsFailures: { client: number; upstream: number };
 }
 
@@ -72,6 +74,18 @@ export class AgentMetrics {
     "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
     DELAY_BUCKETS_SECONDS,
   );
+  private readonly datagramsTotal = new Counter({
+    name: "netimpair_datagrams_total",
+    help: "Datagrams of udp and dns proxies by direction and outcome (in: received from the sender's side, out: sent on, duplicated: copies made by duplicate)",
+    labelNames: ["proxy", "direction", "outcome"],
+    registers: [this.registry],
+  });
+  private readonly datagramsDropped = new Counter({
+    name: "netimpair_datagrams_dropped_total",
+    help: "Datagrams of udp and dns proxies dropped inside the agent, by cause (loss, queue: tail drop over the bound, lose: a dns rule's answer, error, evicted: its flow closed)",
+    labelNames: ["proxy", "direction", "cause"],
+    registers: [this.registry],
+  });
   private readonly tlsFailuresTotal = new Counter({
     name: "netimpair_tls_failures_total",
     help: "TLS failures of proxy connections, by side (client: a handshake with the agent; upstream: the agent's to the server)",
@@ -107,7 +121,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, tlsFailures: { client: 0, upstream: 0 } };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, datagrams: {}, tlsFailures: { client: 0, upstream: 0 } };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -126,11 +140,28 @@ export class AgentMetrics {
           requests[outcome] = Math.max(n, last.requests[outcome] ?? 0);
         }
       }
+      const datagrams: Record<string, number> = {};
+      const d = s.datagrams;
+      if (d !== undefined) {
+        const count = (key: string, n: number, add: (delta: number) => void): void => {
+          add(grow(n, last.datagrams[key] ?? 0));
+          datagrams[key] = Math.max(n, last.datagrams[key] ?? 0);
+        };
+        for (const direction of ["up", "down"] as const) {
+          for (const outcome of ["in", "out", "duplicated"] as const) {
+            count(`${direction}|${outcome}`, d[direction][outcome], (delta) => this.datagramsTotal.inc({ proxy: p.name, direction, outcome }, delta));
+          }
+          for (const [cause, n] of Object.entries(d[direction].dropped)) {
+            count(`${direction}|dropped|${cause}`, n, (delta) => this.datagramsDropped.inc({ proxy: p.name, direction, cause }, delta));
+          }
+        }
+      }
       const tls = s.tlsFailures ?? { client: 0, upstream: 0 };
       const tlsFailures = { client: Math.max(tls.client, last.tlsFailures.client), upstream: Math.max(tls.upstream, last.tlsFailures.upstream) };
       // only once one happened: a proxy without TLS failures gets no series
       for (const side of ["client", "upstream"] as const) if (tls[side] > 0) this.tlsFailuresTotal.inc({ proxy: p.name, side }, grow(tls[side], last.tlsFailures[side]));
       this.seen.set(p.key, {
+        datagrams,
         requests,
         tlsFailures,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
@@ -157,6 +188,10 @@ export class AgentMetrics {
       this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
+    for (const direction of ["up", "down"]) {
+      for (const outcome of ["in", "out", "duplicated"]) this.datagramsTotal.remove({ proxy, direction, outcome });
+      for (const cause of ["loss", "queue", "lose", "error", "evicted"]) this.datagramsDropped.remove({ proxy, direction, cause });
+    }
     for (const side of ["client", "upstream"]) this.tlsFailuresTotal.remove({ proxy, side });
     this.requestDuration.remove({ proxy });
   }

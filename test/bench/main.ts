@@ -15,6 +15,7 @@ import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
 import { sharing } from "./sharing.js";
 import { requests, requestsDb, requestsGrpc, requestsHttp } from "./requests.js";
+import { udp } from "./udp.js";
 import { tlsBench } from "./tls.js";
 
 const BENCHMARKS: Record<string, Benchmark> = {
@@ -29,6 +30,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "requests-db": requestsDb,
   "requests-http": requestsHttp,
   "requests-grpc": requestsGrpc,
+  udp,
   tls: tlsBench,
 };
 /** parts of another benchmark, run only when named */
