@@ -5,6 +5,8 @@ export interface BenchContext {
   results: Results;
   /** a short pass: fewer rounds, shorter windows, smaller counts */
   quick: boolean;
+  /** a busy loop per core runs beside (`--load`): fidelity under CPU contention */
+  load: boolean;
 }
 
 export type Benchmark = (ctx: BenchContext) => Promise<void>;
