@@ -189,6 +189,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
     let timerProtocol = "";
     let timer: (seconds: number, count?: number) => void = () => undefined;
+    // bound on the first delay observed (a series shows once it has one, as prom-client's do)
+    let delayUp: ((seconds: number) => void) | null = null;
+    let delayDown: ((seconds: number) => void) | null = null;
     const proxy: Proxy = new Proxy({
       name: req.name,
       listen: req.listen,
@@ -204,7 +207,10 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         timer(seconds, count);
       },
-      onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
+      onDelay: (direction, seconds) => {
+        if (direction === "up") (delayUp ??= this.metrics.delayObserver(req.name, "up"))(seconds);
+        else (delayDown ??= this.metrics.delayObserver(req.name, "down"))(seconds);
+      },
     });
     // the name is reserved while listening (a host name is looked up first), so two concurrent
     // creates cannot both win; the proxy joins the table only once it listens, so nothing

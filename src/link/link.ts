@@ -82,6 +82,9 @@ export class Link implements SharedFlow {
   private bytes = 0;
   private bound: number;
   private timer: NodeJS.Timeout | null = null;
+  /** the last timer that fired, and its wait (ms): re-armed with refresh() for the same wait */
+  private spare: NodeJS.Timeout | null = null;
+  private spareMs = 0;
   /** set instead of `timer` when the head is already due: setTimeout cannot wait less than 1 ms */
   private immediate: NodeJS.Immediate | null = null;
   private blocked = false;
@@ -393,14 +396,25 @@ export class Link implements SharedFlow {
     if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.head >= this.queue.length) return;
     const wait = this.queue[this.head]!.release - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
-    if (wait <= EARLY_MS) this.immediate = setImmediate(this.flush);
-    else this.timer = setTimeout(this.flush, wait);
+    if (wait <= EARLY_MS) {
+      this.immediate = setImmediate(this.flush);
+      return;
+    }
+    // timers fire on whole milliseconds of the loop's clock: a wait of 1.2 ms fires after 2, as
+    // setTimeout(fn, 1.2) would; at a steady rate the wait repeats and one Timeout serves
+    const ms = Math.ceil(wait);
+    if (this.spare !== null && this.spareMs === ms) this.timer = this.spare.refresh();
+    else {
+      this.timer = this.spare = setTimeout(this.flush, ms);
+      this.spareMs = ms;
+    }
   }
 
   private disarm(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+      this.spare = null; // a cleared Timeout cannot be refreshed
     }
     if (this.immediate !== null) {
       clearImmediate(this.immediate);
