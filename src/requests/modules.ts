@@ -2,11 +2,11 @@
 // without a module here is refused on a proxy with a clear error.
 import type { ProtocolName } from "./rule.js";
 import type { ProtocolModule } from "./protocol.js";
-import { redisProtocol } from "../protocols/redis.js";
-import { postgresProtocol } from "../protocols/postgres.js";
-import { mysqlProtocol } from "../protocols/mysql.js";
-import { httpProtocol } from "../protocols/http.js";
-import { grpcProtocol } from "../protocols/grpc.js";
+import { redisProtocol } from "../protocols/redis/redis.js";
+import { postgresProtocol } from "../protocols/postgres/postgres.js";
+import { mysqlProtocol } from "../protocols/mysql/mysql.js";
+import { httpProtocol } from "../protocols/http1/http.js";
+import { grpcProtocol } from "../protocols/http2/grpc.js";
 
 type AnyModule = ProtocolModule<unknown>;
 

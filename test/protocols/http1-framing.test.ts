@@ -2,9 +2,9 @@
 // The relay-level behaviour (real clients and servers) is in http-faults.test.ts.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { parseRequestHead, parseResponseHead, findHeadEnd, pathOf, requestHost, type RequestHead, type ResponseHead } from "../../src/protocols/http1-head.js";
-import { BodyReader, requestFraming, responseFraming } from "../../src/protocols/http1-body.js";
-import { MessageSplitter, type Piece } from "../../src/protocols/http1-splitter.js";
+import { parseRequestHead, parseResponseHead, findHeadEnd, pathOf, requestHost, type RequestHead, type ResponseHead } from "../../src/protocols/http1/head.js";
+import { BodyReader, requestFraming, responseFraming } from "../../src/protocols/http1/body.js";
+import { MessageSplitter, type Piece } from "../../src/protocols/http1/splitter.js";
 import { seededRandom } from "../support/random.js";
 
 const requestGrammar = {

@@ -3,8 +3,8 @@
 // content-length forms. No sockets: the relay-level behaviour is in http-faults.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "../../src/protocols/http1-head.js";
-import { requestFraming, responseFraming } from "../../src/protocols/http1-body.js";
+import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from "../../src/protocols/http1/head.js";
+import { requestFraming, responseFraming } from "../../src/protocols/http1/body.js";
 
 const req = (s: string): RequestHead | string => parseRequestHead(Buffer.from(s, "latin1"));
 const res = (s: string): ResponseHead | string => parseResponseHead(Buffer.from(s, "latin1"));

@@ -10,11 +10,11 @@
 // raises the error with the same SQLSTATE and text, so inside a transaction the server really
 // aborts it (25P02 until ROLLBACK). A failed COMMIT is replaced by ROLLBACK (nothing commits)
 // and the client gets the error with ReadyForQuery idle, as when a real COMMIT fails.
-import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
-import { FramedStream } from "../requests/framed-stream.js";
-import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
-import { SqlRequest } from "./sql-request.js";
-import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
+import type { FailEffect, FrameCodec, ScannedRequest } from "../../requests/framed-stream.js";
+import { FramedStream } from "../../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "../shared/length-prefixed.js";
+import { SqlRequest } from "../shared/sql-request.js";
+import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../../requests/protocol.js";
 
 /** The server's own texts for well-known SQLSTATEs. */
 export const PG_MESSAGES: Readonly<Record<string, string>> = {

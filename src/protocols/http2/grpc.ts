@@ -3,8 +3,8 @@
 // /package.Service/Method glob), metadata (key: glob). A `fail` is {status: name or 1..16,
 // message}: a trailers-only answer. `reset: stream` resets only the call's stream (RST_STREAM).
 import { constants } from "node:http2";
-import { owningStream } from "./exchange-stream.js";
-import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
+import { owningStream } from "../shared/exchange-stream.js";
+import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../../requests/protocol.js";
 import { GrpcExchange } from "./grpc-exchange.js";
 import type { H2Call, H2Decision } from "./h2-termination.js";
 import { defaultGrpcMessage, parseGrpcStatus } from "./grpc-status.js";

@@ -7,11 +7,11 @@
 // A deadlock (1213) rolls the whole transaction back at the SERVER, as InnoDB does: the
 // statement is replaced upstream by ROLLBACK, whose OK is swallowed, and the client gets the ERR.
 // A lock wait timeout (1205) and other errors fail only the statement (nothing goes upstream).
-import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
-import { FramedStream } from "../requests/framed-stream.js";
-import { LengthPrefixedReader, type FrameHeader } from "./length-prefixed.js";
-import { SqlRequest } from "./sql-request.js";
-import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
+import type { FailEffect, FrameCodec, ScannedRequest } from "../../requests/framed-stream.js";
+import { FramedStream } from "../../requests/framed-stream.js";
+import { LengthPrefixedReader, type FrameHeader } from "../shared/length-prefixed.js";
+import { SqlRequest } from "../shared/sql-request.js";
+import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../../requests/protocol.js";
 
 /** The server's SQLSTATE and message for well-known error numbers. */
 export const MYSQL_ERRORS: Readonly<Record<number, [string, string]>> = {

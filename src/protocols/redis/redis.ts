@@ -4,9 +4,9 @@
 // and MONITOR turn the connection into a stream of pushes: from then on it passes untouched.
 // Inside MULTI a failed command is replaced upstream by an unknown command, so Redis itself
 // flags the transaction and EXEC answers EXECABORT, as with a real error on a queued command.
-import type { FailEffect, FrameCodec, ScannedRequest } from "../requests/framed-stream.js";
-import { FramedStream } from "../requests/framed-stream.js";
-import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../requests/protocol.js";
+import type { FailEffect, FrameCodec, ScannedRequest } from "../../requests/framed-stream.js";
+import { FramedStream } from "../../requests/framed-stream.js";
+import { RuleError, type ProtocolModule, type RequestInfo, type StreamContext } from "../../requests/protocol.js";
 
 /** Redis's own texts for its well-known error prefixes. */
 export const REDIS_ERRORS: Readonly<Record<string, string>> = {

@@ -1,7 +1,7 @@
 // What rules see of one SQL request (postgres, mysql): its query, user and database. The label
 // (the query's first 100 characters, whitespace folded) is made only when an event or a log
 // needs it: on a proxy with rules every request is matched, few are ever named.
-import type { RequestInfo } from "../requests/protocol.js";
+import type { RequestInfo } from "../../requests/protocol.js";
 
 export class SqlRequest implements RequestInfo {
   readonly fields: { query: string | undefined; user: string | undefined; database: string | undefined };

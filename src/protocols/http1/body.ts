@@ -1,7 +1,7 @@
 // HTTP/1.x message bodies (RFC 9112 6-7): how long a body is, and a reader that finds where it
 // ends in a byte stream (content-length, chunked with extensions and trailers, until close).
 // It only counts: the body's bytes go on unchanged.
-import { MAX_HEAD_BYTES, hasHeader, headerTokens, headerValues, type HeaderField, type RequestHead, type ResponseHead } from "./http1-head.js";
+import { MAX_HEAD_BYTES, hasHeader, headerTokens, headerValues, type HeaderField, type RequestHead, type ResponseHead } from "./head.js";
 
 export type BodyFraming =
   | { kind: "length"; length: number }

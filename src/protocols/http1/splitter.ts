@@ -4,8 +4,8 @@
 // request, wait for the answer to an upgrade) and the bytes not taken stay here, in order.
 // Every piece carries the exact bytes it was read from: forwarding them all forwards the stream
 // unchanged.
-import { findHeadEnd, leadingEmptyLines, MAX_HEAD_BYTES } from "./http1-head.js";
-import { BodyReader, type BodyFraming } from "./http1-body.js";
+import { findHeadEnd, leadingEmptyLines, MAX_HEAD_BYTES } from "./head.js";
+import { BodyReader, type BodyFraming } from "./body.js";
 
 export type Piece<H> =
   | { kind: "head"; head: H; bytes: Buffer }

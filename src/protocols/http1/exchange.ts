@@ -5,7 +5,7 @@
 // are the client's and server's own, unchanged. An upgrade (101, or a 2xx to CONNECT) turns the
 // connection into a tunnel; TLS, HTTP/2 and anything unparseable pass through untouched, with
 // request faults off for the rest of the connection (said once).
-import { isInterim, requestFraming, responseFraming } from "./http1-body.js";
+import { isInterim, requestFraming, responseFraming } from "./body.js";
 import {
   hasHeader,
   headerTokens,
@@ -15,10 +15,10 @@ import {
   requestHost,
   type RequestHead,
   type ResponseHead,
-} from "./http1-head.js";
-import { MessageSplitter } from "./http1-splitter.js";
-import { encodeAnswer, type HttpFailure } from "./http1-answer.js";
-import { OutputRun } from "../requests/output-run.js";
+} from "./head.js";
+import { MessageSplitter } from "./splitter.js";
+import { encodeAnswer, type HttpFailure } from "./answer.js";
+import { OutputRun } from "../../requests/output-run.js";
 
 /** One request as rules see it. */
 export interface Http1Request {

@@ -1,7 +1,7 @@
 // The glue between an exchange that owns both ends of a connection (Http1Exchange, GrpcExchange)
 // and the relay's ProtocolStream: chunks in, FINs and drains handed over, reads resumed when the
 // exchange asks for more. The same for every protocol whose exchange owns the flow.
-import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
+import type { ProtocolStream, RelayPath } from "../../requests/protocol.js";
 
 /** What an exchange that owns the ends and the flow of its connection offers. */
 export interface OwningExchange {

@@ -1,10 +1,10 @@
 // The http protocol module: HTTP/1.x requests framed by Http1Exchange (http1-exchange.ts), decided
 // by the shared rule engine. Match fields: method (names), path, host (globs), header (name: glob).
 // A `fail` is {status 400..599, headers, body}: the agent answers in the request's place, in order.
-import { owningStream } from "./exchange-stream.js";
-import { RuleError, type Decision, type RequestInfo, type ProtocolModule, type ProtocolStream, type StreamContext } from "../requests/protocol.js";
-import { Http1Exchange, type Http1Decision, type Http1Request } from "./http1-exchange.js";
-import { checkHeader, checkHttpStatus, type HttpFailure } from "./http1-answer.js";
+import { owningStream } from "../shared/exchange-stream.js";
+import { RuleError, type Decision, type RequestInfo, type ProtocolModule, type ProtocolStream, type StreamContext } from "../../requests/protocol.js";
+import { Http1Exchange, type Http1Decision, type Http1Request } from "./exchange.js";
+import { checkHeader, checkHttpStatus, type HttpFailure } from "./answer.js";
 
 const FAIL_FIELDS = ["status", "headers", "body"];
 
