@@ -38,7 +38,7 @@ const PARTS = new Set(["requests-db", "requests-http", "requests-grpc"]);
 
 function usage(problem: string): never {
   console.error(`bench: ${problem}`);
-  console.error(`usage: npm run bench -- [${Object.keys(BENCHMARKS).join(" | ")}]... [--quick] [--load] [--out FILE] [--profile]`);
+  console.error(`usage: npm run bench -- [${Object.keys(BENCHMARKS).join(" | ")}]... [--quick] [--load] [--rounds N] [--out FILE] [--profile]`);
   process.exit(2);
 }
 
@@ -46,12 +46,18 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   let quick = false;
   let load = false;
+  let rounds: number | undefined;
   let out = "bench-results.json";
   const names: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--quick") quick = true;
     else if (a === "--load") load = true;
+    else if (a === "--rounds") {
+      const v = Number(args[++i]);
+      if (!Number.isInteger(v) || v < 1) usage(`--rounds needs a whole number of rounds of at least 1, got ${JSON.stringify(args[i] ?? "")}`);
+      rounds = v;
+    }
     else if (a === "--profile") {
       const dir = resolve(".scratch/prof");
       mkdirSync(dir, { recursive: true });
@@ -72,7 +78,7 @@ async function main(): Promise<void> {
   for (const name of selected) {
     const t0 = performance.now();
     try {
-      await BENCHMARKS[name]!({ results, quick, load });
+      await BENCHMARKS[name]!({ results, quick, load, ...(rounds !== undefined ? { rounds } : {}) });
     } catch (err) {
       failed++;
       const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);

@@ -99,10 +99,22 @@ interface Sample {
   rtts?: number[];
 }
 
+/** iperf3 -c, again while the server is still finishing the test before (it serves one at a time). */
+async function iperfRetry(port: number, seconds: number, reverse: boolean, bps: number | null): Promise<{ bytes: number; seconds: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await iperfClient(port, seconds, reverse, bps);
+    } catch (err) {
+      if (attempt >= 20 || !String(err).includes("busy")) throw err;
+      await sleep(250);
+    }
+  }
+}
+
 async function measureIperf(r: Running, dir: Dir, seconds: number, bps: number | null): Promise<Sample> {
   const c0 = await r.cpuUs();
   const g0 = await r.majorGcs();
-  const res = await iperfClient(r.port, seconds, dir === "down", bps);
+  const res = await iperfRetry(r.port, seconds, dir === "down", bps);
   const c1 = await r.cpuUs();
   const g1 = await r.majorGcs();
   return { bytes: res.bytes, seconds: res.seconds, cpuUs: c1 - c0, majorGcs: g0 !== null && g1 !== null ? g1 - g0 : null };
@@ -166,7 +178,7 @@ async function measureProbe(r: Running, n: number): Promise<Sample> {
 
 export async function shaped(ctx: BenchContext): Promise<void> {
   if (!haveIperf3()) throw new Error("the shaped benchmark needs iperf3 (apt-get install iperf3)");
-  const rounds = ctx.quick ? 1 : 5;
+  const rounds = ctx.rounds ?? (ctx.quick ? 1 : 5);
   const seconds = ctx.quick ? 2 : 5;
   const probes = ctx.quick ? 30 : 60;
   const relays: RelayName[] = ["bare relay", "agent", ...(toxiproxyBin() !== null ? (["toxiproxy"] as const) : [])];

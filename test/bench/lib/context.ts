@@ -7,6 +7,8 @@ export interface BenchContext {
   quick: boolean;
   /** a busy loop per core runs beside (`--load`): fidelity under CPU contention */
   load: boolean;
+  /** `--rounds N`: rounds for the benchmarks that interleave rounds (shaped), else their default */
+  rounds?: number;
 }
 
 export type Benchmark = (ctx: BenchContext) => Promise<void>;

@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
 
+const BUSY_LOOP = "const parent = process.ppid; for (;;) { for (let i = 0; i < 1e7; i++); if (process.ppid !== parent) process.exit(0); }";
+
 export interface CpuLoad {
   processes: number;
   stop(): void;
@@ -11,7 +13,8 @@ export interface CpuLoad {
 export function startCpuLoad(processes = os.cpus().length): CpuLoad {
   const children: ChildProcess[] = [];
   for (let i = 0; i < processes; i++) {
-    const c = spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" });
+    // spins, and exits once its parent is gone (a bench stopped by a signal leaves no spinner)
+    const c = spawn(process.execPath, ["-e", BUSY_LOOP], { stdio: "ignore" });
     c.on("error", () => {});
     children.push(c);
   }
