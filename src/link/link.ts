@@ -20,8 +20,11 @@ import type { FlowSlot } from "./scheduler.js";
 
 export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
-/** Called once the bytes of a pushed chunk have all been written: its buffer may be reused. */
-export type Release = () => void;
+/**
+ * Called once the bytes of a pushed chunk have all been written: its buffer may be reused; with
+ * a truthy `dropped` when they never will be (the buffer is then left to the collector).
+ */
+export type Release = (dropped?: unknown) => void;
 
 export interface LinkSink {
   /**
@@ -244,6 +247,8 @@ export class Link implements SharedFlow {
 
   /** Drops everything queued (the far side is gone). */
   discard(): void {
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.done?.(true);
+    for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.done?.(true);
     this.queue = [];
     this.head = 0;
     const hadWaiting = this.waitHead < this.waiting.length;

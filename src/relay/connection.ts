@@ -390,7 +390,10 @@ export class Connection {
    * still hold the buffer; the collector takes it then).
    */
   private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null, done: Release | null = null): boolean {
-    if (this.state !== "open") return true;
+    if (this.state !== "open") {
+      done?.(true);
+      return true;
+    }
     const target = dir === "up" ? this.upstream! : this.client;
     if (this.plain) {
       this.count(dir, chunk.length);
@@ -411,6 +414,7 @@ export class Connection {
       if (flips > 0) this.recordFault("corrupt", `${flips} byte(s) corrupted`, flips);
     }
     this.count(dir, buf.length);
+    if (buf.length === 0) done?.(true);
     const callback = buf.length === 0 ? null : reader !== null ? reader.lend() : done;
     const ok = buf.length === 0 || (callback !== null ? target.write(buf, callback) : target.write(buf));
     if (!ok) this.blocked[dir] = true;

@@ -50,10 +50,10 @@ function giveBack(buf: Buffer): void {
   if (buf !== shared && pool.length < POOL_MAX + kept) pool.push(buf);
 }
 
-/** A kept buffer came back from its link. */
-function giveBackKept(buf: Buffer): void {
+/** A kept buffer came back from its link (null: dropped, not to be reused). */
+function giveBackKept(buf: Buffer | null): void {
   kept--;
-  giveBack(buf);
+  if (buf !== null) giveBack(buf);
   while (pool.length > POOL_MAX + kept) pool.pop();
 }
 
@@ -104,10 +104,12 @@ export class SocketReader {
 
   /**
    * The borrowed chunk just handed to the sink is kept past the call (queued): returns its
-   * release, to call once its bytes are written (the buffer then goes back to the pool), or null
-   * when the chunk fills too little of its buffer to be worth holding: copy it then.
+   * release, to call once its bytes are written (the buffer then goes back to the pool), or with
+   * a truthy `dropped` when they never will be (a write may still hold the buffer: it is left to
+   * the collector); null when the chunk fills too little of its buffer to be worth holding: copy
+   * it then. As a socket write's callback, a write that failed counts as dropped.
    */
-  keep(chunkLength: number): (() => void) | null {
+  keep(chunkLength: number): ((dropped?: unknown) => void) | null {
     if (chunkLength < KEEP_MIN) return null;
     const buf = this.buf;
     // the next read goes into another buffer; this one is not in `lent` (writes of it complete
@@ -115,10 +117,10 @@ export class SocketReader {
     this.lentNow = true;
     kept++;
     let held = true;
-    return () => {
+    return (dropped?: unknown) => {
       if (!held) return;
       held = false;
-      giveBackKept(buf);
+      giveBackKept(dropped ? null : buf);
     };
   }
 
