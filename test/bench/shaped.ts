@@ -18,7 +18,7 @@ import { startRelay } from "./lib/relay.js";
 import type { Row } from "./lib/report.js";
 import { dial, echo, sleep } from "./lib/sockets.js";
 import { median, quantile, round } from "./lib/stats.js";
-import { startToxiproxy, toxiproxyBin, type Toxic } from "./lib/toxiproxy.js";
+import { checkToxiproxyBin, startToxiproxy, toxiproxyBin, type Toxic } from "./lib/toxiproxy.js";
 
 type RelayName = "bare relay" | "agent" | "toxiproxy";
 type Dir = "up" | "down";
@@ -178,6 +178,8 @@ async function measureProbe(r: Running, n: number): Promise<Sample> {
 
 export async function shaped(ctx: BenchContext): Promise<void> {
   if (!haveIperf3()) throw new Error("the shaped benchmark needs iperf3 (apt-get install iperf3)");
+  const tox = toxiproxyBin();
+  if (tox !== null) checkToxiproxyBin(tox);
   const rounds = ctx.rounds ?? (ctx.quick ? 1 : 5);
   const seconds = ctx.quick ? 2 : 5;
   const probes = ctx.quick ? 30 : 60;

@@ -3,6 +3,7 @@
 // PORT` and driven by its REST API (a proxy, then `latency` / `bandwidth` toxics). A measuring
 // instrument only: without TOXIPROXY_BIN its rows are left out; no test needs it.
 import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { once } from "node:events";
 import net, { type AddressInfo } from "node:net";
 import { procUsage } from "./proc.js";
@@ -45,7 +46,17 @@ async function api(base: string, path: string, body: unknown): Promise<Record<st
 }
 
 /** Starts the server, one proxy to 127.0.0.1:upstreamPort with `toxics`; resolves once it relays. */
+/** Throws, naming TOXIPROXY_BIN, when `bin` is not an executable file. */
+export function checkToxiproxyBin(bin: string): void {
+  try {
+    accessSync(bin, constants.X_OK);
+  } catch {
+    throw new Error(`TOXIPROXY_BIN=${bin}: no executable file there (unset TOXIPROXY_BIN to leave Toxiproxy out)`);
+  }
+}
+
 export async function startToxiproxy(bin: string, upstreamPort: number, toxics: Toxic[]): Promise<ToxiproxyRelay> {
+  checkToxiproxyBin(bin);
   const apiPort = await freePort();
   const child: ChildProcess = spawn(bin, ["-host", "127.0.0.1", "-port", String(apiPort)], {
     stdio: ["ignore", "ignore", "pipe"],
