@@ -196,12 +196,16 @@ const METHODS: Record<MethodName, Handler> = {
     new Params(p, []).check();
     return s.agent.info();
   },
+  "agent.ca": (p, s) => {
+    new Params(p, []).check();
+    return s.agent.caCertificate();
+  },
   "proxy.list": (p, s) => {
     new Params(p, []).check();
     return s.agent.listProxies();
   },
   "proxy.create": async (p, s) => {
-    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol"]);
+    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol", "tls"]);
     const protocol = protocolParam(r);
     const name = r.string("name");
     const listen = r.string("listen");
@@ -216,10 +220,11 @@ const METHODS: Record<MethodName, Handler> = {
     const mc = r.raw("maxConnections");
     if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) r.add("params.maxConnections", `expected a whole number >= 0 (0 = unlimited), got ${show(mc)}`);
     r.check();
-    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}) });
+    const tls = r.raw("tls");
+    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined && tls !== null ? { tls } : {}) });
   },
   "proxy.update": async (p, s) => {
-    const r = new Params(p, ["name", "upstream", "enabled", "protocol"]);
+    const r = new Params(p, ["name", "upstream", "enabled", "protocol", "tls"]);
     const protocol = protocolParam(r);
     const name = r.string("name");
     const upstream = r.optString("upstream");
@@ -227,7 +232,8 @@ const METHODS: Record<MethodName, Handler> = {
     if (typeof hp === "string") r.add("params.upstream", hp);
     const enabled = r.optBoolean("enabled");
     r.check();
-    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}), ...(protocol !== undefined ? { protocol } : {}) });
+    const tls = r.raw("tls");
+    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined ? { tls } : {}) });
   },
   "proxy.delete": async (p, s) => {
     const r = new Params(p, ["name"]);

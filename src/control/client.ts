@@ -11,6 +11,7 @@ import type {
   MethodName,
   Methods,
   ProxyInfo,
+  ProxyTlsSpec,
   RpcErrorObject,
   SessionCancelledNotification,
   SetOverrides,
@@ -229,17 +230,24 @@ export class ControlClient {
     return this.call("proxy.list", undefined);
   }
 
-  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string): Promise<ProxyInfo> {
+  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string, tls?: ProxyTlsSpec): Promise<ProxyInfo> {
     return this.call("proxy.create", {
       name,
       listen,
       upstream,
       ...(enabled !== undefined ? { enabled } : {}),
       ...(protocol !== undefined ? { protocol } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     });
   }
 
-  updateProxy(name: string, change: { upstream?: string; enabled?: boolean; protocol?: string }): Promise<ProxyInfo> {
+  /** the agent CA's certificate (PEM) */
+  caCertificate(): Promise<{ certificate: string }> {
+    return this.call("agent.ca", {});
+  }
+
+  /** tls: a side given replaces it, a side null removes it; null removes TLS */
+  updateProxy(name: string, change: { upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | Record<string, unknown> | null }): Promise<ProxyInfo> {
     return this.call("proxy.update", { name, ...change });
   }
 

@@ -63,7 +63,9 @@ export interface ProxyStats {
   sharedLinks: number;
   faults: Record<FaultKind, number>;
   /** requests seen by the request layer, by outcome (all 0 on a tcp proxy) */
-  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset", number>;
+  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited", number>;
+  /** TLS failures by side (0 without tls) */
+  tlsFailures: TlsStats;
 }
 
 /** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
@@ -73,6 +75,23 @@ export interface ToxicInfo {
   stream: "upstream" | "downstream";
   toxicity: number;
   attributes: Record<string, unknown>;
+}
+
+/**
+ * TLS on either side of a protocol proxy (docs/tls.md). File fields are paths on the agent's
+ * host; a value that begins with -----BEGIN is PEM text.
+ */
+export interface ProxyTlsSpec {
+  /** clients speak TLS to the agent: a certificate from the agent's CA (auto) or given */
+  client?: "auto" | { cert: string; key: string };
+  /** the agent speaks TLS to the upstream: system roots (verify), none (insecure), or given */
+  upstream?: "verify" | "insecure" | { ca?: string; servername?: string; cert?: string; key?: string };
+}
+
+/** TLS failures of a proxy's connections, by side (a handshake that failed, a refused upgrade). */
+export interface TlsStats {
+  client: number;
+  upstream: number;
 }
 
 export interface ProxyInfo {
@@ -87,6 +106,8 @@ export interface ProxyInfo {
   /** Toxiproxy toxics, which act on top of `impairment` */
   toxics: ToxicInfo[];
   stats: ProxyStats;
+  /** TLS on either side (PEM text shown as "(PEM)"); absent = bytes pass as they come */
+  tls?: ProxyTlsSpec;
 }
 
 /** What a clear or panic took off one proxy: its applied profile (null if none) and its toxics' names. */
@@ -183,8 +204,11 @@ export interface EventNotification {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
-  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec }; result: ProxyInfo };
+  /** tls: null removes it */
+  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | null }; result: ProxyInfo };
+  /** the agent CA's certificate (PEM); its key never leaves the agent */
+  "agent.ca": { params: Record<string, never> | undefined; result: { certificate: string } };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };
   "impair.clear": { params: { proxy: string }; result: ClearResult | ClearResult[] };
@@ -201,6 +225,7 @@ export interface Methods {
 export type MethodName = keyof Methods;
 export const METHOD_NAMES: readonly MethodName[] = [
   "agent.info",
+  "agent.ca",
   "proxy.list",
   "proxy.create",
   "proxy.update",

@@ -3,7 +3,7 @@
 import type { RequestOutcome } from "./protocol.js";
 import type { ProtocolName } from "./rule.js";
 
-export const REQUEST_OUTCOMES: readonly RequestOutcome[] = ["forwarded", "failed", "delayed", "lost", "reset"];
+export const REQUEST_OUTCOMES: readonly RequestOutcome[] = ["forwarded", "failed", "delayed", "lost", "reset", "truncated", "malformed", "throttled", "limited"];
 
 export interface RequestEvent {
   conn: string;

@@ -11,6 +11,7 @@
 // (HTTP/2 with node's http2 on both sides) implements ProtocolStream itself and still calls
 // decide() per request.
 import type { ActionKind, ProtocolName } from "./rule.js";
+import type { AnswerFault, TruncateUnit } from "./answer-rule.js";
 
 /** What a request looks like to rules: the values of its protocol's match fields. */
 export interface RequestInfo {
@@ -40,7 +41,11 @@ export type Decision<F> =
   | { action: "delay"; ms: number; rule: string }
   | { action: "lose"; rule: string }
   /** scope "stream": only the request's own stream (a multiplexing protocol: gRPC's RST_STREAM) */
-  | { action: "reset"; scope: "connection" | "stream"; rule: string };
+  | { action: "reset"; scope: "connection" | "stream"; rule: string }
+  /** forwarded; the answer is cut, malformed or slowed on its way back (answer-rule.ts) */
+  | { action: "answer"; fault: AnswerFault; rule: string }
+  /** over a rateLimit's budget: answered in the server's place (429, RESOURCE_EXHAUSTED) */
+  | { action: "limit"; retryAfterMs: number; rule: string };
 
 /** Thrown by a protocol module's checks; `path` is below the rule (e.g. "fail.code"). */
 export class RuleError extends Error {
@@ -75,7 +80,7 @@ export interface RelayPath {
 }
 
 /** The outcome of one request, as counted by requests_total. */
-export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
 /** What a protocol stream reports to the proxy (events, counters, logs). */
 export interface StreamContext<F> {
@@ -123,8 +128,12 @@ export interface ProtocolStream {
 export interface ProtocolModule<F = unknown> {
   readonly name: Exclude<ProtocolName, "tcp">;
   readonly matchFields: Readonly<Record<string, MatchKind>>;
-  /** the actions it can carry out (every module here does all four) */
+  /** the actions it can carry out (every module does fail, delay, lose, reset; http and grpc the answer faults) */
   readonly actions: readonly ActionKind[];
+  /** what a `truncate` may count in on this protocol (bytes, events of an event stream, grpc messages) */
+  readonly truncateBy?: readonly TruncateUnit[];
+  /** the `rateLimit: {per: "KIND:NAME"}` kinds it can key on ("header", "metadata"): read from RequestInfo.maps */
+  readonly limitKeys?: readonly string[];
   /** true when `reset: stream` resets only the request's stream (multiplexing protocols) */
   readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */

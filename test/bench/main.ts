@@ -18,6 +18,7 @@ import { sharing } from "./sharing.js";
 import { shaped } from "./shaped.js";
 import { startCpuLoad, type CpuLoad } from "./lib/cpu-load.js";
 import { requests, requestsDb, requestsGrpc, requestsHttp } from "./requests.js";
+import { tlsBench } from "./tls.js";
 
 const BENCHMARKS: Record<string, Benchmark> = {
   throughput,
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "requests-db": requestsDb,
   "requests-http": requestsHttp,
   "requests-grpc": requestsGrpc,
+  tls: tlsBench,
 };
 /** parts of another benchmark, run only when named */
 const PARTS = new Set(["requests-db", "requests-http", "requests-grpc"]);

@@ -78,6 +78,8 @@ export class ProxyCard {
     this.tick(Date.now());
     const s = info.stats;
     const faults = Object.entries(s.faults ?? {}).filter(([, n]) => n > 0);
+    // request outcomes other than forwarded (failed, truncated, limited...) on a protocol proxy
+    const requests = Object.entries(s.requests ?? {}).filter(([k, n]) => k !== "forwarded" && n > 0);
     this.figures.replaceChildren(
       el("span", {}, "open ", el("b", { text: String(s.connectionsActive) })),
       el("span", {}, "total ", el("b", { text: String(s.connectionsTotal) })),
@@ -85,6 +87,7 @@ export class ProxyCard {
       el("span", {}, "sent down ", el("b", { text: bytes(s.bytesDown) })),
       el("span", {}, "queued ", el("b", { text: bytes(s.queueUp + s.queueDown) })),
       el("span", { class: "faults" }, "faults ", el("b", { text: faults.length ? faults.map(([k, n]) => `${k} ${n}`).join(", ") : "none" })),
+      ...(requests.length ? [el("span", { class: "faults requests" }, "requests ", el("b", { text: requests.map(([k, n]) => `${k} ${n}`).join(", ") }))] : []),
     );
   }
 

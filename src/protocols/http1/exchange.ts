@@ -19,6 +19,9 @@ import {
 import { MessageSplitter } from "./splitter.js";
 import { encodeAnswer, type HttpFailure } from "./answer.js";
 import { OutputRun } from "../../requests/output-run.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
+import { answerShaper, type AnswerShaper } from "./answer-shaper.js";
+import { Pacer } from "./pacer.js";
 
 /** One request as rules see it. */
 export interface Http1Request {
@@ -34,12 +37,14 @@ export interface Http1Request {
 
 export type Http1Decision =
   | { kind: "forward" }
-  | { kind: "fail"; failure: HttpFailure }
+  | { kind: "fail"; failure: HttpFailure; outcome?: "limited" }
+  /** forwarded; the answer is cut, malformed or slowed (answer-shaper.ts) */
+  | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
   | { kind: "delay"; ms: number }
   | { kind: "lose" }
   | { kind: "reset" };
 
-export type Http1Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type Http1Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
 export interface Http1Host {
   decide(req: Http1Request): Http1Decision;
@@ -49,6 +54,8 @@ export interface Http1Host {
   toClient(buf: Buffer): boolean;
   /** RST both sockets now */
   resetConnection(reason: string): void;
+  /** both sides end once written bytes have left (a truncated answer) */
+  closeConnection(): void;
   /** a request's fate is settled; seconds = the server's answer time when it answered */
   settled(req: Http1Request, outcome: Http1Outcome, seconds: number | null): void;
   /** request faults are off for the rest of this connection, and why (said once) */
@@ -68,6 +75,8 @@ interface Pending {
   /** ms the request went upstream (performance.now), for the answer time */
   sentAt: number;
   upgrade: boolean;
+  /** an answer fault's shaper (truncate, malform, throttle); null: the answer as it is */
+  shaper: AnswerShaper | null;
 }
 
 /** Buffered client bytes beyond which the client is paused. */
@@ -109,6 +118,8 @@ export class Http1Exchange {
   private upstreamEnd: "open" | "ended" | "sent" = "open";
   private onClientDemand: (() => void) | null = null;
   private onUpstreamDemand: (() => void) | null = null;
+  /** a throttled body's bytes on their way (null until a throttle rule first acts) */
+  private pacer: Pacer | null = null;
 
   constructor(private readonly host: Http1Host) {}
 
@@ -134,7 +145,7 @@ export class Http1Exchange {
     if (this.dead) return true;
     this.responses.push(chunk);
     this.pumpDown();
-    if (this.responses.buffered > HIGH_WATER || (this.downBlocked && this.responses.buffered > 0)) {
+    if (this.responses.buffered > HIGH_WATER || ((this.downBlocked || this.pacing) && this.responses.buffered > 0)) {
       this.upstreamPaused = true;
       return false;
     }
@@ -178,6 +189,11 @@ export class Http1Exchange {
     this.dead = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.pacer?.stop();
+  }
+
+  private get pacing(): boolean {
+    return this.pacer !== null && this.pacer.busy;
   }
 
   private passThrough(reason: string): void {
@@ -226,10 +242,16 @@ export class Http1Exchange {
     const decision = this.host.decide(req);
     if (this.dead) return;
     const upgrade = head.method === "CONNECT" || (hasHeader(head.headers, "upgrade") && headerTokens(head.headers, "connection").includes("upgrade"));
-    const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade };
+    const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade, shaper: null };
     this.upCurrent = pending;
     this.upBody = "forward";
     switch (decision.kind) {
+      case "answer":
+        pending.outcome = decision.outcome;
+        pending.shaper = answerShaper(decision.fault);
+        this.queue.push(pending);
+        this.up.add(bytes);
+        return;
       case "forward":
       case "lose":
         pending.outcome = decision.kind === "lose" ? "lost" : "forwarded";
@@ -240,11 +262,11 @@ export class Http1Exchange {
         const framing = requestFraming(head);
         const hasBody = typeof framing !== "string" && !(framing.kind === "length" && framing.length === 0);
         const expectsContinue = hasBody && (headerValue(head.headers, "expect") ?? "").toLowerCase() === "100-continue";
-        pending.outcome = "failed";
+        pending.outcome = decision.outcome ?? "failed";
         pending.answer = encodeAnswer(decision.failure, { head: head.method === "HEAD", expectsContinue, closes: closes(head) });
         this.upBody = "drop";
         this.queue.push(pending);
-        this.host.settled(req, "failed", null);
+        this.host.settled(req, pending.outcome, null);
         return;
       }
       case "delay": {
@@ -302,7 +324,8 @@ export class Http1Exchange {
   }
 
   private pumpDown(): void {
-    while (!this.dead && !this.downBlocked) {
+    if (this.pacing) return; // the pacer calls again once the throttled bytes are out
+    while (!this.dead && !this.downBlocked && !this.pacing) {
       if (this.downCurrent === null) this.flushInjected();
       const p = this.responses.next();
       if (p === null) break;
@@ -310,13 +333,15 @@ export class Http1Exchange {
       else if (p.kind === "invalid") this.passThrough(`unparseable response (${p.reason})`);
       else if (p.kind === "head") this.onResponseHead(p.head, p.bytes);
       else if (p.kind === "body") {
-        if (this.downCurrent?.pending?.outcome !== "lost") this.down.add(p.bytes);
+        const shaper = this.downCurrent?.final === true ? (this.downCurrent.pending?.shaper ?? null) : null;
+        if (shaper !== null) this.shapeBody(shaper, p.bytes);
+        else if (this.downCurrent?.pending?.outcome !== "lost") this.down.add(p.bytes);
       } else this.onResponseEnd();
       if (this.down.size >= 64 * 1024) this.flushDown();
     }
     this.flushDown();
     if (this.dead) return;
-    if (this.upstreamEnd === "ended" && this.responses.buffered === 0) {
+    if (this.upstreamEnd === "ended" && this.responses.buffered === 0 && !this.pacing) {
       // no more answers will come: the injected ones at the head go, then the FIN
       if (this.downCurrent === null) this.flushInjected();
       this.upstreamEnd = "sent";
@@ -339,6 +364,12 @@ export class Http1Exchange {
     }
     const final = !isInterim(head.status);
     this.downCurrent = { pending, final };
+    let shaped: Buffer | null = null;
+    if (final && pending.shaper !== null) {
+      shaped = pending.shaper.head(head, bytes, pending.method);
+      // an answer the fault does not apply to (not an event stream, a 304) went as it was
+      if (pending.shaper.acts === false) pending.outcome = "forwarded";
+    }
     if (final) {
       this.host.settled(pending.req, pending.outcome, (performance.now() - pending.sentAt) / 1000);
       if (pending.outcome === "lost") {
@@ -348,7 +379,8 @@ export class Http1Exchange {
         return;
       }
     }
-    if (pending.outcome !== "lost") this.down.add(bytes);
+    if (shaped !== null) this.down.add(shaped);
+    else if (pending.outcome !== "lost") this.down.add(bytes);
     const tunnel = head.status === 101 || (pending.method === "CONNECT" && head.status >= 200 && head.status < 300);
     if (tunnel) {
       this.requests.switchToRaw();
@@ -359,6 +391,30 @@ export class Http1Exchange {
       this.hold = "none";
       queueMicrotask(() => this.pumpUp());
     }
+  }
+
+  /** One piece of a shaped answer's body: on as the shaper says, paced, or the connection cut after it. */
+  private shapeBody(shaper: AnswerShaper, bytes: Buffer): void {
+    const step = shaper.body(bytes);
+    if (step.send !== null && step.send.length > 0) {
+      if (shaper.pace > 0) {
+        this.flushDown();
+        this.pacer ??= new Pacer(
+          (b) => {
+            if (!this.dead && !this.host.toClient(b)) this.downBlocked = true;
+          },
+          () => this.pumpDown(),
+        );
+        this.pacer.add(step.send, shaper.pace, shaper);
+      } else this.down.add(step.send);
+    }
+    if (!step.cut) return;
+    // the answer stops here, as when a proxy or balancer drops the connection mid-answer
+    this.flushDown();
+    this.dead = true;
+    this.pacer?.stop();
+    if (shaper.then === "reset") this.host.resetConnection("answer truncated");
+    else this.host.closeConnection();
   }
 
   private onResponseEnd(): void {

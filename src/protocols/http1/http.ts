@@ -5,6 +5,8 @@ import { owningStream } from "../shared/exchange-stream.js";
 import { RuleError, type Decision, type RequestInfo, type ProtocolModule, type ProtocolStream, type StreamContext } from "../../requests/protocol.js";
 import { Http1Exchange, type Http1Decision, type Http1Request } from "./exchange.js";
 import { checkHeader, checkHttpStatus, type HttpFailure } from "./answer.js";
+import { retryAfterSeconds } from "../../requests/rate-limit.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
 
 const FAIL_FIELDS = ["status", "headers", "body"];
 
@@ -46,7 +48,17 @@ function toHttp1(d: Decision<HttpFailure>): Http1Decision {
       return { kind: "lose" };
     case "reset":
       return { kind: "reset" };
+    case "answer":
+      return { kind: "answer", fault: d.fault, outcome: answerOutcome(d.fault) };
+    case "limit": {
+      const seconds = retryAfterSeconds(d.retryAfterMs);
+      return { kind: "fail", outcome: "limited", failure: { status: 429, headers: { "retry-after": String(seconds) }, body: `rate limited: retry after ${seconds}s\n` } };
+    }
   }
+}
+
+function answerOutcome(f: AnswerFault): "truncated" | "malformed" | "throttled" {
+  return f.kind === "malform" ? "malformed" : f.kind === "throttle" ? "throttled" : "truncated";
 }
 
 /** A request's match fields, read from it only when a rule asks (with no rule: never). */
@@ -85,6 +97,7 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
     endUpstream: () => path.endUpstream(),
     endClient: () => path.endClient(),
     resetConnection: () => path.reset(),
+    closeConnection: () => path.close(),
     settled: (req, outcome, seconds) => {
       if (seconds !== null) ctx.answered(seconds);
       if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(req) ?? "", `${req.method} ${req.path}`);
@@ -97,7 +110,9 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
 export const httpProtocol: ProtocolModule<HttpFailure> = {
   name: "http",
   matchFields: { method: "names", path: "glob", host: "glob", header: "globMap" },
-  actions: ["fail", "delay", "lose", "reset"],
+  actions: ["fail", "delay", "lose", "reset", "truncate", "malform", "throttle", "rateLimit"],
+  truncateBy: ["bytes", "events"],
+  limitKeys: ["header"],
   compileFail,
   open: openHttp,
 };

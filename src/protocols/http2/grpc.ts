@@ -42,6 +42,10 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
       return { kind: "lose" };
     case "reset":
       return { kind: "reset", scope: d.scope, code: constants.NGHTTP2_INTERNAL_ERROR };
+    case "answer":
+      return { kind: "answer", fault: d.fault, outcome: d.fault.kind === "malform" ? "malformed" : d.fault.kind === "throttle" ? "throttled" : "truncated" };
+    case "limit":
+      return { kind: "limit", retryAfterMs: d.retryAfterMs };
   }
 }
 
@@ -77,7 +81,9 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
 export const grpcProtocol: ProtocolModule<GrpcFail> = {
   name: "grpc",
   matchFields: { method: "glob", metadata: "globMap" },
-  actions: ["fail", "delay", "lose", "reset"],
+  actions: ["fail", "delay", "lose", "reset", "truncate", "malform", "throttle", "rateLimit"],
+  truncateBy: ["messages"],
+  limitKeys: ["metadata"],
   streamReset: true,
   compileFail,
   open: openGrpc,

@@ -15,7 +15,9 @@ import http2, {
   type ServerHttp2Stream,
 } from "node:http2";
 import { ByteDuplex, type ByteSink } from "./byte-duplex.js";
-import { trailersOnly } from "./grpc-status.js";
+import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
+import { relayShaped } from "./grpc-answer.js";
 
 /** The client's connection preface (RFC 9113 3.4). */
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -38,10 +40,14 @@ export type H2Decision =
   | { kind: "fail"; status: number; message: string }
   | { kind: "delay"; ms: number }
   | { kind: "lose" }
-  | { kind: "reset"; scope: "stream" | "connection"; code: number };
+  | { kind: "reset"; scope: "stream" | "connection"; code: number }
+  /** forwarded; the response's messages are cut, replaced or slowed (grpc-answer.ts) */
+  | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
+  /** over a rateLimit's budget: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms */
+  | { kind: "limit"; retryAfterMs: number };
 
 /** How a call ended, for counters and events. */
-export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
 /** What the termination needs from the connection that owns it. */
 export interface H2Host {
@@ -177,6 +183,18 @@ export class H2Termination {
       case "lose":
         this.forward(stream, headers, flags, call, "lost", true);
         return;
+      case "answer":
+        this.forward(stream, headers, flags, call, decision.outcome, false, decision.fault);
+        return;
+      case "limit": {
+        const contentType = typeof headers["content-type"] === "string" ? headers["content-type"] : "application/grpc";
+        const answer = trailersOnly(GRPC_STATUS.RESOURCE_EXHAUSTED, "rate limited", contentType);
+        answer["grpc-retry-pushback-ms"] = String(Math.max(1, Math.ceil(decision.retryAfterMs)));
+        stream.respond(answer, { endStream: true });
+        stream.resume();
+        this.host.settled(call, "limited", null);
+        return;
+      }
       case "delay": {
         stream.pause();
         const t = setTimeout(() => {
@@ -215,6 +233,7 @@ export class H2Termination {
     call: H2Call,
     outcome: H2Outcome,
     lose: boolean,
+    fault: AnswerFault | null = null,
   ): void {
     if (this.upstream.destroyed || this.upstream.closed) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -261,7 +280,8 @@ export class H2Termination {
       stream.on("wantTrailers", () => {
         if (!stream.closed) stream.sendTrailers(trailers);
       });
-      up.pipe(stream);
+      if (fault !== null) relayShaped(up, stream, fault);
+      else up.pipe(stream);
     });
     // a reset on either side resets the other
     stream.on("close", () => {
