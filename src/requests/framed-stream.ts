@@ -48,6 +48,12 @@ export interface FrameCodec<F> {
   forwarded?(info: RequestInfo): void;
   /** Set once the stream cannot be followed (TLS, subscribe mode, bytes it cannot parse): why. */
   readonly opaque: string | null;
+  /**
+   * When scanRequests set `opaque` at a request boundary (a SUBSCRIBE after other commands in
+   * one chunk): the offset where the bytes that cannot be followed begin. The requests scanned
+   * before it are decided as usual (nothing written before the switch slips past a rule).
+   */
+  readonly opaqueFrom?: number;
 }
 
 interface Pending {
@@ -73,6 +79,8 @@ export class FramedStream<F> implements ProtocolStream {
   /** the current partial request already went (partly) upstream */
   private started = false;
   private delayTimer: NodeJS.Timeout | null = null;
+  /** a lost request had no answer of its own: the next answer (the one it shares) is lost instead */
+  private loseNextAnswer = false;
   private opaqueSaid = false;
   private closed = false;
   /** the client sent its FIN: it goes upstream once every request held here has gone */
@@ -125,7 +133,17 @@ export class FramedStream<F> implements ProtocolStream {
       return this.ctx.path.toUpstream(chunk) && ok;
     }
     const scanned = this.codec.scanRequests(chunk);
-    if (this.codec.opaque !== null) return this.passRaw(chunk);
+    if (this.codec.opaque !== null) {
+      const cut = this.codec.opaqueFrom ?? 0;
+      if (idle || cut <= 0) return this.passRaw(chunk);
+      // the requests ahead of the switch meet the rules; the rest follows them, in order, undecided
+      this.take(chunk.subarray(0, cut), scanned);
+      const rest = chunk.subarray(cut);
+      this.pending.push({ buf: rest, info: null, responses: 0, started: true });
+      this.pendingBytes += rest.length;
+      this.started = true;
+      return this.pump() && this.pendingBytes < HOLD_LIMIT;
+    }
     if (idle) {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
@@ -138,6 +156,13 @@ export class FramedStream<F> implements ProtocolStream {
       this.started = last < chunk.length ? true : false;
       return this.ctx.path.toUpstream(chunk) && ok;
     }
+    this.take(chunk, scanned);
+    const ok = this.pump();
+    return ok && this.pendingBytes < HOLD_LIMIT;
+  }
+
+  /** Queues the requests scanned in `chunk` (whole ones as pending, a partial one carried). */
+  private take(chunk: Buffer, scanned: ScannedRequest[]): void {
     let pos = 0;
     for (const r of scanned) {
       let buf = chunk.subarray(pos, r.end);
@@ -166,15 +191,14 @@ export class FramedStream<F> implements ProtocolStream {
         this.carryBytes += rest.length;
       }
     }
-    const ok = this.pump();
-    return ok && this.pendingBytes < HOLD_LIMIT;
   }
 
   fromUpstream(chunk: Buffer): boolean {
     if (this.closed) return true;
-    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    // answers owed from before the switch (an injected one behind a forwarded one) still go in order
+    if (this.codec.opaque !== null && this.queue.length === 0) return this.passRawDown(chunk);
     const ends = this.codec.scanResponses(chunk);
-    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    if (this.codec.opaque !== null && this.queue.length === 0) return this.passRawDown(chunk);
     if (this.queue.plain) {
       const ok = this.ctx.path.toClient(chunk);
       this.queue.completed(ends.length);
@@ -237,6 +261,14 @@ export class FramedStream<F> implements ProtocolStream {
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
+          if (this.loseNextAnswer && p.responses > 0) {
+            // the answer a lost statement shares (a pipeline's ReadyForQuery) is the one lost
+            this.loseNextAnswer = false;
+            flushRun();
+            this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+            ok = this.ctx.path.toUpstream(p.buf) && ok;
+            break;
+          }
           if (p.responses === 1) this.queue.pushEach(1, now);
           else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
           run.add(p.buf);
@@ -261,7 +293,8 @@ export class FramedStream<F> implements ProtocolStream {
           this.codec.forwarded?.(p.info!);
           if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
-          if (p.responses === 0) this.ctx.path.reset();
+          // a request without an answer of its own (a statement of a pipeline) loses the answer it shares
+          if (p.responses === 0) this.loseNextAnswer = true;
           break;
         case "reset":
           flushRun();

@@ -60,6 +60,12 @@ export interface Http1Host {
   settled(req: Http1Request, outcome: Http1Outcome, seconds: number | null): void;
   /** request faults are off for the rest of this connection, and why (said once) */
   passthrough(reason: string): void;
+  /** true while rules are in force on the proxy */
+  hasRules(): boolean;
+  /** the agent refused a request stream it cannot frame: it answered 400 and closes, and why */
+  refused(reason: string): void;
+  /** both sides end gracefully once written bytes have left */
+  close(): void;
   /** the client ended its side and every byte before its FIN has gone upstream */
   endUpstream(): void;
   /** the server ended its side and every answer before its FIN has gone to the client */
@@ -78,6 +84,9 @@ interface Pending {
   /** an answer fault's shaper (truncate, malform, throttle); null: the answer as it is */
   shaper: AnswerShaper | null;
 }
+
+/** The answer to a request stream the agent cannot frame while it must (a real server's 400). */
+const BAD_REQUEST = Buffer.from("HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 16\r\n\r\n400 Bad Request\n", "latin1");
 
 /** Buffered client bytes beyond which the client is paused. */
 const HIGH_WATER = 256 * 1024;
@@ -110,6 +119,10 @@ export class Http1Exchange {
   private downBlocked = false;
   private first = true;
   private passing = false;
+  /** the agent answered a request itself: what follows it can no longer pass unread */
+  private answeredSelf = false;
+  /** a stream the agent could not frame was refused: client bytes are dropped, the 400 closes */
+  private refusing = false;
   private dead = false;
   private timer: NodeJS.Timeout | null = null;
   private clientPaused = false;
@@ -125,7 +138,7 @@ export class Http1Exchange {
 
   /** Bytes from the client; false = pause the client until the demand callback. */
   fromClient(chunk: Buffer): boolean {
-    if (this.dead) return true;
+    if (this.dead || this.refusing) return true;
     if (this.first) {
       this.first = false;
       if (chunk[0] === TLS_HANDSHAKE) this.passThrough("TLS (encrypted: request faults off for this connection)");
@@ -204,6 +217,26 @@ export class Http1Exchange {
     this.responses.switchToRaw();
   }
 
+  /**
+   * The request stream cannot be framed from here on. Once the agent has answered a request
+   * itself, or while rules are in force, the bytes after it must not reach the server unread
+   * (they could carry a request no rule saw: smuggling): the client gets 400 after the answers
+   * it is owed and the connection closes, as a real server does. Otherwise they pass untouched.
+   */
+  private unframeable(reason: string): void {
+    if (!this.answeredSelf && !this.host.hasRules()) {
+      this.passThrough(`unparseable request (${reason})`);
+      return;
+    }
+    this.refusing = true;
+    this.requests.discard();
+    this.upBody = "drop";
+    this.upCurrent = null;
+    this.queue.push({ req: REFUSED, method: "", outcome: "failed", answer: BAD_REQUEST, sentAt: performance.now(), upgrade: false, shaper: null });
+    if (this.clientEnd === "open") this.clientEnd = "ended";
+    this.host.refused(`unframeable request (${reason}): answered 400 and closed`);
+  }
+
   // ---- client -> server ---------------------------------------------------------------------
 
   private pumpUp(): void {
@@ -211,7 +244,7 @@ export class Http1Exchange {
       const p = this.requests.next();
       if (p === null) break;
       if (p.kind === "raw") this.up.add(p.bytes);
-      else if (p.kind === "invalid") this.passThrough(`unparseable request (${p.reason})`);
+      else if (p.kind === "invalid") this.unframeable(p.reason);
       else if (p.kind === "head") this.onRequestHead(p.head, p.bytes);
       else if (p.kind === "body") {
         if (this.upBody === "forward") this.up.add(p.bytes);
@@ -221,6 +254,9 @@ export class Http1Exchange {
     this.flushUp();
     this.flushInjected();
     if (this.dead) return;
+    // a client that ended cannot finish a head it started (a stray CRLF, a cut request line):
+    // those bytes would wait here for ever, and the FIN with them
+    if (this.clientEnd === "ended" && this.hold === "none" && this.requests.atMessageStart) this.requests.discard();
     if (this.clientEnd === "ended" && this.requests.buffered === 0 && this.hold === "none") {
       this.clientEnd = "sent";
       this.host.endUpstream();
@@ -264,6 +300,7 @@ export class Http1Exchange {
         const expectsContinue = hasBody && (headerValue(head.headers, "expect") ?? "").toLowerCase() === "100-continue";
         pending.outcome = decision.outcome ?? "failed";
         pending.answer = encodeAnswer(decision.failure, { head: head.method === "HEAD", expectsContinue, closes: closes(head) });
+        this.answeredSelf = true;
         this.upBody = "drop";
         this.queue.push(pending);
         this.host.settled(req, pending.outcome, null);
@@ -315,6 +352,11 @@ export class Http1Exchange {
       any = true;
     }
     if (any) this.flushDown();
+    if (this.refusing && this.queue.length === 0 && !this.dead && !this.pacing) {
+      // the 400 went after every answer owed: the connection ends
+      this.dead = true;
+      this.host.close();
+    }
   }
 
   private flushDown(): void {
@@ -423,6 +465,9 @@ export class Http1Exchange {
     if (c?.final && c.pending !== null && this.queue[0] === c.pending) this.queue.shift();
   }
 }
+
+/** The place of a refused stream in the answer order (no request of its own). */
+const REFUSED: Http1Request = { method: "", path: "", target: "", host: "", headers: {} };
 
 /** The client will not send another request on this connection. */
 function closes(head: RequestHead): boolean {

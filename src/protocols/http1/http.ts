@@ -103,6 +103,9 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
       if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(req) ?? "", `${req.method} ${req.path}`);
     },
     passthrough: (reason) => ctx.opaque(reason),
+    hasRules: () => ctx.hasRules(),
+    refused: (reason) => ctx.opaque(reason),
+    close: () => path.close(),
   });
   return owningStream(ex, path);
 }

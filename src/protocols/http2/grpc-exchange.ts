@@ -14,6 +14,8 @@ export interface GrpcHost {
   passthrough(reason: string): void;
   /** HTTP/2 broke on one side (a protocol error, a malformed frame): for the log */
   broken(side: "client" | "upstream", reason: string): void;
+  /** both sides end once written bytes have left (or after a grace period, dropping them) */
+  close(): void;
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -138,6 +140,9 @@ export class GrpcExchange {
         },
         settled: (call, outcome, seconds) => host.settled(call, outcome, seconds),
         broken: (side, reason) => host.broken(side, reason),
+        finished: () => {
+          if (!this.dead) host.close();
+        },
       },
       this.authority,
     );

@@ -72,6 +72,7 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
       passthrough: (reason) => ctx.opaque(reason),
       // the HTTP/2 session on that side ends the connection itself; nothing more to do here
       broken: () => {},
+      close: () => path.close(),
     },
     ctx.upstream,
   );

@@ -62,6 +62,11 @@ export interface H2Host {
   settled(call: H2Call, outcome: H2Outcome, seconds: number | null): void;
   /** something on either side broke HTTP/2 (for the log); the connection ends */
   broken(side: "client" | "upstream", reason: string): void;
+  /**
+   * Both sessions are over (closed, or torn down after a GOAWAY): the connection ends now, even
+   * toward a peer that reads nothing more (what it never read is dropped, its socket closed).
+   */
+  finished(): void;
 }
 
 /** Bounds per connection, whatever the peers do. */
@@ -169,6 +174,7 @@ export class H2Termination {
       // both sessions are done: end both sockets once their last frames are out
       this.clientSide.end();
       this.upstreamSide.end();
+      this.host.finished();
     }
   }
 
