@@ -289,6 +289,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     const tls = await this.proxyTls(req.name, req.protocol ?? "tcp", req.tls, req.tlsBaseDir, () => created);
     let timerProtocol = "";
     let timer: (seconds: number, count?: number) => void = () => undefined;
+    // bound on the first delay observed (a series shows once it has one, as prom-client's do)
+    let delayUp: ((seconds: number) => void) | null = null;
+    let delayDown: ((seconds: number) => void) | null = null;
     const proxy: Proxy = new Proxy({
       tls,
       name: req.name,
@@ -307,7 +310,10 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         timer(seconds, count);
       },
-      onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
+      onDelay: (direction, seconds) => {
+        if (direction === "up") (delayUp ??= this.metrics.delayObserver(req.name, "up"))(seconds);
+        else (delayDown ??= this.metrics.delayObserver(req.name, "down"))(seconds);
+      },
     });
     created = proxy;
     // the name is reserved while listening (a host name is looked up first), so two concurrent

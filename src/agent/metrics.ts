@@ -4,7 +4,7 @@
 // proxy lives. A deleted proxy's series (counters and histogram too) go with it, as its
 // gauges do: a proxy created again under the same name starts its counters from 0, which
 // Prometheus' rate() and increase() read as a counter reset.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
 import { REQUEST_OUTCOMES } from "../requests/events.js";
 import { DurationHistogram } from "./duration-histogram.js";
@@ -55,13 +55,8 @@ export class AgentMetrics {
   private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied (profile=\"toxiproxy\" while the proxy has Toxiproxy toxics)", labelNames: ["proxy", "profile"], registers: [this.registry] });
   private readonly queueBytes = new Gauge({ name: "netimpair_queue_bytes", help: "Bytes queued inside the agent now", labelNames: ["proxy", "direction"], registers: [this.registry] });
   private readonly sharedLinks = new Gauge({ name: "netimpair_shared_links", help: "Shared links alive now (share client: one per client address and direction)", labelNames: ["proxy"], registers: [this.registry] });
-  private readonly delaySeconds = new Histogram({
-    name: "netimpair_delay_seconds",
-    help: "Time bytes spend inside the agent",
-    labelNames: ["proxy", "direction"],
-    buckets: DELAY_BUCKETS_SECONDS,
-    registers: [this.registry],
-  });
+  /** observed per piece a link delivers (thousands a second per connection): arrays, not prom-client's observe() */
+  private readonly delaySeconds = new DurationHistogram("netimpair_delay_seconds", "Time bytes spend inside the agent", DELAY_BUCKETS_SECONDS);
   private readonly requestsTotal = new Counter({
     name: "netimpair_requests_total",
     help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset, truncated, malformed, throttled, limited)",
@@ -97,11 +92,13 @@ export class AgentMetrics {
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
     // prom-client's registry reads any object with its metric shape (name, help, type, get)
     this.registry.registerMetric(this.requestDuration as unknown as Parameters<Registry["registerMetric"]>[0]);
+    this.registry.registerMetric(this.delaySeconds as unknown as Parameters<Registry["registerMetric"]>[0]);
     collectDefaultMetrics({ register: this.registry, prefix: "" });
   }
 
-  observeDelay(proxy: string, direction: "up" | "down", seconds: number): void {
-    this.delaySeconds.observe({ proxy, direction }, seconds);
+  /** The delay histogram of one proxy and direction, bound once: observe(seconds). */
+  delayObserver(proxy: string, direction: "up" | "down"): (seconds: number) => void {
+    return this.delaySeconds.bind({ proxy, direction });
   }
 
   /** The duration histogram of one proxy, bound once: (seconds, count = 1) observes `count` requests. */
@@ -185,7 +182,6 @@ export class AgentMetrics {
     for (const direction of ["up", "down"]) {
       this.bytesTotal.remove({ proxy, direction });
       this.queueBytes.remove({ proxy, direction });
-      this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
     for (const direction of ["up", "down"]) {
@@ -194,6 +190,7 @@ export class AgentMetrics {
     }
     for (const side of ["client", "upstream"]) this.tlsFailuresTotal.remove({ proxy, side });
     this.requestDuration.remove({ proxy });
+    this.delaySeconds.remove({ proxy });
   }
 
   /** The Prometheus text exposition, counters brought up to date first. */
