@@ -66,6 +66,8 @@ export interface ProxyStats {
   requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited", number>;
   /** TLS failures by side (0 without tls) */
   tlsFailures: TlsStats;
+  /** udp and dns proxies: flows and datagrams (flows also count in connectionsActive/Total) */
+  datagrams?: DatagramStats;
 }
 
 /** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
@@ -117,6 +119,29 @@ export interface RemovedImpairment {
   toxics: string[];
 }
 
+/** Why a datagram was dropped inside the agent: the loss model, tail drop over the queue bound, a dns `lose` rule, a send error, its flow closed (idle, evicted). */
+export type DatagramDropCause = "loss" | "queue" | "lose" | "error" | "evicted";
+
+/** Datagrams of one direction of a udp or dns proxy. */
+export interface DatagramCounts {
+  /** datagrams received from the sender's side */
+  in: number;
+  /** datagrams sent on (copies made by `duplicate` included) */
+  out: number;
+  /** copies made by `duplicate` */
+  duplicated: number;
+  dropped: Record<DatagramDropCause, number>;
+}
+
+export interface DatagramStats {
+  flowsActive: number;
+  flowsTotal: number;
+  /** flows closed to make room (over udpMaxFlows, idle the longest first) */
+  flowsEvicted: number;
+  up: DatagramCounts;
+  down: DatagramCounts;
+}
+
 export interface ConnInfo {
   id: string;
   /** client address HOST:PORT */
@@ -129,6 +154,10 @@ export interface ConnInfo {
   requestFaults?: string[];
   /** why request faults are off for it (TLS, a stream the agent cannot follow); null = on */
   requestsOff?: string | null;
+  /** "udp" for a UDP flow (a client address:port on a udp or dns proxy); absent for TCP */
+  transport?: "udp";
+  datagramsUp?: number;
+  datagramsDown?: number;
 }
 
 export interface AgentInfo {
@@ -194,8 +223,14 @@ export interface RequestEventData {
   rule?: string;
   /** epoch ms when the request arrived at the agent */
   at: number;
-  /** ms from the request's arrival to its answer's start, when known */
+  /** ms from the request's arrival to its answer's start, when known (abandoned: to when the client gave up) */
   ms?: number;
+  /** with requests: "all": a short hash of what makes a retry the same request (http method, path, query, body; grpc method and message; SQL text and parameters; redis command and arguments) */
+  identity?: string;
+  /** with requests: "all": the answer's class: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** with requests: "all": the client went away before the answer (closed, reset the stream, cancelled); ms = when */
+  abandoned?: boolean;
 }
 
 /** `impairments` event data: a proxy's impairment or toxics changed (who did what). */
@@ -239,7 +274,7 @@ export interface SubscribeParams {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec; udpIdle?: string | number; udpMaxFlows?: number }; result: ProxyInfo };
   /** tls: null removes it */
   "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | null }; result: ProxyInfo };
   /** the agent CA's certificate (PEM); its key never leaves the agent */

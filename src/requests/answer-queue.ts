@@ -24,7 +24,19 @@ export interface Entry {
    * Set only while someone watches every request: the request's label and arrival (now() time);
    * the sink hears of it when the first bytes of its answer come (`said` then).
    */
-  trace?: { label: string; at: number; said: boolean };
+  trace?: Trace;
+}
+
+/** A watched request waiting for its answer's start (or for its client to leave). */
+export interface Trace {
+  label: string;
+  /** arrival, now() time */
+  at: number;
+  said: boolean;
+  /** what makes a retry the same request */
+  identity?: string;
+  /** a rule's delayed or lost request: reported as that fault once settled */
+  fault?: { outcome: "delayed" | "lost"; rule: string };
 }
 
 export interface QueueSink {
@@ -32,8 +44,8 @@ export interface QueueSink {
   reset(): void;
   close(): void;
   answered(seconds: number, count: number): void;
-  /** a traced entry's answer started `ms` after its request arrived */
-  traced(label: string, arrivedAt: number, ms: number): void;
+  /** a traced entry's answer started `ms` after its request arrived; `first` = its first bytes */
+  traced(trace: Trace, ms: number, first: Buffer): void;
   now(): number;
 }
 
@@ -89,7 +101,7 @@ export class AnswerQueue {
     }
     if (head.trace !== undefined && !head.trace.said) {
       head.trace.said = true;
-      this.sink.traced(head.trace.label, head.trace.at, this.sink.now() - head.trace.at);
+      this.sink.traced(head.trace, this.sink.now() - head.trace.at, bytes);
     }
     if (head.relay && bytes.length > 0) ok = this.sink.toClient(bytes);
     if (complete) {
@@ -134,6 +146,17 @@ export class AnswerQueue {
       }
     }
     return ok;
+  }
+
+  /** The watched requests still waiting for their answers' start, each marked said (the client left). */
+  unanswered(): Trace[] {
+    const out: Trace[] = [];
+    for (const e of this.entries) {
+      if (e.trace === undefined || e.trace.said) continue;
+      e.trace.said = true;
+      out.push(e.trace);
+    }
+    return out;
   }
 
   clear(): void {

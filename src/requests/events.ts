@@ -22,8 +22,14 @@ export interface RequestEvent {
   rule?: string;
   /** epoch ms when the request arrived at the agent */
   at: number;
-  /** ms from the request's arrival to its answer's start, when known */
+  /** ms from the request's arrival to its answer's start, when known (abandoned: to when the client gave up) */
   ms?: number;
+  /** while watched: a short hash of what makes a retry the same request (requests/identity.ts) */
+  identity?: string;
+  /** while watched: the answer's class ("error": http 5xx/429, grpc non-OK, an SQL error, a redis error reply) */
+  answer?: "ok" | "error";
+  /** while watched: the client went away before the answer */
+  abandoned?: boolean;
 }
 
 export interface RequestsOffEvent {

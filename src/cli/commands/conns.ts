@@ -12,7 +12,7 @@ import { describeToxics } from "../status-view.js";
 /** One connection as `conns --json` prints it: conn.list's fields, its proxy and the proxy's protocol. */
 export interface ConnRow extends ConnInfo {
   proxy: string;
-  /** tcp | http | grpc | postgres | mysql | redis */
+  /** tcp | http | grpc | postgres | mysql | redis | udp | dns */
   protocol: string;
 }
 
@@ -70,7 +70,9 @@ export function describeConnImpairment(c: ConnInfo, proxy: ProxyInfo | undefined
 
 /** The PROTOCOL cell: the proxy's protocol, and why request faults are off for this connection if they are. */
 export function describeConnProtocol(c: ConnRow): string {
-  return c.requestsOff ? `${c.protocol} (requests off: ${c.requestsOff})` : c.protocol;
+  // a UDP flow of a dns proxy says so (its TCP connections are plain "dns")
+  const what = c.transport === "udp" && c.protocol !== "udp" ? `${c.protocol}/udp` : c.protocol;
+  return c.requestsOff ? `${what} (requests off: ${c.requestsOff})` : what;
 }
 
 export function renderConnsTable(ok: OkOutcome<{ rows: ConnRow[]; proxies: ProxyInfo[] }>[], multi: boolean, nowMs = Date.now()): string {
