@@ -263,7 +263,8 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function walkObject(raw: unknown, schema: ObjectField, path: string, errors: FieldError[]): Record<string, unknown> | null | undefined {
+/** `alsoKnown`: fields checked elsewhere (the root's requests), named in an unknown field's hint. */
+function walkObject(raw: unknown, schema: ObjectField, path: string, errors: FieldError[], alsoKnown: readonly string[] = []): Record<string, unknown> | null | undefined {
   if (raw === null || raw === "off" || raw === "none") {
     if (schema.nullable) return null;
     errors.push({ path: path || "(root)", message: `expected ${schema.what} (a mapping of fields), got ${describe(raw)}` });
@@ -275,7 +276,7 @@ function walkObject(raw: unknown, schema: ObjectField, path: string, errors: Fie
     return undefined;
   }
   const out: Record<string, unknown> = {};
-  const known = Object.keys(schema.fields);
+  const known = [...Object.keys(schema.fields), ...alsoKnown];
   for (const key of Object.keys(raw)) {
     const fieldPath = join(path, key);
     if (!Object.hasOwn(schema.fields, key)) {
@@ -376,7 +377,7 @@ export function validateProfile(
     requests = parseRequestRules(list, join(prefix, "requests"), errors);
     rest = others;
   }
-  const walked = walkObject(rest, schema, prefix, errors) ?? {};
+  const walked = walkObject(rest, schema, prefix, errors, ["requests"]) ?? {};
   const { name, description, source, extends: base, ...specPart } = walked;
   const draft: ProfileDraft = { spec: toSpecPatch(specPart, prefix, errors) };
   if (requests !== undefined) draft.spec.requests = requests;

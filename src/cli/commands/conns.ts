@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import type { ConnInfo, ProxyInfo } from "../../control/protocol.js";
 import type { ControlClient } from "../../control/client.js";
-import { formatSize } from "../../units.js";
+import { formatBytes } from "../../units.js";
 import { collect, paramLabels, proxySelection } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { renderTable, report, type OkOutcome } from "../output.js";
@@ -87,8 +87,8 @@ export function renderConnsTable(ok: OkOutcome<{ rows: ConnRow[]; proxies: Proxy
         c.proxy,
         c.client,
         formatAge(nowMs - Date.parse(c.openedAt)),
-        formatSize(c.bytesUp),
-        formatSize(c.bytesDown),
+        formatBytes(c.bytesUp),
+        formatBytes(c.bytesDown),
         describeConnImpairment(c, byName.get(c.proxy)),
         describeConnProtocol(c),
       ]);

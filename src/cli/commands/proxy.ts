@@ -111,7 +111,7 @@ export function registerProxy(program: Command): void {
         paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable", tls: "--tls-client/--tls-upstream" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 
