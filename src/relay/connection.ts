@@ -4,11 +4,12 @@
 // on drain: no queue, no timers). An impaired direction goes through its Link. Faults that end or
 // freeze the connection (reset, half-open, limit, slow close) act here, on the pair.
 import net, { type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { ImpairmentSpec, DirectionSpec } from "../profiles/types.js";
 import { cleanDirection, isCleanDirection } from "../profiles/types.js";
 import type { FaultKind } from "../control/protocol.js";
 import type { Now, Random } from "../clock.js";
-import { Link, type LinkSink } from "../link/link.js";
+import { Link, type LinkSink, type Release } from "../link/link.js";
 import type { SharedLink } from "../link/shared.js";
 import { StallSchedule, armStallCounter } from "../faults/stall.js";
 import { armTrigger, drawn, firesAtOnce, type ArmedTrigger } from "../faults/trigger.js";
@@ -53,6 +54,12 @@ export interface ConnectionHost {
   sharedLink?(dir: Direction, conn: Connection, spec: ImpairmentSpec, direction: DirectionSpec): SharedLink<Link> | null;
   closed(conn: Connection, error: string | null): void;
 }
+
+/**
+ * Makes a connected upstream socket speak TLS (the protocol's ask, then the handshake);
+ * rejects with the reason when it cannot. Given per connection when the proxy has tls.upstream.
+ */
+export type UpstreamWrap = (raw: Socket) => Promise<Socket>;
 
 type State = "connecting" | "open" | "halfOpen" | "closing" | "closed";
 
@@ -123,12 +130,17 @@ export class Connection {
     readonly id: string,
     accepted: Socket,
     private readonly host: ConnectionHost,
+    /** TLS towards the upstream (null: plain) */
+    private readonly upstreamWrap: UpstreamWrap | null = null,
   ) {
     const up = new SocketReader((chunk) => this.onData("up", chunk));
-    const adopted = adoptAccepted(accepted, up.onread);
+    // a TLS socket's bytes come decrypted through 'data'; bytes put back by a protocol's
+    // negotiation wait in the socket's buffer: neither can move its handle
+    const adoptable = !(accepted instanceof TLSSocket) && accepted.readableLength === 0;
+    const adopted = adoptable ? adoptAccepted(accepted, up.onread) : null;
     const client = adopted ?? accepted;
     this.client = client;
-    this.readers = { up: adopted !== null ? up : null, down: new SocketReader((chunk) => this.onData("down", chunk)) };
+    this.readers = { up: adopted !== null ? up : null, down: upstreamWrap === null ? new SocketReader((chunk) => this.onData("down", chunk)) : null };
     this.acceptedAt = host.now();
     this.share = host.random();
     this.clientAddress = client.remoteAddress ?? "";
@@ -316,18 +328,55 @@ export class Connection {
       this.reset();
     });
     this.connectTimer = timeout;
-    upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError(`upstream ${target.host}:${target.port}`, err));
-    upstream.on("close", () => this.onUpstreamClose());
+    const onError = (err: NodeJS.ErrnoException): void => this.onSocketError(`upstream ${target.host}:${target.port}`, err);
+    const onClose = (): void => this.onUpstreamClose();
+    upstream.on("error", onError);
+    upstream.on("close", onClose);
     upstream.once("connect", () => {
-      this.cancelTimer(timeout);
-      this.connectTimer = null;
       if (this.state !== "connecting") return;
-      this.state = "open";
-      // its bytes come to onData through this.readers.down (the onread option)
-      upstream.on("end", () => this.onEnd("down"));
-      upstream.on("drain", () => this.onDrain("up"));
-      this.client.resume();
+      if (this.upstreamWrap === null) return this.opened(upstream, timeout, reader !== null);
+      // TLS first (the connect timeout covers it): the wrapped socket replaces the raw one
+      this.upstreamWrap(upstream).then(
+        (wrapped) => {
+          upstream.off("error", onError);
+          upstream.off("close", onClose);
+          upstream.on("error", () => {}); // its errors come to the TLS socket
+          if (this.state !== "connecting") {
+            wrapped.destroy();
+            if (this.upstream === upstream) this.onUpstreamClose();
+            return;
+          }
+          this.upstream = wrapped;
+          wrapped.setNoDelay(true);
+          wrapped.on("error", onError);
+          wrapped.on("close", onClose);
+          this.opened(wrapped, timeout, false);
+        },
+        (err: Error) => {
+          if (this.state !== "connecting") return;
+          this.cancelTimer(timeout);
+          this.connectTimer = null;
+          this.error = err.message;
+          // the client sees its connection end, as a failed handshake ends it
+          this.state = "closing";
+          upstream.destroy();
+          this.client.destroy();
+        },
+      );
     });
+  }
+
+  /** The upstream is there (its TLS done, if any): bytes flow. */
+  private opened(upstream: Socket, timeout: NodeJS.Timeout, readsIntoBuffers: boolean): void {
+    this.cancelTimer(timeout);
+    this.connectTimer = null;
+    if (this.state !== "connecting") return;
+    this.state = "open";
+    // with the onread option its bytes come to onData through this.readers.down
+    if (!readsIntoBuffers) upstream.on("data", (chunk: Buffer) => this.onData("down", chunk));
+    upstream.on("end", () => this.onEnd("down"));
+    upstream.on("drain", () => this.onDrain("up"));
+    this.client.resume();
   }
 
   private source(dir: Direction): Socket | null {
@@ -358,8 +407,14 @@ export class Connection {
     const link = this.links[dir];
     // the reader whose buffer holds the chunk (null: the chunk is ours to keep)
     const reader = borrowed && this.readers[dir]?.borrowed ? this.readers[dir] : null;
-    // the link keeps bytes past this call: a chunk in a reusable buffer is copied
-    if (link !== null) return link.push(reader !== null ? Buffer.from(chunk) : chunk);
+    if (link !== null) {
+      if (reader === null) return link.push(chunk);
+      // the link keeps bytes past this call: a chunk in a reusable buffer is lent to it (the
+      // buffer goes back to the pool once the link has written its last byte), or copied when
+      // it fills too little of its buffer to be worth holding
+      const release = reader.keep(chunk.length);
+      return release !== null ? link.push(chunk, release) : link.push(Buffer.from(chunk));
+    }
     return this.deliver(dir, chunk, reader);
   }
 
@@ -379,14 +434,20 @@ export class Connection {
   /**
    * Hands bytes to the far side. False when its buffer is full. `reader` is the reader whose
    * buffer holds `chunk` (the fast path writes it without a copy; the write's callback gives the
-   * buffer back), null when the chunk is ours to keep.
+   * buffer back), null when the chunk is ours to keep. `done`: a link's release of a lent chunk,
+   * given to the write as its callback (not called when nothing is written: an earlier write may
+   * still hold the buffer; the collector takes it then).
    */
-  private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null): boolean {
-    if (this.state !== "open") return true;
+  private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null, done: Release | null = null): boolean {
+    if (this.state !== "open") {
+      done?.(true);
+      return true;
+    }
     const target = dir === "up" ? this.upstream! : this.client;
     if (this.plain) {
       this.count(dir, chunk.length);
-      const ok = reader !== null ? target.write(chunk, reader.lend()) : target.write(chunk);
+      const callback = reader !== null ? reader.lend() : done;
+      const ok = callback !== null ? target.write(chunk, callback) : target.write(chunk);
       if (!ok) this.blocked[dir] = true;
       return ok;
     }
@@ -402,7 +463,9 @@ export class Connection {
       if (flips > 0) this.recordFault("corrupt", `${flips} byte(s) corrupted`, flips);
     }
     this.count(dir, buf.length);
-    const ok = buf.length === 0 || (reader !== null ? target.write(buf, reader.lend()) : target.write(buf));
+    if (buf.length === 0) done?.(true);
+    const callback = buf.length === 0 ? null : reader !== null ? reader.lend() : done;
+    const ok = buf.length === 0 || (callback !== null ? target.write(buf, callback) : target.write(buf));
     if (!ok) this.blocked[dir] = true;
     const since = this.bytesUp - this.originUp + (this.bytesDown - this.originDown);
     for (const t of this.triggers) t.bytes(since);
@@ -507,7 +570,7 @@ export class Connection {
 
   private newLink(dir: Direction, spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null): Link {
     const sink: LinkSink = {
-      write: (buf) => this.deliver(dir, buf),
+      write: (buf, done) => this.deliver(dir, buf, null, done),
       cork: () => this.target(dir)?.cork(),
       uncork: () => this.target(dir)?.uncork(),
     };

@@ -7,7 +7,7 @@ import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type Proxy
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
-import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
+import { Connection, type UpstreamWrap, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
 
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
@@ -15,9 +15,32 @@ import { LinkScopes } from "../link/scopes.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { protocolModule } from "../requests/modules.js";
 import { RuleEngine, RuleCompileError } from "../requests/engine.js";
-import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
+import type { ProtocolModule, RequestDetail, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
+import { UdpRelay, DEFAULT_MAX_FLOWS, DEFAULT_UDP_IDLE_MS, datagramStats, flowInfo, newDatagramCounters, type DatagramCounters } from "./udp/udp-relay.js";
+import type { UdpFlow } from "./udp/flow.js";
+import { dnsDatagrams } from "../protocols/dns/datagrams.js";
+import type { DnsReply } from "../protocols/dns/message.js";
+import { datagramFieldErrors, isDatagramProtocol } from "./udp/transport-fields.js";
+import type { LoadedTls } from "../tls/settings.js";
+import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
+import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
+
+/** A proxy's TLS as it runs: the loaded setting and the client side's certificates. */
+export interface ProxyTls {
+  loaded: LoadedTls;
+  /** present when loaded.client is */
+  clientCerts: ClientCertificates | null;
+}
+
+/** A TLS failure on one connection (the agent logs the first of each code, counts them all). */
+export interface TlsFailureEvent {
+  client: string;
+  side: TlsSide;
+  code: string;
+  message: string;
+}
 
 export interface ProxyOptions {
   name: string;
@@ -35,6 +58,12 @@ export interface ProxyOptions {
   protocol?: ProtocolName;
   /** the server's answer time of a forwarded request (protocol proxies) */
   onRequestDuration?: (seconds: number, count: number) => void;
+  /** udp and dns proxies: a flow without a datagram either way for this long is closed (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most; a new client beyond it evicts the flow idle the longest (default 1024) */
+  udpMaxFlows?: number;
+  /** TLS on either side (null: bytes pass as they come) */
+  tls?: ProxyTls | null;
   now?: Now;
   random?: Random;
 }
@@ -93,7 +122,11 @@ export class Proxy extends EventEmitter {
     bytesUp: 0,
     bytesDown: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    tlsFailures: { client: 0, upstream: 0 },
   };
+  private tlsSetting: ProxyTls | null;
+  /** accepted clients still in their TLS negotiation (not yet connections) */
+  private readonly handshaking = new Set<Socket>();
   private readonly host: ConnectionHost;
   /** the shared links of this proxy's connections (share client / proxy) */
   private readonly scopes: LinkScopes;
@@ -106,11 +139,26 @@ export class Proxy extends EventEmitter {
   private engine: RuleEngine<unknown> | null = null;
   private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
   private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
+  /**
+   * Someone watches every request (topic requests with requests: "all"): the request layer then
+   * names and times forwarded requests too. Off, it builds nothing per forwarded request.
+   */
+  tracing = false;
+  /** the datagram side of a udp or dns proxy while it listens */
+  private udp: UdpRelay | null = null;
+  /** the datagram counters of every relay this proxy has had (null until it first listens for datagrams) */
+  private datagramCounts: DatagramCounters | null = null;
+  readonly udpIdleMs: number;
+  readonly udpMaxFlows: number;
 
   constructor(opts: ProxyOptions) {
     super();
     this.name = opts.name;
+    this.udpIdleMs = opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
+    this.udpMaxFlows = opts.udpMaxFlows ?? DEFAULT_MAX_FLOWS;
     this.onRequestDuration = opts.onRequestDuration;
+    this.tlsSetting = opts.tls ?? null;
+    if (this.tlsSetting !== null) this.checkTls(this.protocolName);
     this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
@@ -187,7 +235,9 @@ export class Proxy extends EventEmitter {
         this.isEnabled = false;
         // destroy first: server.close() only calls back once every accepted socket has closed
         const stopped = this.stopListening();
+        await this.stopDatagrams();
         for (const c of this.conns.values()) c.destroy();
+        for (const s of this.handshaking) s.destroy();
         await stopped;
       }
     });
@@ -205,14 +255,16 @@ export class Proxy extends EventEmitter {
         this.listenAddr = next;
         return;
       }
-      const previous = { server: this.server, bound: this.boundAddr, listen: this.listenAddr };
+      const previous = { server: this.server, bound: this.boundAddr, listen: this.listenAddr, udp: this.udp };
       this.listenAddr = next;
       try {
         await this.listenNow();
       } catch (err) {
         this.listenAddr = previous.listen;
+        this.udp = previous.udp;
         throw err;
       }
+      if (previous.udp !== null) await previous.udp.close();
       const old = previous.server;
       if (old) {
         const stopped = new Promise<void>((resolve) => old.close(() => resolve()));
@@ -226,6 +278,21 @@ export class Proxy extends EventEmitter {
     this.upstreamAddr = mustParse("upstream", addr);
   }
 
+  get tls(): ProxyTls | null {
+    return this.tlsSetting;
+  }
+
+  /** Sets (or removes) TLS; new connections take it, live ones keep theirs. */
+  setTls(tls: ProxyTls | null): void {
+    if (tls !== null) this.checkTls(this.protocolName);
+    this.tlsSetting = tls;
+  }
+
+  private checkTls(protocol: ProtocolName): void {
+    const why = tlsUnsupported(protocol);
+    if (why !== null) throw new ProxyError(`tls: proxy ${this.name}: ${why}`, "EINVAL", [{ path: "tls", message: `proxy ${this.name}: ${why}` }]);
+  }
+
   get protocol(): ProtocolName {
     return this.protocolName;
   }
@@ -236,9 +303,17 @@ export class Proxy extends EventEmitter {
    */
   setProtocol(protocol: ProtocolName): void {
     if (!PROTOCOLS.includes(protocol)) throw new ProxyError(`protocol: expected one of ${PROTOCOLS.join(" | ")}, got ${JSON.stringify(protocol)}`, "EINVAL");
+    if (isDatagramProtocol(protocol) !== isDatagramProtocol(this.protocolName) && (this.server !== null || this.udp !== null)) {
+      throw new ProxyError(
+        `protocol: proxy ${this.name} listens for ${isDatagramProtocol(this.protocolName) ? "datagrams" : "TCP"}; ${protocol} needs ${isDatagramProtocol(protocol) ? "a UDP socket" : "a TCP listener"} (disable it first, or delete and create it again)`,
+        "EINVAL",
+      );
+    }
+    if (this.current !== null) this.checkTransport(protocol, this.current.spec);
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
+    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol);
     this.protocolName = protocol;
     this.module = module;
     this.engine = engine;
@@ -247,7 +322,7 @@ export class Proxy extends EventEmitter {
   private compileRules(module: ProtocolModule<unknown> | null, protocol: ProtocolName, rules: ImpairmentSpec["requests"]): RuleEngine<unknown> | null {
     if (rules.length === 0) return null;
     if (module === null) {
-      const problem = `proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http or grpc)`;
+      const problem = `proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http, grpc or dns)`;
       // the field named once: "params.requests: proxy pg carries tcp; ..." on the control channel
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
@@ -264,8 +339,20 @@ export class Proxy extends EventEmitter {
     this.compileRules(this.module, this.protocolName, rules);
   }
 
+  /** Checks a whole spec against this proxy: its rules, and faults its transport cannot carry. */
+  checkSpec(spec: ImpairmentSpec): void {
+    this.checkTransport(this.protocolName, spec);
+    this.checkRules(spec.requests);
+  }
+
+  private checkTransport(protocol: ProtocolName, spec: ImpairmentSpec): void {
+    const fields = datagramFieldErrors(this.name, protocol, spec);
+    if (fields.length > 0) throw new ProxyError(fields.map((f) => `${f.path}: ${f.message}`).join("; "), "EINVAL", fields);
+  }
+
   /** Replaces the impairment; live connections take it at once, triggers counting from now. */
   setImpairment(imp: AppliedImpairment | null): void {
+    if (imp !== null) this.checkTransport(this.protocolName, imp.spec);
     const engine = this.compileRules(this.module, this.protocolName, imp?.spec.requests ?? []);
     const clients: Cidr[] = [];
     for (const text of imp?.clients ?? []) {
@@ -278,6 +365,7 @@ export class Proxy extends EventEmitter {
     this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
+    this.udp?.setImpairment(this.currentForConnections, this.overlay);
   }
 
   /**
@@ -288,6 +376,7 @@ export class Proxy extends EventEmitter {
     this.overlay = overlay;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, overlay);
+    this.udp?.setImpairment(this.currentForConnections, overlay);
   }
 
   stats(): ProxyStats {
@@ -298,33 +387,40 @@ export class Proxy extends EventEmitter {
       queueDown += c.queued("down");
     }
     const k = this.counters;
+    const udp = this.udp;
+    const datagrams = udp?.stats() ?? (this.datagramCounts !== null ? datagramStats(this.datagramCounts, 0) : null);
     return {
-      connectionsActive: this.conns.size,
-      connectionsTotal: k.connectionsTotal,
+      connectionsActive: this.conns.size + (datagrams?.flowsActive ?? 0),
+      connectionsTotal: k.connectionsTotal + (datagrams?.flowsTotal ?? 0),
       bytesUp: k.bytesUp,
       bytesDown: k.bytesDown,
-      queueUp,
-      queueDown,
-      sharedLinks: this.scopes.size,
+      queueUp: queueUp + (udp?.queued("up") ?? 0),
+      queueDown: queueDown + (udp?.queued("down") ?? 0),
+      sharedLinks: this.scopes.size + (udp?.sharedLinks ?? 0),
       faults: { ...k.faults },
       requests: { ...this.requestCounts },
+      ...(datagrams !== null ? { datagrams } : {}),
+      tlsFailures: { ...k.tlsFailures },
     };
   }
 
   /** Shared links alive now (one per client address and direction with share client, ...). */
   get sharedLinks(): number {
-    return this.scopes.size;
+    return this.scopes.size + (this.udp?.sharedLinks ?? 0);
   }
 
+  /** TCP connections, then UDP flows (transport "udp"). */
   connections(): ConnInfo[] {
-    return [...this.conns.values()].map(connInfo);
+    const tcp = [...this.conns.values()].map(connInfo);
+    return this.udp === null ? tcp : [...tcp, ...this.udp.flowInfos()];
   }
 
   /** Sends a RST on one connection (by id) or all; returns how many. */
   resetConnections(id?: string): number {
     if (id !== undefined) {
       const c = this.conns.get(id);
-      if (!c) return 0;
+      // a UDP flow has nothing to reset: it is closed (its upstream socket too)
+      if (!c) return this.udp?.closeFlows("closed on request", id) ?? 0;
       c.resetOnRequest();
       return 1;
     }
@@ -333,7 +429,7 @@ export class Proxy extends EventEmitter {
       c.resetOnRequest();
       n++;
     }
-    return n;
+    return n + (this.udp?.closeFlows("closed on request") ?? 0);
   }
 
   /** Stops listening and destroys every connection; a listen still in progress is closed once it is up. */
@@ -343,6 +439,8 @@ export class Proxy extends EventEmitter {
       // destroy first: server.close() only calls back once every accepted socket has closed
       const stopped = this.stopListening();
       for (const c of this.conns.values()) c.destroy();
+      await this.stopDatagrams();
+      for (const s of this.handshaking) s.destroy();
       await stopped;
     }, true);
   }
@@ -356,7 +454,98 @@ export class Proxy extends EventEmitter {
     return run;
   }
 
-  private listenNow(): Promise<void> {
+  private async listenNow(): Promise<void> {
+    if (!isDatagramProtocol(this.protocolName)) return this.listenTcp();
+    // udp: a datagram socket; dns: the same port for UDP and TCP (a picked port is tried again
+    // when TCP finds it taken)
+    for (let attempt = 0; ; attempt++) {
+      const relay = this.newRelay();
+      const port = await relay.bind(this.listenAddr.host, this.listenAddr.port);
+      if (this.protocolName !== "dns") {
+        this.udp = relay;
+        this.boundAddr = { host: this.listenAddr.host, port };
+        this.listenAddr = this.boundAddr;
+        return;
+      }
+      const picked = this.listenAddr.port === 0;
+      const wanted = this.listenAddr;
+      this.listenAddr = { host: wanted.host, port };
+      try {
+        await this.listenTcp();
+        this.udp = relay;
+        return;
+      } catch (err) {
+        await relay.close();
+        this.listenAddr = wanted;
+        if (!picked || attempt >= 5 || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+      }
+    }
+  }
+
+  /** Stops the datagram side (its flows close), keeping its last counters for stats. */
+  private async stopDatagrams(): Promise<void> {
+    const udp = this.udp;
+    if (udp === null) return;
+    this.udp = null;
+    this.boundAddr = this.server !== null ? this.boundAddr : null;
+    await udp.close();
+  }
+
+  private newRelay(): UdpRelay {
+    const dns = this.protocolName === "dns";
+    const onDelay = this.host.observeDelay;
+    this.datagramCounts ??= newDatagramCounters();
+    return new UdpRelay({
+      counts: this.datagramCounts,
+      name: this.name,
+      upstream: () => this.upstreamAddr,
+      now: this.host.now,
+      random: this.host.random,
+      idleMs: this.udpIdleMs,
+      maxFlows: this.udpMaxFlows,
+      handler: dns ? (flow) => dnsDatagrams(flow, this.datagramRules(flow), this.host.now) : null,
+      opened: (info) => this.emit("open", info),
+      closed: (flow, reason) => {
+        const info: ConnCloseInfo = {
+          ...flowInfo(flow),
+          durationMs: Date.now() - flow.openedAt.getTime(),
+          faults: flow.faults as FaultKind[],
+          error: reason.startsWith("idle") || reason === "closed" ? null : reason,
+        };
+        this.emit("close", info);
+      },
+      ...(onDelay !== undefined ? { observeDelay: onDelay } : {}),
+      fault: (flow, kind, detail, count) => {
+        this.counters.faults[kind] += count;
+        if (!flow.faults.includes(kind)) flow.faults.push(kind);
+        const event: FaultEvent = { conn: flow.id, client: flow.clientLabel, kind, detail, count };
+        this.emit("fault", event);
+      },
+    });
+  }
+
+  /** What one UDP flow's dns layer reports to: the proxy's current rules, counters, events. */
+  private datagramRules(flow: UdpFlow) {
+    const counts = this.requestCounts;
+    const forward = { action: "forward" } as const;
+    return {
+      hasRules: () => this.engine !== null,
+      decide: (info: Parameters<RuleEngine<unknown>["decide"]>[0]) => {
+        const d = (this.engine as RuleEngine<DnsReply> | null)?.decide(info) ?? forward;
+        if (d.action === "forward") counts.forwarded++;
+        return d;
+      },
+      injected: (outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string) => {
+        counts[outcome]++;
+        flow.requestFaults.push(outcome);
+        if (flow.requestFaults.length > 64) flow.requestFaults.shift();
+        const event: RequestEvent = { conn: flow.id, client: flow.clientLabel, protocol: this.protocolName, outcome, rule, request, at: Date.now() };
+        this.emit("request", event);
+      },
+    };
+  }
+
+  private listenTcp(): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
         this.accept(socket),
@@ -403,13 +592,72 @@ export class Proxy extends EventEmitter {
       this.emit("fault", event);
       return;
     }
-    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);
+    const tls = this.tlsSetting;
+    if (tls?.clientCerts) this.acceptTls(socket, tls, tls.clientCerts);
+    else this.startConnection(socket, tls);
+  }
+
+  /** The client side's TLS (the protocol's ask, then the handshake), then the connection. */
+  private acceptTls(socket: Socket, tls: ProxyTls, certs: ClientCertificates): void {
+    const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+    const negotiation = tlsNegotiation(this.protocolName);
+    const timeoutMs = this.host.connectTimeoutMs;
+    this.handshaking.add(socket);
+    const ready: Promise<"tls" | "plain"> = negotiation.client !== undefined ? negotiation.client(socket, timeoutMs) : Promise.resolve("tls");
+    ready
+      .then((how): Promise<Socket> | Socket => (how === "tls" ? acceptTls(socket, certs, negotiation.alpn, timeoutMs) : socket))
+      .then(
+        (s) => {
+          this.handshaking.delete(socket);
+          if (!this.isEnabled || this.closed) return void s.destroy();
+          this.startConnection(s, tls);
+        },
+        (err: unknown) => {
+          this.handshaking.delete(socket);
+          socket.destroy();
+          this.tlsFailed(client, err);
+        },
+      );
+  }
+
+  private tlsFailed(client: string, err: unknown): void {
+    const f = err instanceof TlsFailure ? err : new TlsFailure("client", "error", String(err));
+    this.counters.tlsFailures[f.side]++;
+    const event: TlsFailureEvent = { client, side: f.side, code: f.code, message: f.message };
+    this.emit("tlsFailure", event);
+  }
+
+  private startConnection(socket: Socket, tls: ProxyTls | null): void {
+    const upstreamTls = tls?.loaded.upstream ?? null;
+    let wrap: UpstreamWrap | null = null;
+    if (upstreamTls !== null) {
+      const negotiation = tlsNegotiation(this.protocolName);
+      const host = this.upstreamAddr.host;
+      const timeoutMs = this.host.connectTimeoutMs;
+      const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+      wrap = async (raw: Socket): Promise<Socket> => {
+        try {
+          if (negotiation.upstream !== undefined) await negotiation.upstream(raw, timeoutMs);
+          return await connectTls(raw, host, upstreamTls, negotiation.alpn, timeoutMs);
+        } catch (err) {
+          this.tlsFailed(client, err);
+          throw err instanceof TlsFailure ? new Error(`upstream TLS: ${err.message}`) : err;
+        }
+      };
+    }
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap);
     const module = this.module;
     if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);
     this.counters.connectionsTotal++;
     this.emit("open", connInfo(conn));
     conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
+  }
+
+  /** An instant of the proxy's clock (now() time; default now) as epoch ms. */
+  private epochOf(at: number | undefined): number {
+    const wall = Date.now();
+    return at === undefined ? wall : Math.round(wall - (this.host.now() - at));
   }
 
   /** What one connection's request layer reports to: the proxy's current rules, counters, events. */
@@ -427,11 +675,21 @@ export class Proxy extends EventEmitter {
         if (d.action === "forward") counts.forwarded++;
         return d;
       },
-      injected: (outcome, rule, request) => {
+      injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;
         // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
         if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
-        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
+        if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
+        this.emit("request", event);
+      },
+      tracing: () => this.tracing,
+      traced: (request, arrivedAt, ms, detail) => {
+        if (!this.tracing) return;
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome: "forwarded", at: this.epochOf(arrivedAt) };
+        if (ms !== null) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
         this.emit("request", event);
       },
       answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),
@@ -459,4 +717,11 @@ function mustParse(field: string, value: string): HostPort {
   const r = parseHostPort(value);
   if (typeof r === "string") throw new ProxyError(`${field}: ${r}`, "EINVAL");
   return r;
+}
+
+/** Adds a request's identity, answer class and abandonment to its event (only the fields known). */
+function withDetail(event: RequestEvent, d: RequestDetail): void {
+  if (d.identity !== undefined) event.identity = d.identity;
+  if (d.answer !== undefined) event.answer = d.answer;
+  if (d.abandoned === true) event.abandoned = true;
 }

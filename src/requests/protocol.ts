@@ -29,6 +29,8 @@ export type MatchKind =
   | "regex"
   /** a glob (* and ?), case-sensitive, on the whole value */
   | "glob"
+  /** a glob (* and ?), case-insensitive, on the whole value (DNS names) */
+  | "iglob"
   /** a name or list of names, case-insensitive, exact */
   | "names"
   /** a map of key: glob, every one must fit (keys case-insensitive) */
@@ -79,6 +81,19 @@ export interface RelayPath {
   readUpstream(): void;
 }
 
+/**
+ * More about one request for the client verdicts, known only while someone watches every
+ * request (tracing): what makes a retry the same request, the answer's class, the client gone.
+ */
+export interface RequestDetail {
+  /** a short hash of what makes two attempts the same request (requests/identity.ts) */
+  identity?: string;
+  /** the server's (or the injected) answer: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** the client went away (closed, reset the stream, cancelled) before the answer; `ms` is then when */
+  abandoned?: boolean;
+}
+
 /** The outcome of one request, as counted by requests_total. */
 export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
@@ -88,8 +103,19 @@ export interface StreamContext<F> {
   hasRules(): boolean;
   /** the decision for one request (the rules current now: a new apply acts on live connections) */
   decide(info: RequestInfo): Decision<F>;
-  /** a decision was carried out (not called for "forward"; forwarded ones are counted by decide) */
-  injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string): void;
+  /**
+   * A decision was carried out (not called for "forward"; forwarded ones are counted by decide).
+   * `arrivedAt`: when the request arrived (now() time; default now); `ms`: arrival to the answer's
+   * start, when known.
+   */
+  injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string, arrivedAt?: number, ms?: number, detail?: RequestDetail): void;
+  /**
+   * True while someone watches every request (topic requests, requests: "all"). Only then does
+   * a stream keep labels and arrival times of forwarded requests and report them with traced().
+   */
+  tracing(): boolean;
+  /** A forwarded request's answer started `ms` after it arrived at `arrivedAt` (now() time); ms null: no answer. */
+  traced(request: string, arrivedAt: number, ms: number | null, detail?: RequestDetail): void;
   /** the server answered a forwarded request after this many seconds (`count` of them at once: default 1) */
   answered(seconds: number, count?: number): void;
   /** the stream can no longer be followed; it passes untouched from now on (said once) */
@@ -138,6 +164,11 @@ export interface ProtocolModule<F = unknown> {
   readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */
   compileFail(fail: Record<string, unknown>): F;
+  /**
+   * With `answer` or `truncate: true` (TC) among its actions (dns): checks that action's value
+   * and compiles it into the same shape as a fail (an answer made in the server's place).
+   */
+  compileAnswer?(action: "answer" | "truncate", value: unknown): F;
   /** the request layer of one new connection */
   open(ctx: StreamContext<F>): ProtocolStream;
 }
