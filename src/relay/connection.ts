@@ -23,6 +23,7 @@ import type { HostPort } from "./address.js";
 import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
+import { HeldRequests } from "../requests/holds.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -71,6 +72,8 @@ export class Connection {
   bytesUp = 0;
   bytesDown = 0;
   impaired = false;
+  /** the proxy's impairment reaches this connection (percent, clients): its request rules act here */
+  targeted = false;
   readonly faults: FaultKind[] = [];
 
   private upstream: Socket | null = null;
@@ -116,6 +119,8 @@ export class Connection {
   private requests: ProtocolStream | null = null;
   /** why request faults are off for this connection (TLS, a stream it cannot follow), else null */
   requestsOff: string | null = null;
+  /** requests its `delay` rules hold (let go early when a change takes the rule away) */
+  readonly held = new HeldRequests();
   /** request faults injected on this connection, in order */
   readonly requestFaults: string[] = [];
 
@@ -202,6 +207,7 @@ export class Connection {
     const targeted =
       impairment !== null && isTargeted(this.share, this.clientAddress, impairment.percent, impairment.clients);
     const base = targeted && impairment ? impairment.spec : null;
+    this.targeted = targeted;
     const spec = overlay !== null ? overlay(base, this.draw) : base;
     this.impaired = spec !== null;
     this.spec = spec;
@@ -653,6 +659,7 @@ export class Connection {
     if (this.state === "closed") return;
     this.state = "closed";
     this.requests?.close();
+    this.held.clear();
     this.disarmFaults();
     this.closeLinks();
     this.halfOpenState?.cancel();

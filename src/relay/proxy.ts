@@ -275,6 +275,19 @@ export class Proxy extends EventEmitter {
     this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
+    this.releaseHolds();
+  }
+
+  /**
+   * What a `delay` rule holds goes upstream at once, in order, on every connection the rule no
+   * longer reaches (panic, clear, a ttl, a closing session, an apply without it, untargeted now).
+   */
+  private releaseHolds(): void {
+    const engine = this.engine;
+    for (const c of this.conns.values()) {
+      if (c.held.size === 0) continue;
+      c.held.releaseUnless((rule) => c.targeted && engine !== null && engine.hasRule(rule));
+    }
   }
 
   /**
@@ -285,6 +298,7 @@ export class Proxy extends EventEmitter {
     this.overlay = overlay;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, overlay);
+    this.releaseHolds();
   }
 
   stats(): ProxyStats {
@@ -418,10 +432,12 @@ export class Proxy extends EventEmitter {
       path,
       upstream: formatHostPort(this.upstreamAddr.host, this.upstreamAddr.port),
       now: this.host.now,
-      hasRules: () => this.engine !== null,
+      // request rules reach the connections the link does (percent, clients), sticky per connection
+      hasRules: () => this.engine !== null && conn.targeted,
       decide: (info) => {
-        const d = this.engine?.decide(info) ?? forward;
+        const d = conn.targeted ? (this.engine?.decide(info) ?? forward) : forward;
         if (d.action === "forward") counts.forwarded++;
+        else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
         return d;
       },
       injected: (outcome, rule, request) => {

@@ -4,6 +4,7 @@
 import type { FieldError } from "../control/protocol.js";
 import type { Random } from "../clock.js";
 import { actionOf, describeRule, type RequestRule } from "./rule.js";
+import { timerHold } from "./holds.js";
 import { compileMatch, type Matcher } from "./match.js";
 import { RuleError, type Decision, type ProtocolModule, type RequestInfo } from "./protocol.js";
 
@@ -47,7 +48,7 @@ export class RuleEngine<F> {
         const name = describeRule(rule, i);
         let decision: Decision<F>;
         if ("fail" in rule) decision = { action: "fail", fail: module.compileFail(rule.fail), rule: name };
-        else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name };
+        else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name, hold: timerHold(rule.delay) };
         else if ("lose" in rule) decision = { action: "lose", rule: name };
         else {
           if (rule.reset === "stream" && module.streamReset !== true) throw new RuleError("reset", `the ${module.name} protocol has no streams to reset (use reset: true)`);
@@ -64,6 +65,11 @@ export class RuleEngine<F> {
 
   get empty(): boolean {
     return this.rules.length === 0;
+  }
+
+  /** True when a rule of this name (describeRule) is among these rules. */
+  hasRule(name: string): boolean {
+    return this.rules.some((r) => r.name === name);
   }
 
   /** The first rule whose match fits decides; a rule that does not fire (after, times, probability) forwards. */

@@ -72,7 +72,8 @@ export class FramedStream<F> implements ProtocolStream {
   private carryBytes = 0;
   /** the current partial request already went (partly) upstream */
   private started = false;
-  private delayTimer: NodeJS.Timeout | null = null;
+  /** cancels the hold of the request being delayed (null: none is) */
+  private delayTimer: (() => void) | null = null;
   private opaqueSaid = false;
   private closed = false;
   /** the client sent its FIN: it goes upstream once every request held here has gone */
@@ -192,7 +193,7 @@ export class FramedStream<F> implements ProtocolStream {
 
   close(): void {
     this.closed = true;
-    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+    this.delayTimer?.();
     this.delayTimer = null;
     this.pending.length = 0;
     this.carry = [];
@@ -272,7 +273,7 @@ export class FramedStream<F> implements ProtocolStream {
         case "delay": {
           flushRun();
           this.ctx.injected("delayed", decision.rule, this.labelOf(p));
-          this.delayTimer = setTimeout(() => {
+          this.delayTimer = decision.hold(() => {
             this.delayTimer = null;
             if (this.closed) return;
             this.codec.forwarded?.(p.info!);
@@ -281,7 +282,7 @@ export class FramedStream<F> implements ProtocolStream {
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();
             this.endUpstreamWhenDone();
-          }, decision.ms);
+          });
           break;
         }
       }
@@ -300,7 +301,7 @@ export class FramedStream<F> implements ProtocolStream {
       this.pendingBytes = 0;
       this.carry = [];
       this.carryBytes = 0;
-      if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+      this.delayTimer?.();
       this.delayTimer = null;
       ok = this.ctx.path.toUpstream(held);
     }

@@ -11,6 +11,7 @@
 // (HTTP/2 with node's http2 on both sides) implements ProtocolStream itself and still calls
 // decide() per request.
 import type { ActionKind, ProtocolName } from "./rule.js";
+import type { Hold } from "./holds.js";
 
 /** What a request looks like to rules: the values of its protocol's match fields. */
 export interface RequestInfo {
@@ -37,7 +38,8 @@ export type MatchKind =
 export type Decision<F> =
   | { action: "forward" }
   | { action: "fail"; fail: F; rule: string }
-  | { action: "delay"; ms: number; rule: string }
+  /** `hold` starts the wait: a timer of `ms` that a change taking the rule away ends early */
+  | { action: "delay"; ms: number; rule: string; hold: Hold }
   | { action: "lose"; rule: string }
   /** scope "stream": only the request's own stream (a multiplexing protocol: gRPC's RST_STREAM) */
   | { action: "reset"; scope: "connection" | "stream"; rule: string };

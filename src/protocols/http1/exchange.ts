@@ -18,6 +18,7 @@ import {
 } from "./head.js";
 import { MessageSplitter } from "./splitter.js";
 import { encodeAnswer, type HttpFailure } from "./answer.js";
+import type { Hold } from "../../requests/holds.js";
 import { OutputRun } from "../../requests/output-run.js";
 
 /** One request as rules see it. */
@@ -35,7 +36,8 @@ export interface Http1Request {
 export type Http1Decision =
   | { kind: "forward" }
   | { kind: "fail"; failure: HttpFailure }
-  | { kind: "delay"; ms: number }
+  /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
+  | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
   | { kind: "reset" };
 
@@ -102,7 +104,8 @@ export class Http1Exchange {
   private first = true;
   private passing = false;
   private dead = false;
-  private timer: NodeJS.Timeout | null = null;
+  /** cancels the hold of the request being delayed */
+  private cancelHold: (() => void) | null = null;
   private clientPaused = false;
   private upstreamPaused = false;
   private clientEnd: "open" | "ended" | "sent" = "open";
@@ -176,8 +179,8 @@ export class Http1Exchange {
   /** The connection is gone: drop timers and state. */
   destroy(): void {
     this.dead = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancelHold?.();
+    this.cancelHold = null;
   }
 
   private passThrough(reason: string): void {
@@ -252,14 +255,14 @@ export class Http1Exchange {
         this.queue.push(pending);
         this.flushUp(); // what came before goes now
         this.hold = "delay";
-        this.timer = setTimeout(() => {
-          this.timer = null;
+        this.cancelHold = decision.hold(() => {
+          this.cancelHold = null;
           if (this.dead) return;
           pending.sentAt = performance.now();
           this.up.add(bytes);
           this.hold = "none";
           this.pumpUp();
-        }, decision.ms);
+        });
         return;
       }
       case "reset":
