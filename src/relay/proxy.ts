@@ -434,11 +434,16 @@ export class Proxy extends EventEmitter {
       now: this.host.now,
       // request rules reach the connections the link does (percent, clients), sticky per connection
       hasRules: () => this.engine !== null && conn.targeted,
-      decide: (info) => {
+      decide: (info, uncounted = false) => {
         const d = conn.targeted ? (this.engine?.decide(info) ?? forward) : forward;
-        if (d.action === "forward") counts.forwarded++;
+        if (d.action === "forward") {
+          if (!uncounted) counts.forwarded++;
+        }
         else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
         return d;
+      },
+      passed: (count) => {
+        counts.forwarded += count;
       },
       injected: (outcome, rule, request) => {
         counts[outcome]++;

@@ -122,6 +122,7 @@ export class FramedStream<F> implements ProtocolStream {
       const units = this.codec.skimRequests(chunk);
       if (this.codec.opaque !== null) return this.passRaw(chunk);
       this.started = this.codec.midRequest === true;
+      if (units > 0) this.ctx.passed(units);
       const ok = units > 0 ? this.queue.pushEach(units, this.ctx.now()) : true;
       return this.ctx.path.toUpstream(chunk) && ok;
     }
@@ -131,10 +132,15 @@ export class FramedStream<F> implements ProtocolStream {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
       let ok = true;
+      let passed = 0;
       for (const r of scanned) {
-        if (r.info !== null) this.codec.forwarded?.(r.info);
+        if (r.info !== null) {
+          passed++;
+          this.codec.forwarded?.(r.info);
+        }
         if (r.responses > 0) ok = this.queue.push({ awaiting: r.responses, relay: true, answer: null, then: "none", sentAt: now }) && ok;
       }
+      if (passed > 0) this.ctx.passed(passed);
       const last = scanned.length > 0 ? scanned[scanned.length - 1]!.end : 0;
       this.started = last < chunk.length ? true : false;
       return this.ctx.path.toUpstream(chunk) && ok;

@@ -83,8 +83,13 @@ export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "rese
 export interface StreamContext<F> {
   /** true while the proxy has rules (asked per chunk: with none, a stream may only scan) */
   hasRules(): boolean;
-  /** the decision for one request (the rules current now: a new apply acts on live connections) */
-  decide(info: RequestInfo): Decision<F>;
+  /**
+   * The decision for one request (the rules current now: a new apply acts on live connections).
+   * `uncounted`: a forward is not counted as a request (a connection's startup message).
+   */
+  decide(info: RequestInfo, uncounted?: boolean): Decision<F>;
+  /** `count` requests went upstream while no rule acts on the connection (counted, never decided) */
+  passed(count: number): void;
   /** a decision was carried out (not called for "forward"; forwarded ones are counted by decide) */
   injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string): void;
   /** the server answered a forwarded request after this many seconds (`count` of them at once: default 1) */

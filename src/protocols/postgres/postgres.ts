@@ -311,7 +311,8 @@ export const postgresProtocol: ProtocolModule<PgFail> = {
       decide: (info) =>
         info.fields.encryption !== undefined
           ? { action: "fail", fail: { code: "00000", message: "", fatal: false }, rule: "SSLRequest refused (plaintext)" }
-          : ctx.decide(info),
+          : // the startup message is decided (user, database) but is no request of its own to count
+            ctx.decide(info, info.fields.startup === "1"),
       hasRules: () => !codec.started || ctx.hasRules(),
       injected: (outcome, rule, request) => {
         if (request !== "SSLRequest" && request !== "GSSENCRequest") ctx.injected(outcome, rule, request);
