@@ -201,14 +201,21 @@ export class Connection {
 
   /** Applies (or clears) an impairment (and overlay); time triggers count from `origin`. */
   applyImpairment(impairment: ConnectionImpairment | null, origin: number, overlay: SpecOverlay | null = null): void {
-    if (this.state === "halfOpen" || this.state === "closing" || this.state === "closed") return;
-    this.disarmFaults();
-    const random = this.host.random;
+    if (this.state === "closing" || this.state === "closed") return;
     const targeted =
       impairment !== null && isTargeted(this.share, this.clientAddress, impairment.percent, impairment.clients);
     const base = targeted && impairment ? impairment.spec : null;
     this.targeted = targeted;
     const spec = overlay !== null ? overlay(base, this.draw) : base;
+    if (this.state === "halfOpen") {
+      this.impaired = spec !== null;
+      // healed (no halfOpen asked for any more): the client is read again, its bytes discarded,
+      // so its FIN or RST is heard and the connection ends instead of lingering in CLOSE-WAIT
+      if (!spec?.halfOpen) this.client.resume();
+      return;
+    }
+    this.disarmFaults();
+    const random = this.host.random;
     this.impaired = spec !== null;
     this.spec = spec;
     this.originUp = this.bytesUp;

@@ -179,9 +179,16 @@ export class FramedStream<F> implements ProtocolStream {
 
   fromUpstream(chunk: Buffer): boolean {
     if (this.closed) return true;
-    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    // once requests are off, server bytes still go through the queue while answers are owed
+    // (an injected one behind a forwarded one): the client gets them in order, then raw bytes
+    const was = this.codec.opaque;
+    if (was !== null && this.queue.length === 0) return this.passRawDown(chunk);
     const ends = this.codec.scanResponses(chunk);
-    if (this.codec.opaque !== null) return this.passRawDown(chunk);
+    if (this.codec.opaque !== was) {
+      // the server's bytes cannot be framed: what the agent owes goes first, then raw
+      const ok = this.queue.abandon();
+      return this.passRawDown(chunk) && ok;
+    }
     if (this.queue.plain) {
       const ok = this.ctx.path.toClient(chunk);
       this.queue.completed(ends.length);
