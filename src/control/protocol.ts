@@ -1,6 +1,9 @@
 // The control channel's contract: every JSON-RPC method with its params and result.
 // The agent's server and the client (CLI, library) both import this module, so they cannot drift.
 import type { ImpairmentSpec, ResolvedProfile } from "../profiles/types.js";
+import type { FieldError } from "../field-error.js";
+
+export type { FieldError } from "../field-error.js";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -19,11 +22,6 @@ export const ErrorCode = {
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** One bad field of a request (`data` of an InvalidParams error). */
-export interface FieldError {
-  path: string;
-  message: string;
-}
 
 export interface RpcErrorObject {
   code: number;

@@ -1,10 +1,10 @@
 // The experiment's verdict on a run: per step and over the run, per probe, the figures and the slo's
 // breaches; the steady-state windows; and whether it passed, failed or was aborted. It fills the
 // run report's experiment fields (SPEC "Experiments that judge themselves").
-import type { RunReport, StepReport } from "../scenario/report.js";
+import type { RunReport, StepReport } from "../report/report.js";
 import { checkSlo } from "./slo.js";
 import { recoveryAfter, samplesIn, summarize } from "./stats.js";
-import type { ProbeStats, SloBreach, Verdict } from "./types.js";
+import type { ProbeStats, SloBreach, Verdict } from "../report/figures.js";
 import type { ExperimentWatch, WindowResult } from "./watch.js";
 
 export interface StepWindow {
@@ -31,10 +31,6 @@ export interface ExperimentFields {
   aborted: { reason: string; atMs: number } | null;
 }
 
-export function verdictOf(report: RunReport): Verdict {
-  if (report.aborted) return "aborted";
-  return report.exitCode === 0 ? "passed" : "failed";
-}
 
 /** Fills `report` (steps' probes and sloBreaches, totals.probes, steadyState, slo, aborted) and its exit code. */
 export function judgeRun(report: RunReport, watch: ExperimentWatch, input: JudgeInput): void {

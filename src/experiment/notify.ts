@@ -1,10 +1,11 @@
 // The verdict to a chat webhook: a POST of {"text": "..."}, the shape of Slack's incoming webhooks
 // (which Mattermost and Teams connectors also take). A webhook that fails is reported in the
 // result and changes nothing else.
-import type { RunReport } from "../scenario/report.js";
-import { breachText, ms, pct } from "./format.js";
-import type { NotifyDef, NotifyResult, ProbeStats, Verdict } from "./types.js";
-import { verdictOf } from "./judge.js";
+import type { RunReport } from "../report/report.js";
+import { breachText, ms, pct } from "../report/format.js";
+import type { NotifyDef } from "./types.js";
+import type { NotifyResult, ProbeStats, Verdict } from "../report/figures.js";
+import { verdictOf } from "../report/report.js";
 
 export const NOTIFY_TIMEOUT_MS = 5000;
 

@@ -5,7 +5,8 @@ import type { FieldError } from "../control/protocol.js";
 import { describe, FieldChecker, isRecord, join } from "../profiles/fields.js";
 import { suggest } from "../profiles/schema.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
-import { VERDICTS, type AbortWhen, type Experiment, type NotifyDef, type ProbeCheck, type ProbeDef, type SloDef, type SteadyStateDef, type Verdict } from "./types.js";
+import { type AbortWhen, type Experiment, type NotifyDef, type ProbeCheck, type ProbeDef, type SloDef, type SteadyStateDef } from "./types.js";
+import { VERDICTS, type Verdict } from "../report/figures.js";
 
 /** The scenario's top-level fields this module reads. */
 export const EXPERIMENT_FIELDS = ["probes", "slo", "steadyState", "abortWhen", "notify"] as const;

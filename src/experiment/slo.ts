@@ -1,5 +1,6 @@
 // The slo's verdict on a probe's figures over one window: one breach per limit not met.
-import type { ProbeStats, SloBreach, SloDef } from "./types.js";
+import type { SloDef } from "./types.js";
+import type { ProbeStats, SloBreach } from "../report/figures.js";
 
 export interface SloCheck {
   /** the recovery was measured in this window (a step that made things better) */

@@ -1,6 +1,7 @@
 // A probe's samples over a window -> its figures: samples, successes, availability, latency
 // percentiles of the successes (nearest rank), failures by cause; and the recovery after a moment.
-import type { ProbeStats, Sample } from "./types.js";
+import type { Sample } from "./types.js";
+import type { ProbeStats } from "../report/figures.js";
 
 /** Successes in a row that count as recovered; the first of them is the moment of recovery. */
 export const RECOVERED_AFTER = 3;

@@ -1,6 +1,7 @@
 // An experiment: how a scenario watches the system under test (probes) and what "survived" means
 // (slo, steady state, stop condition), and who hears the verdict (notify). Times are ms,
 // availabilities 0..1, as the scenario schema leaves them.
+import type { Verdict } from "../report/figures.js";
 
 export interface HttpCheck {
   kind: "http";
@@ -62,9 +63,6 @@ export interface AbortWhen {
   over: number;
 }
 
-export type Verdict = "passed" | "failed" | "aborted";
-export const VERDICTS: readonly Verdict[] = ["passed", "failed", "aborted"];
-
 export interface NotifyDef {
   webhook: string;
   on: Verdict[];
@@ -90,38 +88,4 @@ export interface Sample {
   cause?: string;
 }
 
-/** A probe's figures over one window (report field `probes.NAME`). */
-export interface ProbeStats {
-  samples: number;
-  successes: number;
-  /** successes / samples, 0..1; null without samples */
-  availability: number | null;
-  /** latency of the successful samples, ms; null without successes */
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  maxMs: number | null;
-  failures: Record<string, number>;
-  /** ms from the step's end until the first of three successes in a row; null when not measured or never */
-  recoveryMs: number | null;
-}
 
-export interface SloBreach {
-  probe: string;
-  what: "availability" | "p95" | "p99" | "recovery";
-  /** availability 0..1, else ms */
-  limit: number;
-  /** null: no figure (a recovery that never came) */
-  got: number | null;
-  /** "step 2", "run", "steadyState.before", "steadyState.after" */
-  where: string;
-}
-
-export interface NotifyResult {
-  webhook: string;
-  verdict: Verdict;
-  /** HTTP status, null when no answer */
-  status: number | null;
-  ok: boolean;
-  error: string | null;
-}

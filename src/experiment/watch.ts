@@ -4,8 +4,9 @@
 import { ProbeLoop } from "./probes/probe.js";
 import { checkSteady } from "./slo.js";
 import { availabilityEndingIn, recoveryAfter, samplesIn, summarize } from "./stats.js";
-import { ms as showMs, pct } from "./format.js";
-import type { Experiment, ProbeStats, Sample, SloBreach } from "./types.js";
+import { ms as showMs, pct } from "../report/format.js";
+import type { Experiment, Sample } from "./types.js";
+import type { ProbeStats, SloBreach } from "../report/figures.js";
 
 export interface WatchHooks {
   /** the stop condition holds: the run reverts and stops */

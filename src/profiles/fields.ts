@@ -1,6 +1,6 @@
 // Walking parsed YAML/JSON for a validator that reports one FieldError per bad field with a
 // dotted path (`steps.2.ramp.over`): the pieces the scenario and experiment schemas share.
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import { showValue } from "../units.js";
 import { suggest } from "./schema.js";
 

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from "yaml";
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import { PROFILE_NAME_PATTERN, validateProfile, type ProfileDraft } from "./schema.js";
 
 /** One problem of a profile file: where it is and what is wrong. */

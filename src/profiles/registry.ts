@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import {
   formatFileError,
   locateErrors,

@@ -2,7 +2,7 @@
 // complete ImpairmentSpec. Layers are applied in that order onto `clean`; within one layer `rtt`
 // sets both directions' delay to rtt/2 and a direction's own `delay` in the same layer wins,
 // so a later layer's `rtt` (e.g. `set rtt=100ms`) overrides both directions.
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import { formatDuration } from "../units.js";
 import { parseSetOverrides, suggest, validateProfile, type DirectionPatch, type ProfileDraft, type SpecPatch } from "./schema.js";
 import {

@@ -2,7 +2,7 @@
 // partial spec (a patch), with one FieldError per bad field. Patches are merged by resolve.ts.
 // Both the YAML form (unit strings, `lossModel`) and the canonical form of a resolved
 // ImpairmentSpec (numbers, `gilbertElliott`, nulls) are accepted, so a resolved spec round-trips.
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import {
   parseBandwidth,
   parseDuration,

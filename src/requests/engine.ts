@@ -1,7 +1,7 @@
 // The decision per request: rules compiled for one protocol, with the counters `after` and
 // `times` need. One RuleEngine per apply on a proxy (a new apply starts the counts again); every
 // connection of the proxy asks the current one, so `times` counts across the proxy.
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import type { Random } from "../clock.js";
 import { actionOf, describeRule, type RequestRule } from "./rule.js";
 import { timerHold } from "./holds.js";

@@ -4,7 +4,7 @@
 // that pass first. The canonical form (this type) is also valid input, so a resolved spec
 // round-trips. Protocol-specific checks (which match fields exist, what a `fail` looks like)
 // happen when the rules meet a proxy's protocol (see compile.ts).
-import type { FieldError } from "../control/protocol.js";
+import type { FieldError } from "../field-error.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
 
 export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis"] as const;

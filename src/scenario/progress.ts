@@ -1,9 +1,9 @@
 // What a run shows while it plays. On a TTY: one status line redrawn each second (current step,
 // time left, live throughput per proxy) with notes printed above it. Elsewhere (CI logs): the
 // notes only, one line each.
-import { humanDuration, humanRate } from "./markdown.js";
+import { humanDuration, humanRate } from "../report/format.js";
 import type { ProbeLive } from "../experiment/watch.js";
-import { pct } from "../experiment/format.js";
+import { pct } from "../report/format.js";
 import { formatTimeLeft } from "../units.js";
 
 export interface ProgressState {

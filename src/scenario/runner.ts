@@ -7,9 +7,9 @@ import type { ProxyInfo } from "../control/protocol.js";
 import { startCommand, type CommandExit, type RunningCommand } from "./command.js";
 import { describeTimelineAction, planTimeline, stepLabel, stepProxies, type Timeline, type TimelineAction } from "./plan.js";
 import { silentProgress, type ProgressSink } from "./progress.js";
-import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "./report.js";
+import { addToSnapshot, trafficBetween, type CounterSnapshot, type PhaseReport, type RunReport, type StepReport } from "../report/report.js";
 import { describeAction } from "./schema.js";
-import { shellQuote } from "./shell-quote.js";
+import { shellQuote } from "../report/shell-quote.js";
 import { describeFieldPath } from "./load.js";
 import { AgentSession, type AgentRef } from "./session.js";
 import type { Scenario } from "./types.js";
@@ -17,9 +17,9 @@ import { constants } from "node:os";
 import { ExperimentWatch, type WindowResult } from "../experiment/watch.js";
 import { judgeRun } from "../experiment/judge.js";
 import { notifyRun } from "../experiment/notify.js";
-import { stepsEndingBetter } from "../experiment/better.js";
-import { recordPoll, recordSamples, type RunSeries } from "../experiment/series.js";
-import { breachText } from "../experiment/format.js";
+import { stepsEndingBetter } from "./better.js";
+import { recordPoll, recordSamples, type RunSeries } from "../report/series.js";
+import { breachText } from "../report/format.js";
 
 export interface RunOptions {
   scenario: Scenario;

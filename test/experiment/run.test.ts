@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 import { CLI_PATH, closedPort } from "../support/cli.js";
 import { sleep } from "../support/net.js";
 import { startCliAgent, startHttpService, startWebhookReceiver, type CliAgent, type HttpService } from "../support/experiment-lab.js";

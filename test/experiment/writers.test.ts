@@ -3,11 +3,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { renderProgressLine } from "../../src/scenario/progress.js";
-import { renderMarkdown } from "../../src/scenario/markdown.js";
-import { renderJunit } from "../../src/scenario/junit.js";
-import type { RunReport } from "../../src/scenario/report.js";
+import { renderMarkdown } from "../../src/report/markdown.js";
+import { renderJunit } from "../../src/report/junit.js";
+import type { RunReport } from "../../src/report/report.js";
 import { notifyText } from "../../src/experiment/notify.js";
-import type { ProbeStats } from "../../src/experiment/types.js";
+import type { ProbeStats } from "../../src/report/figures.js";
 
 function stats(over: Partial<ProbeStats>): ProbeStats {
   return { samples: 10, successes: 10, availability: 1, p50Ms: 4, p95Ms: 9, p99Ms: 12, maxMs: 12, failures: {}, recoveryMs: null, ...over };

@@ -13,7 +13,7 @@ import { connect } from "../../src/index.js";
 import { spawnAgent } from "../support/agent-process.js";
 import { CLI_PATH, runCli } from "../support/cli.js";
 import { echoServer, sleep } from "../support/net.js";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 
 const dir = await mkdtemp(join(tmpdir(), "netimpair-run-limits-"));
 after(() => rm(dir, { recursive: true, force: true }));

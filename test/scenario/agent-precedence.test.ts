@@ -2,7 +2,7 @@
 // env NETIMPAIR_AGENT > ws://127.0.0.1:8474/control.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 import { run, runLab } from "./run-lab.js";
 
 const DEFAULT_AGENT = "ws://127.0.0.1:8474/control";

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, startAgent, type ControlClient, type RunningAgent } from "../../src/index.js";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 import { closedPort } from "../support/cli.js";
 import { startRun, type RunningRunner } from "./run-lab.js";
 import { dial, echoServer, readBytes, roundTrip, sleep, type Peer } from "../support/net.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunReport } from "../../src/scenario/report.js";
+import type { RunReport } from "../../src/report/report.js";
 import { runLab, startRun, waitFor } from "./run-lab.js";
 
 const sleeper = [process.execPath, "-e", "setTimeout(() => {}, 30000)"];

@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { escapeXml, renderJunit } from "../../src/scenario/junit.js";
-import { humanBytes, humanDuration, renderMarkdown } from "../../src/scenario/markdown.js";
-import { trafficBetween, zeroFaults, type RunReport, type StepReport } from "../../src/scenario/report.js";
+import { renderJunit } from "../../src/report/junit.js";
+import { escapeXml } from "../../src/report/xml.js";
+import { renderMarkdown } from "../../src/report/markdown.js";
+import { humanBytes, humanDuration } from "../../src/report/format.js";
+import { trafficBetween, zeroFaults, type RunReport, type StepReport } from "../../src/report/report.js";
 
 function step(index: number, at: number, durationMs: number, status: StepReport["status"], name = `apply p${index}`): StepReport {
   const start = Date.parse("2030-01-01T00:00:00.000Z") + at;

@@ -6,16 +6,16 @@ import { fleetContext, globalsOf } from "../globals.js";
 import { UsageError } from "../output.js";
 import { loadScenarioFile, ScenarioLoadError } from "../../scenario/load.js";
 import { runScenario } from "../../scenario/runner.js";
-import { renderJunit } from "../../scenario/junit.js";
-import { renderMarkdown } from "../../scenario/markdown.js";
+import { renderJunit } from "../../report/junit.js";
+import { renderMarkdown } from "../../report/markdown.js";
 import { streamProgress } from "../../scenario/progress.js";
 import type { RunningCommand } from "../../scenario/command.js";
-import { shellQuote } from "../../scenario/shell-quote.js";
+import { shellQuote } from "../../report/shell-quote.js";
 import type { AgentRef } from "../../scenario/session.js";
 import type { Scenario } from "../../scenario/types.js";
-import { renderHtmlReport } from "../../experiment/html.js";
+import { renderHtmlReport } from "../../report/html.js";
 import { checkOutputs, writeOutput, type OutputFile } from "./run-outputs.js";
-import { newSeries } from "../../experiment/series.js";
+import { newSeries } from "../../report/series.js";
 
 interface RunFlags {
   report?: string;

@@ -2,9 +2,9 @@
 // what the earlier steps left, or to what they had before the run) or a clear (or a return to
 // what was there before the run) took over from them.
 // The probes' recovery is measured after those steps.
-import type { Timeline } from "../scenario/plan.js";
-import { stepProxies } from "../scenario/plan.js";
-import type { ScenarioStep } from "../scenario/types.js";
+import type { Timeline } from "./plan.js";
+import { stepProxies } from "./plan.js";
+import type { ScenarioStep } from "./types.js";
 
 export function stepsEndingBetter(steps: readonly ScenarioStep[], timeline: Timeline, allProxies: readonly string[]): boolean[] {
   return steps.map((step, i) => {

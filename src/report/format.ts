@@ -1,6 +1,6 @@
 // Probe figures and slo breaches as short text, shared by the Markdown summary, JUnit, the
 // progress line, the webhook and the HTML report.
-import type { ProbeStats, SloBreach } from "./types.js";
+import type { ProbeStats, SloBreach } from "./figures.js";
 
 export function pct(share: number | null): string {
   return share === null ? "-" : `${Number((share * 100).toFixed(1))}%`;
@@ -30,4 +30,29 @@ export function breachText(b: SloBreach, withWhere = true): string {
   if (b.what === "availability") return `${b.probe} availability ${pct(b.got)} < ${pct(b.limit)}${where}`;
   if (b.what === "recovery") return b.got === null ? `${b.probe} did not recover (3 successes in a row) within the run, limit ${ms(b.limit)}${where}` : `${b.probe} recovery ${ms(b.got)} > ${ms(b.limit)}${where}`;
   return `${b.probe} ${b.what} ${ms(b.got)} > ${ms(b.limit)}${where}`;
+}
+
+/** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
+export function humanBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function humanRate(bytesPerSecond: number): string {
+  return `${humanBytes(bytesPerSecond)}/s`;
+}
+
+/** ms for people: 850ms, 12.3s, 2m05s. */
+export function humanDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m}m${String(s).padStart(2, "0")}s`;
 }

@@ -1,7 +1,7 @@
 // The experiment's part of the JUnit report: a step that broke the slo fails with its figures,
 // and the run-wide checks (steady state, the slo over the run, the stop condition) are a test case.
-import { escapeXml } from "../scenario/junit.js";
-import type { RunReport, StepReport } from "../scenario/report.js";
+import { escapeXml } from "./xml.js";
+import type { RunReport, StepReport } from "./report.js";
 import { breachText, statsText } from "./format.js";
 
 /** The <failure> and figures of a step, or [] when it has no probes. */

@@ -1,9 +1,9 @@
 // The experiment's part of the Markdown summary: the verdict, the slo's breaches and one row per
 // window (steady state before, each step, the run, steady state after) and probe.
-import type { RunReport } from "../scenario/report.js";
-import { humanDuration } from "../scenario/markdown.js";
+import type { RunReport } from "./report.js";
+import { humanDuration } from "./format.js";
 import { breachText, failuresText, ms, pct } from "./format.js";
-import type { ProbeStats } from "./types.js";
+import type { ProbeStats } from "./figures.js";
 
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\n/g, " ");

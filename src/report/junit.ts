@@ -4,14 +4,9 @@
 // skipped when the run never reached it.
 import { formatBandwidth, formatSize } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
-import { experimentCase, stepSloLines } from "../experiment/junit.js";
+import { experimentCase, stepSloLines } from "./junit-experiment.js";
 import { shellQuote } from "./shell-quote.js";
-
-export function escapeXml(text: string): string {
-  // characters XML 1.0 cannot hold at all are dropped
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "").replace(/[<>&"']/g, (c) => `&${({ "<": "lt", ">": "gt", "&": "amp", '"': "quot", "'": "apos" } as Record<string, string>)[c]};`);
-}
+import { escapeXml } from "./xml.js";
 
 function seconds(ms: number): string {
   return (ms / 1000).toFixed(3);

@@ -5,15 +5,15 @@
 // over time, throughput per proxy.
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import type { RunReport } from "../scenario/report.js";
-import { trafficTotals } from "../scenario/report.js";
-import { humanBytes, humanDuration, humanRate } from "../scenario/markdown.js";
-import { verdictOf } from "./judge.js";
+import type { RunReport } from "./report.js";
+import { trafficTotals } from "./report.js";
+import { humanBytes, humanDuration, humanRate } from "./format.js";
+import { verdictOf } from "./report.js";
 import { breachText, failuresText, ms, pct } from "./format.js";
 import type { RunSeries } from "./series.js";
-import type { ProbeStats } from "./types.js";
+import type { ProbeStats } from "./figures.js";
 import { HTML_CLIENT_SCRIPT, HTML_STYLE } from "./html-client.js";
-import { shellQuote } from "../scenario/shell-quote.js";
+import { shellQuote } from "./shell-quote.js";
 
 const require = createRequire(import.meta.url);
 

@@ -2,8 +2,7 @@
 // polled them, and every probe sample. Times are ms from the run's start (negative: the steady
 // state before it).
 import { FAULT_KINDS } from "../control/protocol.js";
-import type { CounterSnapshot } from "../scenario/report.js";
-import type { ExperimentWatch } from "./watch.js";
+import type { CounterSnapshot } from "./report.js";
 
 export interface SeriesSample {
   atMs: number;
@@ -40,7 +39,13 @@ export function recordPoll(series: RunSeries, atMs: number, snap: CounterSnapsho
 }
 
 /** Copies the probes' samples into the series, relative to the run's start. */
-export function recordSamples(series: RunSeries, watch: ExperimentWatch, originFallback: number): void {
+/** What recordSamples reads of the experiment's watch: its origin and each probe loop's samples. */
+export interface SampleSource {
+  originMs: number;
+  loops: readonly { def: { name: string }; samples: Iterable<{ start: number; ms: number; ok: boolean; cause?: string }> }[];
+}
+
+export function recordSamples(series: RunSeries, watch: SampleSource, originFallback: number): void {
   const origin = watch.originMs > 0 ? watch.originMs : originFallback;
   for (const loop of watch.loops) {
     series.samples[loop.def.name] = [...loop.samples]

@@ -1,33 +1,9 @@
 // The Markdown summary printed at the end of a run (and fit for $GITHUB_STEP_SUMMARY): one row per
 // step and proxy, and with --baseline a comparison of the clean and the impaired run.
 import { stepsFailedByCommand, totalFaults, trafficTotals, type RunReport, type TrafficStats } from "./report.js";
-import { renderExperimentMarkdown } from "../experiment/markdown.js";
+import { renderExperimentMarkdown } from "./markdown-experiment.js";
 import { shellQuote } from "./shell-quote.js";
-
-/** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
-export function humanBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
-export function humanRate(bytesPerSecond: number): string {
-  return `${humanBytes(bytesPerSecond)}/s`;
-}
-
-/** ms for people: 850ms, 12.3s, 2m05s. */
-export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m}m${String(s).padStart(2, "0")}s`;
-}
+import { humanBytes, humanDuration, humanRate } from "./format.js";
 
 function cell(text: string): string {
   return text.replace(/\|/g, "\\|").replace(/\n/g, " ");

@@ -1,7 +1,7 @@
 // The run report (JSON): per step and proxy, the time span, bytes each way, throughput,
 // connections and faults, measured from the agents' counters at each step's start and end.
 import { FAULT_KINDS, type FaultKind, type ProxyInfo } from "../control/protocol.js";
-import type { NotifyResult, ProbeStats, SloBreach } from "../experiment/types.js";
+import type { NotifyResult, ProbeStats, SloBreach, Verdict } from "./figures.js";
 
 /** Traffic through one proxy (summed over the agents that have it) during a window. */
 export interface TrafficStats {
@@ -157,4 +157,10 @@ export function stepsFailedByCommand(report: RunReport): Set<number> {
     if (exit.atMs >= start && exit.atMs <= end + 1) failed.add(s.index);
   }
   return failed;
+}
+
+/** passed, failed or aborted, as the run ended. */
+export function verdictOf(report: RunReport): Verdict {
+  if (report.aborted) return "aborted";
+  return report.exitCode === 0 ? "passed" : "failed";
 }
