@@ -127,14 +127,14 @@ describe("request and byte counters of protocol proxies (CLI agent, no rule)", (
     assert.equal(durations(text, "rd", "redis"), 41);
   });
 
-  test("psql: 3 runs of one query count 3 (the startup message is no request)", async () => {
+  test("psql: 3 runs of two queries count 6 (the startup message is no request)", async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await run("psql", ["-X", "-h", "127.0.0.1", "-p", String(agent.port("pg")), "-U", "postgres", "-d", "test", "-At", "-c", "select 99"]);
-      assert.equal(r.stdout.trim(), "99");
+      const r = await run("psql", ["-X", "-h", "127.0.0.1", "-p", String(agent.port("pg")), "-U", "postgres", "-d", "test", "-At", "-c", "select 99", "-c", "select 98"]);
+      assert.equal(r.stdout.trim(), "99\n98");
     }
     const text = await metrics();
-    assert.equal(forwarded(text, "pg", "postgres"), 3);
-    assert.equal(durations(text, "pg", "postgres"), 3);
+    assert.equal(forwarded(text, "pg", "postgres"), 6);
+    assert.equal(durations(text, "pg", "postgres"), 6);
   });
 
   test("mysql client: 3 runs of one query count 3", async () => {
