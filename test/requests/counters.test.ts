@@ -55,8 +55,10 @@ class RawClient {
     }
   }
   async close(): Promise<void> {
+    // the server may have closed first (Connection: close)
+    const closed = this.socket.closed ? Promise.resolve() : new Promise((r) => this.socket.once("close", r));
     this.socket.end();
-    await new Promise((r) => this.socket.once("close", r));
+    await closed;
   }
 }
 
