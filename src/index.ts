@@ -15,9 +15,15 @@ export {
   type ConnectionErrorKind,
   type EventHandler,
   type ApplyOptions,
+  type SubscribeOptions,
 } from "./control/client.js";
 export * from "./control/protocol.js";
 export * from "./profiles/types.js";
 export { ProfileRegistry } from "./profiles/registry.js";
 export { resolveImpairment } from "./profiles/resolve.js";
 export { parseDuration, parseBandwidth, parseSize, parseProbability, parsePercent, formatDuration, formatBandwidth, formatSize, UnitError } from "./units.js";
+// verdicts on the client: fold `requests` events (requests: "all") as `netimpair run`'s expect: does
+export { ClientWindow, type SeenRequest } from "./experiment/client-window.js";
+export { judgeClients } from "./experiment/client-verdicts.js";
+export type { ClientExpectation } from "./experiment/client-types.js";
+export type { ClientStats, ExpectationResult } from "./report/clients.js";

@@ -5,14 +5,18 @@ import { EventEmitter } from "node:events";
 import { VERSION } from "../version.js";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { Proxy, ProxyError, type ConnCloseInfo, type FaultEvent } from "../relay/proxy.js";
+import { Proxy, ProxyError, type ConnCloseInfo, type FaultEvent, type ProxyTls, type TlsFailureEvent } from "../relay/proxy.js";
+import { AgentCa, CaError, defaultStateDir, type CaSource } from "../tls/agent-ca.js";
+import { checkTlsSpec, loadTls, mergeTls, TlsSettingError } from "../tls/settings.js";
+import { ClientCertificates } from "../tls/wrap.js";
+import { tlsUnsupported } from "../tls/protocols.js";
 import type { RequestEvent, RequestsOffEvent } from "../requests/events.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { parseHostPort } from "../relay/address.js";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { resolveImpairment } from "../profiles/resolve.js";
 import type { ImpairmentSpec, ResolvedProfile } from "../profiles/types.js";
-import type { SetOverrides, AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentEventData, ImpairmentState, ProxyInfo, RemovedImpairment, ToxicInfo } from "../control/protocol.js";
+import type { ProxyTlsSpec, SetOverrides, AgentInfo, ApplyResult, ConnInfo, FieldError, ImpairmentEventData, ImpairmentState, ProxyInfo, RemovedImpairment, ToxicInfo } from "../control/protocol.js";
 import { ImpairmentBook, realTimers, type ChangeCause, type Timers } from "./impairments.js";
 import { AgentMetrics, type MeteredProxy } from "./metrics.js";
 import { checkProxyName } from "./config.js";
@@ -28,6 +32,8 @@ export interface AgentOptions {
   id?: string;
   labels?: Record<string, string>;
   timers?: Timers;
+  /** where the agent's CA lives (default: the state folder, made on first need) */
+  ca?: CaSource;
 }
 
 export interface CreateProxyRequest {
@@ -38,6 +44,10 @@ export interface CreateProxyRequest {
   maxConnections?: number;
   /** default tcp */
   protocol?: ProtocolName;
+  /** TLS on either side (unchecked: the agent checks it, naming params.tls...) */
+  tls?: unknown;
+  /** the folder relative file paths in `tls` start from (a config file's), default the cwd */
+  tlsBaseDir?: string;
 }
 
 export interface ApplyRequest {
@@ -122,10 +132,16 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** control sessions told when they are cancelled */
   private readonly cancelHooks = new Map<string, (c: SessionCancel) => void>();
   private toxicSource: ToxicSource | null = null;
+  /** control sessions subscribed to every request (topic requests, requests: "all") */
+  private requestWatchers = 0;
   /** who is acting, for the impairment-change log line */
   private actor = "agent";
   private actorTtl: number | null = null;
   private actorBound = false;
+  private readonly caSource: CaSource;
+  private ca: Promise<AgentCa> | null = null;
+  /** TLS failure codes already logged, per proxy (each is logged once, all are counted) */
+  private readonly tlsSaid = new Map<string, Set<string>>();
 
   constructor(opts: AgentOptions) {
     super();
@@ -139,6 +155,74 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.faultLog = new FaultLog(opts.log);
     this.book = new ImpairmentBook((proxy, state, cause) => this.onImpairmentChange(proxy, state, cause), opts.timers ?? realTimers);
     this.metrics = new AgentMetrics(() => this.metered());
+    this.caSource = opts.ca ?? { stateDir: defaultStateDir() };
+  }
+
+  /** The agent's CA, loaded (or made and saved) on first need. */
+  agentCa(): Promise<AgentCa> {
+    if (this.ca === null) {
+      const opening = AgentCa.open(this.caSource).then((ca) => {
+        this.log.info({ event: "tls.ca", file: ca.origin, created: ca.created }, ca.created ? "agent CA created" : "agent CA loaded");
+        return ca;
+      });
+      // a failure is not kept: the next need tries again (a folder made writable meanwhile)
+      opening.catch(() => {
+        if (this.ca === opening) this.ca = null;
+      });
+      this.ca = opening;
+    }
+    return this.ca;
+  }
+
+  /** agent.ca: the CA's certificate (PEM); the key never leaves the agent. */
+  async caCertificate(): Promise<{ certificate: string }> {
+    try {
+      return { certificate: (await this.agentCa()).certificate };
+    } catch (err) {
+      throw new AgentError(-32603, err instanceof CaError ? err.message : String(err));
+    }
+  }
+
+  /** Checks and loads a proxy's tls param (its CA made if needed); field errors name params.tls... */
+  private async proxyTls(name: string, protocol: ProtocolName, value: unknown, baseDir: string | undefined, proxy: () => Proxy | undefined): Promise<ProxyTls | null> {
+    if (value === undefined || value === null) return null;
+    const unsupported = tlsUnsupported(protocol);
+    if (unsupported !== null) throw invalidParams([{ path: "params.tls", message: `proxy ${name}: ${unsupported}` }]);
+    const checked = checkTlsSpec(value, "params.tls");
+    if (checked.spec === null) throw invalidParams(checked.errors.map((e) => ({ ...e, message: `proxy ${name}: ${e.message}` })));
+    let loaded;
+    try {
+      loaded = await loadTls(checked.spec, "params.tls", baseDir);
+    } catch (err) {
+      if (err instanceof TlsSettingError) throw invalidParams(err.errors.map((e) => ({ ...e, message: `proxy ${name}: ${e.path.includes(".client") ? "client side" : "upstream side"}: ${e.message}` })));
+      throw err;
+    }
+    let clientCerts: ClientCertificates | null = null;
+    if (loaded.client !== null) {
+      let ca: AgentCa | null = null;
+      if (loaded.client.auto) {
+        try {
+          ca = await this.agentCa();
+        } catch (err) {
+          throw invalidParams([{ path: "params.tls.client", message: `proxy ${name}: client side: ${err instanceof Error ? err.message : String(err)}` }]);
+        }
+      }
+      clientCerts = new ClientCertificates(loaded.client, ca, () => {
+        const listen = proxy()?.listen ?? "127.0.0.1:0";
+        return listen.startsWith("[") ? listen.slice(1, listen.lastIndexOf("]")) : listen.slice(0, listen.lastIndexOf(":"));
+      });
+    }
+    if (loaded.upstream !== null && !loaded.upstream.verify) this.log.warn({ event: "tls.insecure", proxy: name }, "upstream TLS is not verified (tls.upstream: insecure)");
+    return { loaded, clientCerts };
+  }
+
+  private onTlsFailure(proxy: string, ev: TlsFailureEvent): void {
+    let said = this.tlsSaid.get(proxy);
+    if (said === undefined) this.tlsSaid.set(proxy, (said = new Set()));
+    const key = `${ev.side}:${ev.code}`;
+    if (said.has(key) || said.size >= 64) return;
+    said.add(key);
+    this.log.warn({ event: "tls.failure", proxy, side: ev.side, client: ev.client, code: ev.code, reason: ev.message }, `proxy ${proxy}: ${ev.side} side TLS failed: ${ev.message} (logged once per cause; counted in stats.tlsFailures)`);
   }
 
   // ------------------------------------------------------------------ proxies
@@ -166,13 +250,23 @@ export class Agent extends EventEmitter<AgentEvents> {
     };
   }
 
+  /**
+   * A control session starts (true) or stops (false) watching every request: while any does,
+   * the proxies' request layers name and time forwarded requests too (they cost nothing otherwise).
+   */
+  watchAllRequests(on: boolean): void {
+    this.requestWatchers = Math.max(0, this.requestWatchers + (on ? 1 : -1));
+    for (const p of this.proxies.values()) p.tracing = this.requestWatchers > 0;
+  }
+
   listProxies(): ProxyInfo[] {
     return [...this.proxies.keys()].map((name) => this.proxyInfo(name));
   }
 
   proxyInfo(name: string): ProxyInfo {
     const p = this.mustGet(name);
-    return { name: p.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats() };
+    const tls = p.tls?.loaded.spec;
+    return { name: p.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled, impairment: this.book.get(name), toxics: this.toxics(name), stats: p.stats(), ...(tls !== undefined ? { tls } : {}) };
   }
 
   async createProxy(req: CreateProxyRequest): Promise<ProxyInfo> {
@@ -187,9 +281,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (errors.length) throw invalidParams(errors);
     if (this.proxies.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} already exists`);
     if (this.creating.has(req.name)) throw conflict(`proxy ${JSON.stringify(req.name)} is being created`);
+    let created: Proxy | undefined;
+    const tls = await this.proxyTls(req.name, req.protocol ?? "tcp", req.tls, req.tlsBaseDir, () => created);
     let timerProtocol = "";
     let timer: (seconds: number, count?: number) => void = () => undefined;
     const proxy: Proxy = new Proxy({
+      tls,
       name: req.name,
       listen: req.listen,
       upstream: req.upstream,
@@ -206,6 +303,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
       onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
     });
+    created = proxy;
     // the name is reserved while listening (a host name is looked up first), so two concurrent
     // creates cannot both win; the proxy joins the table only once it listens, so nothing
     // (delete, update, apply) can act on a proxy whose listener is not there yet
@@ -220,6 +318,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     this.book.forget(req.name);
     this.proxies.set(req.name, proxy);
+    proxy.tracing = this.requestWatchers > 0;
     proxy.on("open", (info: ConnInfo) => this.emit("conn-open", req.name, info));
     proxy.on("close", (info: ConnCloseInfo) => {
       this.faultLog.connectionClosed(req.name, info.id);
@@ -240,14 +339,16 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.emit("fault", req.name, ev);
     });
     proxy.on("request", (ev: RequestEvent) => {
-      this.log.info({ event: "request_fault", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, outcome: ev.outcome, rule: ev.rule, request: ev.request }, "request fault injected");
+      if (ev.rule !== undefined)
+        this.log.info({ event: "request_fault", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, outcome: ev.outcome, rule: ev.rule, request: ev.request }, "request fault injected");
       this.emit("request", req.name, ev);
     });
     proxy.on("requestsOff", (ev: RequestsOffEvent) => {
       this.log.info({ event: "requests_off", proxy: req.name, conn: ev.conn, client: ev.client, protocol: ev.protocol, reason: ev.reason }, "request faults off for a connection");
     });
+    proxy.on("tlsFailure", (ev: TlsFailureEvent) => this.onTlsFailure(req.name, ev));
     proxy.on("error", (err: Error) => this.log.error({ proxy: req.name, err: err.message }, "proxy error"));
-    this.log.info({ event: "proxy.create", proxy: req.name, listen: proxy.listen, upstream: proxy.upstream, protocol: proxy.protocol, enabled: proxy.enabled }, "proxy created");
+    this.log.info({ event: "proxy.create", proxy: req.name, listen: proxy.listen, upstream: proxy.upstream, protocol: proxy.protocol, enabled: proxy.enabled, ...(tls !== null ? { tls: tls.loaded.spec } : {}) }, "proxy created");
     this.emit("proxy-added", req.name);
     return this.proxyInfo(req.name);
   }
@@ -257,8 +358,12 @@ export class Agent extends EventEmitter<AgentEvents> {
    * impairment (owner, ttl, revert target), overlay and counters stay. A disable runs before a
    * move and an enable after it, so a disabled proxy never listens on the way.
    */
-  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string; protocol?: ProtocolName }): Promise<ProxyInfo> {
+  async updateProxy(req: { name: string; upstream?: string; enabled?: boolean; listen?: string; protocol?: ProtocolName; tls?: unknown }): Promise<ProxyInfo> {
     const p = this.mustGet(req.name);
+    // checked and loaded first: a bad certificate changes nothing
+    const tls = req.tls !== undefined ? await this.proxyTls(req.name, req.protocol ?? p.protocol, mergeTls(p.tls?.loaded.source ?? null, req.tls), undefined, () => p) : undefined;
+    // TLS removed before a protocol that cannot have it is set; set after the protocol it fits
+    if (tls === null) p.setTls(null);
     if (req.protocol !== undefined) {
       if (!PROTOCOLS.includes(req.protocol)) throw invalidParams([protocolError(req.protocol)]);
       try {
@@ -284,7 +389,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       throw listenError(err);
     }
     if (req.upstream !== undefined) p.setUpstream(req.upstream);
-    this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled }, "proxy updated");
+    if (tls !== undefined && tls !== null) p.setTls(tls);
+    this.log.info({ event: "proxy.update", proxy: req.name, listen: p.listen, upstream: p.upstream, protocol: p.protocol, enabled: p.enabled, ...(p.tls !== null ? { tls: p.tls.loaded.spec } : {}) }, "proxy updated");
     return this.proxyInfo(req.name);
   }
 
@@ -293,6 +399,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.metrics.sync(); // fold its last counts in before it goes
     this.proxies.delete(name);
     this.book.forget(name);
+    this.tlsSaid.delete(name);
     await p.close();
     this.metrics.sync();
     this.metrics.forget(name);

@@ -6,6 +6,8 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseHostPort } from "../relay/address.js";
 import { checkAllowHost } from "./host-check.js";
+import { checkTlsSpec } from "../tls/settings.js";
+import type { ProxyTlsSpec } from "../control/protocol.js";
 
 export const DEFAULT_CONTROL = "127.0.0.1:8474";
 export const DEFAULT_MAX_CONTROL_CONNECTIONS = 64;
@@ -29,6 +31,12 @@ export interface AgentFlags {
   allowOrigin: string[];
   /** host names the agent answers to (DNS rebinding protection), besides loopback and IPs */
   allowHost?: string[];
+  /** NAME=client:auto,upstream:verify,... (a proxy's TLS; docs/tls.md) */
+  proxyTls?: string[];
+  /** where the agent's CA is kept */
+  stateDir?: string;
+  caCert?: string;
+  caKey?: string;
 }
 
 export interface ProxyConfig {
@@ -42,6 +50,10 @@ export interface ProxyConfig {
   maxConnections: number;
   /** what it carries (default tcp) */
   protocol: ProtocolName;
+  /** TLS on either side (file paths) */
+  tls?: ProxyTlsSpec;
+  /** where relative paths in tls start */
+  tlsBaseDir?: string;
 }
 
 export interface TlsMaterial {
@@ -64,6 +76,10 @@ export interface AgentConfig {
   allowHosts: string[];
   insecure: boolean;
   maxControlConnections: number;
+  /** where the agent's CA is kept (undefined: the default state folder) */
+  stateDir?: string;
+  /** the agent's CA as files */
+  ca?: { cert: string; key: string };
 }
 
 export class ConfigError extends Error {
@@ -174,8 +190,49 @@ const KNOWN_FIELDS = new Set([
   "allowHosts",
   "insecure",
   "maxControlConnections",
+  "stateDir",
+  "ca",
 ]);
-const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections", "protocol"]);
+const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections", "protocol", "tls"]);
+
+const TLS_FLAG_KEYS = ["client", "client.cert", "client.key", "upstream", "upstream.ca", "upstream.servername", "upstream.cert", "upstream.key"] as const;
+
+/**
+ * Parses --proxy-tls NAME=ITEM,ITEM...: client:auto, client.cert:F, client.key:F,
+ * upstream:verify|insecure, upstream.ca:F, upstream.servername:N, upstream.cert:F, upstream.key:F.
+ */
+export function parseProxyTlsFlag(text: string): { name: string; tls: unknown } | string {
+  const usage = `--proxy-tls expects NAME=client:auto,upstream:verify (items: ${TLS_FLAG_KEYS.join(", ")}; e.g. pg=client:auto,upstream.ca:ca.pem), got ${show(text)}`;
+  const eq = text.indexOf("=");
+  if (eq <= 0) return usage;
+  const name = text.slice(0, eq);
+  const items: Record<string, string> = {};
+  for (const item of text.slice(eq + 1).split(",")) {
+    const colon = item.indexOf(":");
+    const key = colon > 0 ? item.slice(0, colon) : "";
+    if (!(TLS_FLAG_KEYS as readonly string[]).includes(key) || colon === item.length - 1) return `${usage}: bad item ${show(item)}`;
+    if (items[key] !== undefined) return `--proxy-tls ${show(text)}: ${key} given twice`;
+    items[key] = item.slice(colon + 1);
+  }
+  const tls: Record<string, unknown> = {};
+  if (items.client !== undefined) tls.client = items.client;
+  if (items["client.cert"] !== undefined || items["client.key"] !== undefined) {
+    if (items.client !== undefined) return `--proxy-tls ${show(text)}: give client:auto or client.cert/client.key, not both`;
+    tls.client = { cert: items["client.cert"], key: items["client.key"] };
+  }
+  const up: Record<string, string> = {};
+  for (const k of ["ca", "servername", "cert", "key"] as const) if (items[`upstream.${k}`] !== undefined) up[k] = resolveIfPath(k, items[`upstream.${k}`]!);
+  if (items.upstream !== undefined) {
+    if (Object.keys(up).length > 0) return `--proxy-tls ${show(text)}: give upstream:${items.upstream} or upstream.ca/servername/cert/key, not both`;
+    tls.upstream = items.upstream;
+  } else if (Object.keys(up).length > 0) tls.upstream = up;
+  if (isRecord(tls.client)) tls.client = { cert: resolveIfPath("cert", tls.client.cert as string | undefined), key: resolveIfPath("key", tls.client.key as string | undefined) };
+  return { name, tls };
+}
+
+function resolveIfPath<T extends string | undefined>(key: string, v: T): T {
+  return (v === undefined || key === "servername" ? v : resolve(v)) as T;
+}
 
 /** Loads agent.yaml (when flags.config names one), merges the flags over it and reads secrets. */
 export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
@@ -266,6 +323,12 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
         if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) (ok = false), at(`${f}.maxConnections`, mc, "expected a whole number >= 0 (0 = unlimited)");
         const pr = p.protocol;
         if (pr !== undefined && !(typeof pr === "string" && (PROTOCOLS as readonly string[]).includes(pr))) (ok = false), at(`${f}.protocol`, pr, `expected one of ${PROTOCOLS.join(" | ")}`);
+        let tls: ProxyTlsSpec | undefined;
+        if (p.tls !== undefined && p.tls !== null) {
+          const checked = checkTlsSpec(p.tls, `${f}.tls`);
+          for (const e of checked.errors) (ok = false), problems.push(`${raw.where}: ${e.path}: ${e.message}`);
+          if (checked.spec !== null) tls = checked.spec;
+        }
         if (!ok) return;
         if (proxies.some((q) => q.name === p.name)) return void at(`${f}.name`, p.name, "duplicate proxy name");
         proxies.push({
@@ -276,6 +339,7 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
           enabled: (p.enabled as boolean | undefined) ?? true,
           maxConnections: (mc as number | undefined) ?? 0,
           protocol: (pr as ProtocolName | undefined) ?? "tcp",
+          ...(tls !== undefined ? { tls, tlsBaseDir: raw.baseDir } : {}),
         });
       });
   }
@@ -296,6 +360,40 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
     const entry: ProxyConfig = { ...parsed, enabled: true, maxConnections: 0 };
     if (i >= 0) proxies[i] = { ...proxies[i]!, ...parsed };
     else proxies.push(entry);
+  }
+
+  for (const text of flags.proxyTls ?? []) {
+    const parsed = parseProxyTlsFlag(text);
+    if (typeof parsed === "string") {
+      problems.push(parsed);
+      continue;
+    }
+    const q = proxies.find((p) => p.name === parsed.name);
+    if (q === undefined) {
+      problems.push(`--proxy-tls ${show(text)}: no proxy named ${show(parsed.name)} (define it with --proxy or in the config file)`);
+      continue;
+    }
+    const checked = checkTlsSpec(parsed.tls, "tls");
+    if (checked.spec === null) problems.push(...checked.errors.map((e) => `--proxy-tls ${show(text)}: ${e.path}: ${e.message}`));
+    else {
+      q.tls = checked.spec;
+      delete q.tlsBaseDir; // the flag's paths are resolved already
+    }
+  }
+
+  // the agent's CA
+  let stateDir: string | undefined = flags.stateDir !== undefined ? resolve(flags.stateDir) : undefined;
+  if (stateDir === undefined && d.stateDir !== undefined && d.stateDir !== null) {
+    if (typeof d.stateDir === "string" && d.stateDir !== "") stateDir = fromFile(d.stateDir);
+    else at("stateDir", d.stateDir, "expected a directory path");
+  }
+  let ca: { cert: string; key: string } | undefined;
+  if (flags.caCert !== undefined || flags.caKey !== undefined) {
+    if (flags.caCert === undefined || flags.caKey === undefined) problems.push(`the agent CA needs both --ca-cert and --ca-key; only ${flags.caCert !== undefined ? "--ca-cert" : "--ca-key"} was given`);
+    else ca = { cert: resolve(flags.caCert), key: resolve(flags.caKey) };
+  } else if (d.ca !== undefined && d.ca !== null) {
+    if (!isRecord(d.ca) || typeof d.ca.cert !== "string" || typeof d.ca.key !== "string" || d.ca.cert === "" || d.ca.key === "") at("ca", d.ca, "expected {cert: FILE, key: FILE}");
+    else ca = { cert: fromFile(d.ca.cert), key: fromFile(d.ca.key) };
   }
 
   // log level
@@ -389,5 +487,5 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
   }
 
   if (problems.length) throw new ConfigError(problems);
-  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, allowHosts, insecure, maxControlConnections };
+  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, allowHosts, insecure, maxControlConnections, ...(stateDir !== undefined ? { stateDir } : {}), ...(ca !== undefined ? { ca } : {}) };
 }

@@ -7,6 +7,8 @@ import type { WebSocket, RawData } from "ws";
 import {
   ErrorCode,
   EVENT_TOPICS,
+  REQUESTS_SAMPLING,
+  type RequestsSampling,
   MAX_JSON_DEPTH,
   type EventNotification,
   type EventTopic,
@@ -196,12 +198,16 @@ const METHODS: Record<MethodName, Handler> = {
     new Params(p, []).check();
     return s.agent.info();
   },
+  "agent.ca": (p, s) => {
+    new Params(p, []).check();
+    return s.agent.caCertificate();
+  },
   "proxy.list": (p, s) => {
     new Params(p, []).check();
     return s.agent.listProxies();
   },
   "proxy.create": async (p, s) => {
-    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol"]);
+    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol", "tls"]);
     const protocol = protocolParam(r);
     const name = r.string("name");
     const listen = r.string("listen");
@@ -216,10 +222,11 @@ const METHODS: Record<MethodName, Handler> = {
     const mc = r.raw("maxConnections");
     if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) r.add("params.maxConnections", `expected a whole number >= 0 (0 = unlimited), got ${show(mc)}`);
     r.check();
-    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}) });
+    const tls = r.raw("tls");
+    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined && tls !== null ? { tls } : {}) });
   },
   "proxy.update": async (p, s) => {
-    const r = new Params(p, ["name", "upstream", "enabled", "protocol"]);
+    const r = new Params(p, ["name", "upstream", "enabled", "protocol", "tls"]);
     const protocol = protocolParam(r);
     const name = r.string("name");
     const upstream = r.optString("upstream");
@@ -227,7 +234,8 @@ const METHODS: Record<MethodName, Handler> = {
     if (typeof hp === "string") r.add("params.upstream", hp);
     const enabled = r.optBoolean("enabled");
     r.check();
-    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}), ...(protocol !== undefined ? { protocol } : {}) });
+    const tls = r.raw("tls");
+    return s.agent.updateProxy({ name, ...(upstream !== undefined ? { upstream } : {}), ...(enabled !== undefined ? { enabled } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined ? { tls } : {}) });
   },
   "proxy.delete": async (p, s) => {
     const r = new Params(p, ["name"]);
@@ -317,7 +325,7 @@ const METHODS: Record<MethodName, Handler> = {
     return s.agent.defineProfile(spec);
   },
   "events.subscribe": (p, s) => {
-    const r = new Params(p, ["topics", "intervalMs"]);
+    const r = new Params(p, ["topics", "intervalMs", "requests"]);
     const topics = r.raw("topics");
     const chosen: EventTopic[] = [];
     if (!Array.isArray(topics)) r.add("params.topics", `expected a list of topics (${EVENT_TOPICS.join(", ")}), got ${show(topics)}`);
@@ -330,8 +338,12 @@ const METHODS: Record<MethodName, Handler> = {
     const iv = r.raw("intervalMs");
     if (iv !== undefined && !(typeof iv === "number" && Number.isFinite(iv) && iv >= MIN_STATS_INTERVAL_MS && iv <= 3_600_000))
       r.add("params.intervalMs", `expected a number of ms from ${MIN_STATS_INTERVAL_MS} to 3600000, got ${show(iv)}`);
+    const sampling = r.raw("requests");
+    if (sampling !== undefined && !(typeof sampling === "string" && (REQUESTS_SAMPLING as readonly string[]).includes(sampling)))
+      r.add("params.requests", `expected one of ${REQUESTS_SAMPLING.join(", ")}, got ${show(sampling)}`);
     r.check();
-    return { subscribed: s.events.subscribe(chosen, typeof iv === "number" ? iv : DEFAULT_STATS_INTERVAL_MS) };
+    const requests = (sampling as RequestsSampling | undefined) ?? "faults";
+    return { subscribed: s.events.subscribe(chosen, typeof iv === "number" ? iv : DEFAULT_STATS_INTERVAL_MS, requests) };
   },
   "agent.panic": (p, s) => {
     new Params(p, []).check();

@@ -1,7 +1,9 @@
 // events.subscribe: a control session's live feed. `stats` each interval (stats plus throughput
 // in bytes/s since the last tick), `connections` on every open/close, `faults` on every fault,
-// `impairments` on every impairment change (apply, clear, ttl, panic, Toxiproxy toxics).
-import type { EventNotification, EventTopic, ImpairmentEventData, ProxyStats } from "../control/protocol.js";
+// `impairments` on every impairment change (apply, clear, ttl, panic, Toxiproxy toxics),
+// `requests` on every request fault (or, with requests: "all", every request a protocol proxy frames).
+import type { EventNotification, EventTopic, ImpairmentEventData, ProxyStats, RequestEventData, RequestsSampling } from "../control/protocol.js";
+import type { RequestEvent } from "../requests/events.js";
 import type { ConnInfo } from "../control/protocol.js";
 import type { ConnCloseInfo, FaultEvent } from "../relay/proxy.js";
 import type { Agent } from "./agent.js";
@@ -26,7 +28,13 @@ export class EventFeed {
   private readonly onClose = (proxy: string, info: ConnCloseInfo) => this.topics.has("connections") && this.send({ topic: "connections", proxy, data: { type: "close", ...info } });
   private readonly onFault = (proxy: string, ev: FaultEvent) => this.topics.has("faults") && this.send({ topic: "faults", proxy, data: ev });
   private readonly onImpairment = (proxy: string, data: ImpairmentEventData) => this.topics.has("impairments") && this.send({ topic: "impairments", proxy, data });
+  private readonly onRequest = (proxy: string, ev: RequestEvent) => {
+    const data: RequestEventData = ev;
+    if (this.topics.has("requests") && (this.allRequests || data.rule !== undefined)) this.send({ topic: "requests", proxy, data });
+  };
   private listening = false;
+  /** this session watches every request (counted by the agent while it does) */
+  private allRequests = false;
 
   constructor(
     private readonly agent: Agent,
@@ -34,17 +42,19 @@ export class EventFeed {
   ) {}
 
   /** Replaces the session's subscription. */
-  subscribe(topics: EventTopic[], intervalMs = DEFAULT_STATS_INTERVAL_MS): EventTopic[] {
+  subscribe(topics: EventTopic[], intervalMs = DEFAULT_STATS_INTERVAL_MS, requests: RequestsSampling = "faults"): EventTopic[] {
     this.topics = new Set(topics);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (!this.listening && (this.topics.has("connections") || this.topics.has("faults") || this.topics.has("impairments"))) {
+    if (!this.listening && (this.topics.has("connections") || this.topics.has("faults") || this.topics.has("impairments") || this.topics.has("requests"))) {
       this.agent.on("conn-open", this.onOpen);
       this.agent.on("conn-close", this.onClose);
       this.agent.on("fault", this.onFault);
       this.agent.on("impairment", this.onImpairment);
+      this.agent.on("request", this.onRequest);
       this.listening = true;
     }
+    this.watchAll(this.topics.has("requests") && requests === "all");
     if (this.topics.has("stats")) {
       this.last.clear();
       this.baseline();
@@ -58,13 +68,21 @@ export class EventFeed {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.topics.clear();
+    this.watchAll(false);
     if (this.listening) {
       this.agent.off("conn-open", this.onOpen);
       this.agent.off("conn-close", this.onClose);
       this.agent.off("fault", this.onFault);
       this.agent.off("impairment", this.onImpairment);
+      this.agent.off("request", this.onRequest);
       this.listening = false;
     }
+  }
+
+  private watchAll(on: boolean): void {
+    if (on === this.allRequests) return;
+    this.allRequests = on;
+    this.agent.watchAllRequests(on);
   }
 
   private baseline(): void {

@@ -34,6 +34,7 @@ interface Seen {
   bytesDown: number;
   faults: Record<string, number>;
   requests: Record<string, number>;
+  tlsFailures: { client: number; upstream: number };
 }
 
 export class AgentMetrics {
@@ -61,7 +62,7 @@ export class AgentMetrics {
   });
   private readonly requestsTotal = new Counter({
     name: "netimpair_requests_total",
-    help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset)",
+    help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset, truncated, malformed, throttled, limited)",
     labelNames: ["proxy", "protocol", "outcome"],
     registers: [this.registry],
   });
@@ -71,6 +72,12 @@ export class AgentMetrics {
     "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
     DELAY_BUCKETS_SECONDS,
   );
+  private readonly tlsFailuresTotal = new Counter({
+    name: "netimpair_tls_failures_total",
+    help: "TLS failures of proxy connections, by side (client: a handshake with the agent; upstream: the agent's to the server)",
+    labelNames: ["proxy", "side"],
+    registers: [this.registry],
+  });
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
@@ -100,7 +107,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {} };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, tlsFailures: { client: 0, upstream: 0 } };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -119,8 +126,13 @@ export class AgentMetrics {
           requests[outcome] = Math.max(n, last.requests[outcome] ?? 0);
         }
       }
+      const tls = s.tlsFailures ?? { client: 0, upstream: 0 };
+      const tlsFailures = { client: Math.max(tls.client, last.tlsFailures.client), upstream: Math.max(tls.upstream, last.tlsFailures.upstream) };
+      // only once one happened: a proxy without TLS failures gets no series
+      for (const side of ["client", "upstream"] as const) if (tls[side] > 0) this.tlsFailuresTotal.inc({ proxy: p.name, side }, grow(tls[side], last.tlsFailures[side]));
       this.seen.set(p.key, {
         requests,
+        tlsFailures,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
         bytesUp: Math.max(s.bytesUp, last.bytesUp),
         bytesDown: Math.max(s.bytesDown, last.bytesDown),
@@ -145,6 +157,7 @@ export class AgentMetrics {
       this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
+    for (const side of ["client", "upstream"]) this.tlsFailuresTotal.remove({ proxy, side });
     this.requestDuration.remove({ proxy });
   }
 

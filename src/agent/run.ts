@@ -21,6 +21,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     allowHosts: config.allowHosts,
     insecure: config.insecure,
     maxControlConnections: config.maxControlConnections,
+    ...(config.stateDir !== undefined ? { stateDir: config.stateDir } : {}),
+    ...(config.ca !== undefined ? { ca: config.ca } : {}),
   });
   const proxies = running.agent
     .listProxies()

@@ -1,6 +1,7 @@
 // Starts a whole agent in this process: profiles, proxies (with their start profiles), the
 // HTTP(S) control port. The library's startAgent and the CLI's `netimpair agent` both use it.
 import type { ProtocolName } from "../requests/rule.js";
+import type { ProxyTlsSpec } from "../control/protocol.js";
 import type { DestinationStream } from "pino";
 import { ProfileRegistry } from "../profiles/registry.js";
 import { Agent } from "./agent.js";
@@ -11,6 +12,7 @@ import { createLogger, type Logger } from "./log.js";
 import { DEFAULT_MAX_CONTROL_CONNECTIONS, type LogLevel, type ProxyConfig } from "./config.js";
 import { mountToxiproxyApi } from "../toxiproxy/api.js";
 import { mountDashboard } from "../dashboard/serve.js";
+import { defaultStateDir, type CaSource } from "../tls/agent-ca.js";
 
 export interface StartAgentProxy {
   name: string;
@@ -21,6 +23,10 @@ export interface StartAgentProxy {
   enabled?: boolean;
   maxConnections?: number;
   protocol?: ProtocolName;
+  /** TLS on either side (docs/tls.md): file paths, or PEM text */
+  tls?: ProxyTlsSpec;
+  /** where relative paths in `tls` start (a config file's folder), default the cwd */
+  tlsBaseDir?: string;
 }
 
 export interface StartAgentOptions {
@@ -48,6 +54,10 @@ export interface StartAgentOptions {
   pingIntervalMs?: number;
   silentCloseMs?: number;
   id?: string;
+  /** where the agent's CA is kept (made on first need; default $XDG_STATE_HOME/netimpair or ~/.local/state/netimpair) */
+  stateDir?: string;
+  /** the agent's CA given as files (instead of one under stateDir) */
+  ca?: { cert: string; key: string };
 }
 
 export interface RunningAgent {
@@ -75,7 +85,8 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
   const dirs = options.profiles === undefined ? [] : Array.isArray(options.profiles) ? options.profiles : [options.profiles];
   const registry = await ProfileRegistry.load(dirs);
   for (const problem of registry.loadErrors) log.warn({ event: "profile.load" }, problem);
-  const agent = new Agent({ registry, log, ...(options.labels ? { labels: options.labels } : {}), ...(options.id ? { id: options.id } : {}) });
+  const ca: CaSource = options.ca !== undefined ? { certFile: options.ca.cert, keyFile: options.ca.key } : { stateDir: options.stateDir ?? defaultStateDir() };
+  const agent = new Agent({ registry, log, ca, ...(options.labels ? { labels: options.labels } : {}), ...(options.id ? { id: options.id } : {}) });
   const server = new AgentServer({
     control: options.control ?? "127.0.0.1:0",
     token: options.token ?? null,
@@ -98,7 +109,16 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
     // proxies (and their profiles) are up before /healthz answers
     for (const [i, p] of (options.proxies ?? []).entries()) {
       try {
-        await agent.createProxy({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled ?? true, maxConnections: p.maxConnections ?? 0, protocol: p.protocol ?? "tcp" });
+        await agent.createProxy({
+          name: p.name,
+          listen: p.listen,
+          upstream: p.upstream,
+          enabled: p.enabled ?? true,
+          maxConnections: p.maxConnections ?? 0,
+          protocol: p.protocol ?? "tcp",
+          ...(p.tls !== undefined ? { tls: p.tls } : {}),
+          ...(p.tlsBaseDir !== undefined ? { tlsBaseDir: p.tlsBaseDir } : {}),
+        });
         if (p.profile !== undefined) agent.apply({ proxy: p.name, profile: p.profile, who: "config" });
       } catch (err) {
         throw new Error(`proxies[${i}] (${p.name}): ${describe(err)}`);
@@ -131,5 +151,15 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
 
 /** Config proxies as startAgent takes them. */
 export function toStartProxies(proxies: ProxyConfig[]): StartAgentProxy[] {
-  return proxies.map((p) => ({ name: p.name, listen: p.listen, upstream: p.upstream, enabled: p.enabled, maxConnections: p.maxConnections, protocol: p.protocol, ...(p.profile !== undefined ? { profile: p.profile } : {}) }));
+  return proxies.map((p) => ({
+    name: p.name,
+    listen: p.listen,
+    upstream: p.upstream,
+    enabled: p.enabled,
+    maxConnections: p.maxConnections,
+    protocol: p.protocol,
+    ...(p.profile !== undefined ? { profile: p.profile } : {}),
+    ...(p.tls !== undefined ? { tls: p.tls } : {}),
+    ...(p.tlsBaseDir !== undefined ? { tlsBaseDir: p.tlsBaseDir } : {}),
+  }));
 }

@@ -5,6 +5,7 @@ import { addGlobalOptions } from "./globals.js";
 import { ExitCode, UsageError } from "./output.js";
 import { registerAgent } from "./commands/agent.js";
 import { registerApply } from "./commands/apply.js";
+import { registerCa } from "./commands/ca.js";
 import { registerClear } from "./commands/clear.js";
 import { registerConns } from "./commands/conns.js";
 import { registerPanic } from "./commands/panic.js";
@@ -28,6 +29,7 @@ const COMMANDS: ((program: Command) => void)[] = [
   registerReset,
   registerPanic,
   registerRun,
+  registerCa,
 ];
 
 export function buildProgram(): Command {

@@ -95,10 +95,18 @@ export function renderStatusTable(rows: AgentProxies[], withRates = true): strin
       continue;
     }
     for (const p of a.proxies) {
-      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}${p.protocol !== undefined && p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment, Date.now(), p.toxics ?? []), String(p.stats.connectionsActive)];
+      const row = [a.agent, p.name, `${p.listen} -> ${p.upstream}${p.protocol !== undefined && p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}${tlsMark(p)}`, p.enabled ? "yes" : "no", describeImpairment(p.impairment, Date.now(), p.toxics ?? []), String(p.stats.connectionsActive)];
       if (withRates) row.push(rate(p.throughputUp), rate(p.throughputDown));
       body.push(row);
     }
   }
   return renderTable(headers, body);
+}
+
+/** " tls(client)", " tls(upstream)", " tls(both)": which sides of a proxy speak TLS. */
+function tlsMark(p: ProxyInfo): string {
+  const t = p.tls;
+  if (t === undefined) return "";
+  const side = t.client !== undefined && t.upstream !== undefined ? "both" : t.client !== undefined ? "client" : "upstream";
+  return ` tls(${side}${t.upstream === "insecure" ? ", upstream insecure" : ""})`;
 }

@@ -11,14 +11,19 @@ import type {
   MethodName,
   Methods,
   ProxyInfo,
+  ProxyTlsSpec,
   RpcErrorObject,
   SessionCancelledNotification,
   SetOverrides,
+  SubscribeParams,
 } from "./protocol.js";
 import { MAX_FRAME_BYTES } from "./protocol.js";
 import type { ResolvedProfile } from "../profiles/types.js";
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/** subscribe's options: the stats interval and which requests topic `requests` carries. */
+export type SubscribeOptions = Omit<SubscribeParams, "topics">;
 
 export interface ConnectOptions {
   /** sent as `Authorization: Bearer TOKEN` */
@@ -229,17 +234,24 @@ export class ControlClient {
     return this.call("proxy.list", undefined);
   }
 
-  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string): Promise<ProxyInfo> {
+  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string, tls?: ProxyTlsSpec): Promise<ProxyInfo> {
     return this.call("proxy.create", {
       name,
       listen,
       upstream,
       ...(enabled !== undefined ? { enabled } : {}),
       ...(protocol !== undefined ? { protocol } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     });
   }
 
-  updateProxy(name: string, change: { upstream?: string; enabled?: boolean; protocol?: string }): Promise<ProxyInfo> {
+  /** the agent CA's certificate (PEM) */
+  caCertificate(): Promise<{ certificate: string }> {
+    return this.call("agent.ca", {});
+  }
+
+  /** tls: a side given replaces it, a side null removes it; null removes TLS */
+  updateProxy(name: string, change: { upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | Record<string, unknown> | null }): Promise<ProxyInfo> {
     return this.call("proxy.update", { name, ...change });
   }
 
@@ -286,11 +298,19 @@ export class ControlClient {
     return this.call("profile.define", { spec });
   }
 
-  /** Subscribes to event topics; the handler sees every `event` notification. Returns an unsubscribe (local). */
-  async subscribe(topics: EventTopic[], handler: EventHandler, intervalMs?: number): Promise<() => void> {
+  /**
+   * Subscribes to event topics; the handler sees every `event` notification. The third argument
+   * is the stats interval (ms) or the options: `{intervalMs, requests: "faults" | "all"}` (topic
+   * requests: only faults, the default, or every request). Returns an unsubscribe (local).
+   */
+  async subscribe(topics: EventTopic[], handler: EventHandler, options?: number | SubscribeOptions): Promise<() => void> {
+    const opts: SubscribeOptions = typeof options === "number" ? { intervalMs: options } : (options ?? {});
+    const params: SubscribeParams = { topics };
+    if (opts.intervalMs !== undefined) params.intervalMs = opts.intervalMs;
+    if (opts.requests !== undefined) params.requests = opts.requests;
     this.eventHandlers.add(handler);
     try {
-      await this.call("events.subscribe", intervalMs === undefined ? { topics } : { topics, intervalMs });
+      await this.call("events.subscribe", params);
     } catch (err) {
       this.eventHandlers.delete(handler);
       throw err;

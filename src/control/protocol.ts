@@ -63,7 +63,9 @@ export interface ProxyStats {
   sharedLinks: number;
   faults: Record<FaultKind, number>;
   /** requests seen by the request layer, by outcome (all 0 on a tcp proxy) */
-  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset", number>;
+  requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited", number>;
+  /** TLS failures by side (0 without tls) */
+  tlsFailures: TlsStats;
 }
 
 /** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
@@ -73,6 +75,23 @@ export interface ToxicInfo {
   stream: "upstream" | "downstream";
   toxicity: number;
   attributes: Record<string, unknown>;
+}
+
+/**
+ * TLS on either side of a protocol proxy (docs/tls.md). File fields are paths on the agent's
+ * host; a value that begins with -----BEGIN is PEM text.
+ */
+export interface ProxyTlsSpec {
+  /** clients speak TLS to the agent: a certificate from the agent's CA (auto) or given */
+  client?: "auto" | { cert: string; key: string };
+  /** the agent speaks TLS to the upstream: system roots (verify), none (insecure), or given */
+  upstream?: "verify" | "insecure" | { ca?: string; servername?: string; cert?: string; key?: string };
+}
+
+/** TLS failures of a proxy's connections, by side (a handshake that failed, a refused upgrade). */
+export interface TlsStats {
+  client: number;
+  upstream: number;
 }
 
 export interface ProxyInfo {
@@ -87,6 +106,8 @@ export interface ProxyInfo {
   /** Toxiproxy toxics, which act on top of `impairment` */
   toxics: ToxicInfo[];
   stats: ProxyStats;
+  /** TLS on either side (PEM text shown as "(PEM)"); absent = bytes pass as they come */
+  tls?: ProxyTlsSpec;
 }
 
 /** What a clear or panic took off one proxy: its applied profile (null if none) and its toxics' names. */
@@ -147,8 +168,41 @@ export interface ClearResult {
   removed: { profile: string | null; toxics: string[] };
 }
 
-export type EventTopic = "stats" | "connections" | "faults" | "impairments";
-export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults", "impairments"];
+export type EventTopic = "stats" | "connections" | "faults" | "impairments" | "requests";
+export const EVENT_TOPICS: readonly EventTopic[] = ["stats", "connections", "faults", "impairments", "requests"];
+
+/** Which requests topic `requests` carries: "faults" (default) only those a rule acted on, "all" every one framed. */
+export type RequestsSampling = "faults" | "all";
+export const REQUESTS_SAMPLING: readonly RequestsSampling[] = ["faults", "all"];
+
+/**
+ * `requests` event data: one request a protocol proxy framed (a fault a rule injected, or with
+ * `requests: "all"` any request). Open to more optional fields later.
+ */
+export interface RequestEventData {
+  /** connection id as conns shows it */
+  conn: string;
+  /** client address:port */
+  client: string;
+  /** postgres | mysql | redis | http | grpc */
+  protocol: string;
+  /** short label: "GET /x", "SET k", "select 1", "/pkg.Svc/Method" */
+  request: string;
+  /** forwarded | failed | delayed | lost | reset (more may come) */
+  outcome: string;
+  /** the rule that acted, as describeRule gives it; absent when none acted */
+  rule?: string;
+  /** epoch ms when the request arrived at the agent */
+  at: number;
+  /** ms from the request's arrival to its answer's start, when known (abandoned: to when the client gave up) */
+  ms?: number;
+  /** with requests: "all": a short hash of what makes a retry the same request (http method, path, query, body; grpc method and message; SQL text and parameters; redis command and arguments) */
+  identity?: string;
+  /** with requests: "all": the answer's class: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** with requests: "all": the client went away before the answer (closed, reset the stream, cancelled); ms = when */
+  abandoned?: boolean;
+}
 
 /** `impairments` event data: a proxy's impairment or toxics changed (who did what). */
 export interface ImpairmentEventData {
@@ -179,12 +233,23 @@ export interface EventNotification {
   data: unknown;
 }
 
+export interface SubscribeParams {
+  topics: EventTopic[];
+  /** the stats topic's interval, ms */
+  intervalMs?: number;
+  /** topic requests: "faults" (default) only requests a rule acted on, "all" every request */
+  requests?: RequestsSampling;
+}
+
 /** Method name -> params and result. `proxy: "*"` methods return an array (one per proxy). */
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
-  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec }; result: ProxyInfo };
+  /** tls: null removes it */
+  "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | null }; result: ProxyInfo };
+  /** the agent CA's certificate (PEM); its key never leaves the agent */
+  "agent.ca": { params: Record<string, never> | undefined; result: { certificate: string } };
   "proxy.delete": { params: { name: string }; result: { deleted: true } };
   "impair.apply": { params: ApplyParams; result: ApplyResult | ApplyResult[] };
   "impair.clear": { params: { proxy: string }; result: ClearResult | ClearResult[] };
@@ -193,7 +258,7 @@ export interface Methods {
   "profile.list": { params: Record<string, never> | undefined; result: string[] };
   "profile.get": { params: { name: string }; result: ResolvedProfile };
   "profile.define": { params: { spec: Record<string, unknown> }; result: ResolvedProfile };
-  "events.subscribe": { params: { topics: EventTopic[]; intervalMs?: number }; result: { subscribed: EventTopic[] } };
+  "events.subscribe": { params: SubscribeParams; result: { subscribed: EventTopic[] } };
   /** netimpair extension: clear every proxy and cancel pending ttls (the kill switch) */
   "agent.panic": { params: Record<string, never> | undefined; result: { cleared: string[]; removed: RemovedImpairment[] } };
 }
@@ -201,6 +266,7 @@ export interface Methods {
 export type MethodName = keyof Methods;
 export const METHOD_NAMES: readonly MethodName[] = [
   "agent.info",
+  "agent.ca",
   "proxy.list",
   "proxy.create",
   "proxy.update",

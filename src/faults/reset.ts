@@ -10,7 +10,14 @@ export function sendReset(socket: Socket | null): void {
     // drops the handle without closing it: no 'close', a leaked fd. The FIN is on its way
     // already, so such a socket is destroyed instead.
     if (socket.connecting || !socket.readable || socket.writableEnded) socket.destroy();
-    else socket.resetAndDestroy();
+    else {
+      // a TLS socket has no TCP handle of its own: the RST goes on the connection under it
+      const parent = (socket as Socket & { _parent?: Socket | null })._parent;
+      if (parent !== null && parent !== undefined && !parent.destroyed) {
+        parent.resetAndDestroy();
+        socket.destroy();
+      } else socket.resetAndDestroy();
+    }
   } catch {
     socket.destroy();
   }

@@ -4,6 +4,7 @@
 // on drain: no queue, no timers). An impaired direction goes through its Link. Faults that end or
 // freeze the connection (reset, half-open, limit, slow close) act here, on the pair.
 import net, { type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { ImpairmentSpec, DirectionSpec } from "../profiles/types.js";
 import { cleanDirection, isCleanDirection } from "../profiles/types.js";
 import type { FaultKind } from "../control/protocol.js";
@@ -54,6 +55,12 @@ export interface ConnectionHost {
   sharedLink?(dir: Direction, conn: Connection, spec: ImpairmentSpec, direction: DirectionSpec): SharedLink<Link> | null;
   closed(conn: Connection, error: string | null): void;
 }
+
+/**
+ * Makes a connected upstream socket speak TLS (the protocol's ask, then the handshake);
+ * rejects with the reason when it cannot. Given per connection when the proxy has tls.upstream.
+ */
+export type UpstreamWrap = (raw: Socket) => Promise<Socket>;
 
 type State = "connecting" | "open" | "halfOpen" | "closing" | "closed";
 
@@ -128,12 +135,17 @@ export class Connection {
     readonly id: string,
     accepted: Socket,
     private readonly host: ConnectionHost,
+    /** TLS towards the upstream (null: plain) */
+    private readonly upstreamWrap: UpstreamWrap | null = null,
   ) {
     const up = new SocketReader((chunk) => this.onData("up", chunk));
-    const adopted = adoptAccepted(accepted, up.onread);
+    // a TLS socket's bytes come decrypted through 'data'; bytes put back by a protocol's
+    // negotiation wait in the socket's buffer: neither can move its handle
+    const adoptable = !(accepted instanceof TLSSocket) && accepted.readableLength === 0;
+    const adopted = adoptable ? adoptAccepted(accepted, up.onread) : null;
     const client = adopted ?? accepted;
     this.client = client;
-    this.readers = { up: adopted !== null ? up : null, down: new SocketReader((chunk) => this.onData("down", chunk)) };
+    this.readers = { up: adopted !== null ? up : null, down: upstreamWrap === null ? new SocketReader((chunk) => this.onData("down", chunk)) : null };
     this.acceptedAt = host.now();
     this.share = host.random();
     this.clientAddress = client.remoteAddress ?? "";
@@ -329,18 +341,55 @@ export class Connection {
       this.reset();
     });
     this.connectTimer = timeout;
-    upstream.on("error", (err: NodeJS.ErrnoException) => this.onSocketError(`upstream ${target.host}:${target.port}`, err));
-    upstream.on("close", () => this.onUpstreamClose());
+    const onError = (err: NodeJS.ErrnoException): void => this.onSocketError(`upstream ${target.host}:${target.port}`, err);
+    const onClose = (): void => this.onUpstreamClose();
+    upstream.on("error", onError);
+    upstream.on("close", onClose);
     upstream.once("connect", () => {
-      this.cancelTimer(timeout);
-      this.connectTimer = null;
       if (this.state !== "connecting") return;
-      this.state = "open";
-      // its bytes come to onData through this.readers.down (the onread option)
-      upstream.on("end", () => this.onEnd("down"));
-      upstream.on("drain", () => this.onDrain("up"));
-      this.client.resume();
+      if (this.upstreamWrap === null) return this.opened(upstream, timeout, reader !== null);
+      // TLS first (the connect timeout covers it): the wrapped socket replaces the raw one
+      this.upstreamWrap(upstream).then(
+        (wrapped) => {
+          upstream.off("error", onError);
+          upstream.off("close", onClose);
+          upstream.on("error", () => {}); // its errors come to the TLS socket
+          if (this.state !== "connecting") {
+            wrapped.destroy();
+            if (this.upstream === upstream) this.onUpstreamClose();
+            return;
+          }
+          this.upstream = wrapped;
+          wrapped.setNoDelay(true);
+          wrapped.on("error", onError);
+          wrapped.on("close", onClose);
+          this.opened(wrapped, timeout, false);
+        },
+        (err: Error) => {
+          if (this.state !== "connecting") return;
+          this.cancelTimer(timeout);
+          this.connectTimer = null;
+          this.error = err.message;
+          // the client sees its connection end, as a failed handshake ends it
+          this.state = "closing";
+          upstream.destroy();
+          this.client.destroy();
+        },
+      );
     });
+  }
+
+  /** The upstream is there (its TLS done, if any): bytes flow. */
+  private opened(upstream: Socket, timeout: NodeJS.Timeout, readsIntoBuffers: boolean): void {
+    this.cancelTimer(timeout);
+    this.connectTimer = null;
+    if (this.state !== "connecting") return;
+    this.state = "open";
+    // with the onread option its bytes come to onData through this.readers.down
+    if (!readsIntoBuffers) upstream.on("data", (chunk: Buffer) => this.onData("down", chunk));
+    upstream.on("end", () => this.onEnd("down"));
+    upstream.on("drain", () => this.onDrain("up"));
+    this.client.resume();
   }
 
   private source(dir: Direction): Socket | null {

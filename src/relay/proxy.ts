@@ -7,7 +7,7 @@ import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type Proxy
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
-import { Connection, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
+import { Connection, type UpstreamWrap, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
 
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
@@ -15,9 +15,27 @@ import { LinkScopes } from "../link/scopes.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { protocolModule } from "../requests/modules.js";
 import { RuleEngine, RuleCompileError } from "../requests/engine.js";
-import type { ProtocolModule, RequestOutcome, StreamContext } from "../requests/protocol.js";
+import type { ProtocolModule, RequestDetail, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
+import type { LoadedTls } from "../tls/settings.js";
+import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
+import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
+
+/** A proxy's TLS as it runs: the loaded setting and the client side's certificates. */
+export interface ProxyTls {
+  loaded: LoadedTls;
+  /** present when loaded.client is */
+  clientCerts: ClientCertificates | null;
+}
+
+/** A TLS failure on one connection (the agent logs the first of each code, counts them all). */
+export interface TlsFailureEvent {
+  client: string;
+  side: TlsSide;
+  code: string;
+  message: string;
+}
 
 export interface ProxyOptions {
   name: string;
@@ -35,6 +53,8 @@ export interface ProxyOptions {
   protocol?: ProtocolName;
   /** the server's answer time of a forwarded request (protocol proxies) */
   onRequestDuration?: (seconds: number, count: number) => void;
+  /** TLS on either side (null: bytes pass as they come) */
+  tls?: ProxyTls | null;
   now?: Now;
   random?: Random;
 }
@@ -60,6 +80,9 @@ export interface FaultEvent {
   /** how many this event stands for (segments lost, bytes corrupted; 1 for the rest) */
   count?: number;
 }
+
+/** Request faults listed per connection in conn.list (the proxy's counters count them all). */
+const MAX_FAULTS_LISTED = 1000;
 
 export class ProxyError extends Error {
   constructor(
@@ -90,7 +113,11 @@ export class Proxy extends EventEmitter {
     bytesUp: 0,
     bytesDown: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    tlsFailures: { client: 0, upstream: 0 },
   };
+  private tlsSetting: ProxyTls | null;
+  /** accepted clients still in their TLS negotiation (not yet connections) */
+  private readonly handshaking = new Set<Socket>();
   private readonly host: ConnectionHost;
   /** the shared links of this proxy's connections (share client / proxy) */
   private readonly scopes: LinkScopes;
@@ -103,11 +130,18 @@ export class Proxy extends EventEmitter {
   private engine: RuleEngine<unknown> | null = null;
   private readonly requestCounts = Object.fromEntries(REQUEST_OUTCOMES.map((k) => [k, 0])) as Record<RequestOutcome, number>;
   private readonly onRequestDuration: ((seconds: number, count: number) => void) | undefined;
+  /**
+   * Someone watches every request (topic requests with requests: "all"): the request layer then
+   * names and times forwarded requests too. Off, it builds nothing per forwarded request.
+   */
+  tracing = false;
 
   constructor(opts: ProxyOptions) {
     super();
     this.name = opts.name;
     this.onRequestDuration = opts.onRequestDuration;
+    this.tlsSetting = opts.tls ?? null;
+    if (this.tlsSetting !== null) this.checkTls(this.protocolName);
     this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
@@ -185,6 +219,7 @@ export class Proxy extends EventEmitter {
         // destroy first: server.close() only calls back once every accepted socket has closed
         const stopped = this.stopListening();
         for (const c of this.conns.values()) c.destroy();
+        for (const s of this.handshaking) s.destroy();
         await stopped;
       }
     });
@@ -223,6 +258,21 @@ export class Proxy extends EventEmitter {
     this.upstreamAddr = mustParse("upstream", addr);
   }
 
+  get tls(): ProxyTls | null {
+    return this.tlsSetting;
+  }
+
+  /** Sets (or removes) TLS; new connections take it, live ones keep theirs. */
+  setTls(tls: ProxyTls | null): void {
+    if (tls !== null) this.checkTls(this.protocolName);
+    this.tlsSetting = tls;
+  }
+
+  private checkTls(protocol: ProtocolName): void {
+    const why = tlsUnsupported(protocol);
+    if (why !== null) throw new ProxyError(`tls: proxy ${this.name}: ${why}`, "EINVAL", [{ path: "tls", message: `proxy ${this.name}: ${why}` }]);
+  }
+
   get protocol(): ProtocolName {
     return this.protocolName;
   }
@@ -236,6 +286,7 @@ export class Proxy extends EventEmitter {
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
+    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol);
     this.protocolName = protocol;
     this.module = module;
     this.engine = engine;
@@ -249,7 +300,7 @@ export class Proxy extends EventEmitter {
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
     try {
-      return new RuleEngine(module, rules, this.host.random);
+      return new RuleEngine(module, rules, this.host.random, "requests", this.host.now);
     } catch (err) {
       if (err instanceof RuleCompileError) throw new ProxyError(err.message, "EINVAL", err.errors);
       throw err;
@@ -319,6 +370,7 @@ export class Proxy extends EventEmitter {
       sharedLinks: this.scopes.size,
       faults: { ...k.faults },
       requests: { ...this.requestCounts },
+      tlsFailures: { ...k.tlsFailures },
     };
   }
 
@@ -354,6 +406,7 @@ export class Proxy extends EventEmitter {
       // destroy first: server.close() only calls back once every accepted socket has closed
       const stopped = this.stopListening();
       for (const c of this.conns.values()) c.destroy();
+      for (const s of this.handshaking) s.destroy();
       await stopped;
     }, true);
   }
@@ -414,13 +467,72 @@ export class Proxy extends EventEmitter {
       this.emit("fault", event);
       return;
     }
-    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host);
+    const tls = this.tlsSetting;
+    if (tls?.clientCerts) this.acceptTls(socket, tls, tls.clientCerts);
+    else this.startConnection(socket, tls);
+  }
+
+  /** The client side's TLS (the protocol's ask, then the handshake), then the connection. */
+  private acceptTls(socket: Socket, tls: ProxyTls, certs: ClientCertificates): void {
+    const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+    const negotiation = tlsNegotiation(this.protocolName);
+    const timeoutMs = this.host.connectTimeoutMs;
+    this.handshaking.add(socket);
+    const ready: Promise<"tls" | "plain"> = negotiation.client !== undefined ? negotiation.client(socket, timeoutMs) : Promise.resolve("tls");
+    ready
+      .then((how): Promise<Socket> | Socket => (how === "tls" ? acceptTls(socket, certs, negotiation.alpn, timeoutMs) : socket))
+      .then(
+        (s) => {
+          this.handshaking.delete(socket);
+          if (!this.isEnabled || this.closed) return void s.destroy();
+          this.startConnection(s, tls);
+        },
+        (err: unknown) => {
+          this.handshaking.delete(socket);
+          socket.destroy();
+          this.tlsFailed(client, err);
+        },
+      );
+  }
+
+  private tlsFailed(client: string, err: unknown): void {
+    const f = err instanceof TlsFailure ? err : new TlsFailure("client", "error", String(err));
+    this.counters.tlsFailures[f.side]++;
+    const event: TlsFailureEvent = { client, side: f.side, code: f.code, message: f.message };
+    this.emit("tlsFailure", event);
+  }
+
+  private startConnection(socket: Socket, tls: ProxyTls | null): void {
+    const upstreamTls = tls?.loaded.upstream ?? null;
+    let wrap: UpstreamWrap | null = null;
+    if (upstreamTls !== null) {
+      const negotiation = tlsNegotiation(this.protocolName);
+      const host = this.upstreamAddr.host;
+      const timeoutMs = this.host.connectTimeoutMs;
+      const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+      wrap = async (raw: Socket): Promise<Socket> => {
+        try {
+          if (negotiation.upstream !== undefined) await negotiation.upstream(raw, timeoutMs);
+          return await connectTls(raw, host, upstreamTls, negotiation.alpn, timeoutMs);
+        } catch (err) {
+          this.tlsFailed(client, err);
+          throw err instanceof TlsFailure ? new Error(`upstream TLS: ${err.message}`) : err;
+        }
+      };
+    }
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap);
     const module = this.module;
     if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);
     this.counters.connectionsTotal++;
     this.emit("open", connInfo(conn));
     conn.start(this.upstreamAddr, this.currentForConnections, this.overlay);
+  }
+
+  /** An instant of the proxy's clock (now() time; default now) as epoch ms. */
+  private epochOf(at: number | undefined): number {
+    const wall = Date.now();
+    return at === undefined ? wall : Math.round(wall - (this.host.now() - at));
   }
 
   /** What one connection's request layer reports to: the proxy's current rules, counters, events. */
@@ -435,20 +547,30 @@ export class Proxy extends EventEmitter {
       // request rules reach the connections the link does (percent, clients), sticky per connection
       hasRules: () => this.engine !== null && conn.targeted,
       decide: (info, uncounted = false) => {
-        const d = conn.targeted ? (this.engine?.decide(info) ?? forward) : forward;
+        const d = conn.targeted ? (this.engine?.decide(info, conn.clientAddress) ?? forward) : forward;
         if (d.action === "forward") {
           if (!uncounted) counts.forwarded++;
-        }
-        else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
+        } else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
         return d;
       },
       passed: (count) => {
         counts.forwarded += count;
       },
-      injected: (outcome, rule, request) => {
+      injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;
-        conn.requestFaults.push(outcome);
-        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, outcome, rule, request };
+        // bounded per connection: a keep-alive client over a rateLimit may be answered millions of times
+        if (conn.requestFaults.length < MAX_FAULTS_LISTED) conn.requestFaults.push(outcome);
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome, rule, at: this.epochOf(arrivedAt) };
+        if (ms !== undefined) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
+        this.emit("request", event);
+      },
+      tracing: () => this.tracing,
+      traced: (request, arrivedAt, ms, detail) => {
+        if (!this.tracing) return;
+        const event: RequestEvent = { conn: conn.id, client: conn.clientLabel, protocol, request, outcome: "forwarded", at: this.epochOf(arrivedAt) };
+        if (ms !== null) event.ms = Math.round(ms * 1000) / 1000;
+        if (detail !== undefined) withDetail(event, detail);
         this.emit("request", event);
       },
       answered: (seconds, count = 1) => this.onRequestDuration?.(seconds, count),
@@ -476,4 +598,11 @@ function mustParse(field: string, value: string): HostPort {
   const r = parseHostPort(value);
   if (typeof r === "string") throw new ProxyError(`${field}: ${r}`, "EINVAL");
   return r;
+}
+
+/** Adds a request's identity, answer class and abandonment to its event (only the fields known). */
+function withDetail(event: RequestEvent, d: RequestDetail): void {
+  if (d.identity !== undefined) event.identity = d.identity;
+  if (d.answer !== undefined) event.answer = d.answer;
+  if (d.abandoned === true) event.abandoned = true;
 }

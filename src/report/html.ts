@@ -14,6 +14,7 @@ import type { RunSeries } from "./series.js";
 import type { ProbeStats } from "./figures.js";
 import { HTML_CLIENT_SCRIPT, HTML_STYLE } from "./html-client.js";
 import { shellQuote } from "./shell-quote.js";
+import { CLIENT_HTML_STYLE, clientsHtml } from "./html-clients.js";
 
 const require = createRequire(import.meta.url);
 
@@ -138,7 +139,7 @@ export async function renderHtmlReport(report: RunReport, series: RunSeries): Pr
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>netimpair run: ${escapeHtml(report.scenario)} (${verdict})</title>
 <style>${lib.css}</style>
-<style>${HTML_STYLE}</style>
+<style>${HTML_STYLE}${CLIENT_HTML_STYLE}</style>
 </head>
 <body>
 <header>
@@ -150,6 +151,7 @@ ${report.description ? `<p>${escapeHtml(report.description)}</p>` : ""}
 ${hasProbes ? `<section><h2>Probe latency</h2><div id="chart-latency" class="chart"></div></section><section><h2>Probe availability</h2><div id="chart-availability" class="chart"></div></section>` : ""}
 <section><h2>Throughput per proxy</h2><div id="chart-throughput" class="chart"></div></section>
 ${sloSection(report)}
+${clientsHtml(report)}
 <section><h2>Steps</h2>${stepsTable(report)}</section>
 ${probesTable(report)}
 ${totalsTable(report)}

@@ -5,6 +5,7 @@
 import { formatBandwidth, formatSize } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
 import { experimentCase, stepSloLines } from "./junit-experiment.js";
+import { clientCases } from "./junit-clients.js";
 import { shellQuote } from "./shell-quote.js";
 import { escapeXml } from "./xml.js";
 
@@ -59,6 +60,10 @@ export function renderJunit(report: RunReport): string {
     cases.push(experiment.xml);
     if (experiment.failed) failures++;
   }
+  const expect = clientCases(report);
+  cases.push(...expect.cases);
+  failures += expect.failures;
+  skipped += expect.skipped;
   const tests = cases.length;
   const suite = `  <testsuite name="${escapeXml(report.scenario)}" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(report.durationMs)}" timestamp="${escapeXml(report.startedAt)}">`;
   return [

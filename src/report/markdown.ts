@@ -2,6 +2,7 @@
 // step and proxy, and with --baseline a comparison of the clean and the impaired run.
 import { stepsFailedByCommand, totalFaults, trafficTotals, type RunReport, type TrafficStats } from "./report.js";
 import { renderExperimentMarkdown } from "./markdown-experiment.js";
+import { renderClientsMarkdown } from "./markdown-clients.js";
 import { shellQuote } from "./shell-quote.js";
 import { humanBytes, humanDuration, humanRate } from "./format.js";
 
@@ -70,6 +71,7 @@ export function renderMarkdown(report: RunReport): string {
     }
   }
   out.push(...renderExperimentMarkdown(report));
+  out.push(...renderClientsMarkdown(report));
   out.push("");
   return out.join("\n");
 }

@@ -2,6 +2,7 @@
 // connections and faults, measured from the agents' counters at each step's start and end.
 import { FAULT_KINDS, type FaultKind, type ProxyInfo } from "../control/protocol.js";
 import type { NotifyResult, ProbeStats, SloBreach, Verdict } from "./figures.js";
+import type { ClientStats, ExpectationResult } from "./clients.js";
 
 /** Traffic through one proxy (summed over the agents that have it) during a window. */
 export interface TrafficStats {
@@ -89,6 +90,10 @@ export interface RunReport {
   slo?: { held: boolean; breaches: SloBreach[] };
   /** with probes: why and when the stop condition stopped the run, else null */
   aborted?: { reason: string; atMs: number } | null;
+  /** with expect: each watched proxy's clients (retries, spacing, amplification, timeouts, breaker) */
+  clients?: Record<string, ClientStats>;
+  /** with expect: each limit's verdict; a broken one fails the run */
+  expectations?: ExpectationResult[];
   /** with notify: what the webhook answered */
   notified?: NotifyResult | null;
 }

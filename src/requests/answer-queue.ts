@@ -20,6 +20,23 @@ export interface Entry {
    * pipeline read in one chunk while no rule exists): every unit is one request answered.
    */
   each?: boolean;
+  /**
+   * Set only while someone watches every request: the request's label and arrival (now() time);
+   * the sink hears of it when the first bytes of its answer come (`said` then).
+   */
+  trace?: Trace;
+}
+
+/** A watched request waiting for its answer's start (or for its client to leave). */
+export interface Trace {
+  label: string;
+  /** arrival, now() time */
+  at: number;
+  said: boolean;
+  /** what makes a retry the same request */
+  identity?: string;
+  /** a rule's delayed or lost request: reported as that fault once settled */
+  fault?: { outcome: "delayed" | "lost"; rule: string };
 }
 
 export interface QueueSink {
@@ -27,6 +44,8 @@ export interface QueueSink {
   reset(): void;
   close(): void;
   answered(seconds: number, count: number): void;
+  /** a traced entry's answer started `ms` after its request arrived; `first` = its first bytes */
+  traced(trace: Trace, ms: number, first: Buffer): void;
   now(): number;
 }
 
@@ -79,6 +98,10 @@ export class AnswerQueue {
     if (head === undefined || head.awaiting === 0) {
       if (bytes.length > 0) ok = this.sink.toClient(bytes);
       return ok;
+    }
+    if (head.trace !== undefined && !head.trace.said) {
+      head.trace.said = true;
+      this.sink.traced(head.trace, this.sink.now() - head.trace.at, bytes);
     }
     if (head.relay && bytes.length > 0) ok = this.sink.toClient(bytes);
     if (complete) {
@@ -136,6 +159,17 @@ export class AnswerQueue {
     return ok;
   }
 
+  /** The watched requests still waiting for their answers' start, each marked said (the client left). */
+  unanswered(): Trace[] {
+    const out: Trace[] = [];
+    for (const e of this.entries) {
+      if (e.trace === undefined || e.trace.said) continue;
+      e.trace.said = true;
+      out.push(e.trace);
+    }
+    return out;
+  }
+
   clear(): void {
     this.ended = true;
     this.entries.length = 0;
@@ -143,5 +177,5 @@ export class AnswerQueue {
 }
 
 function isPlain(e: Entry): boolean {
-  return e.relay && e.answer === null && e.then === "none";
+  return e.relay && e.answer === null && e.then === "none" && e.trace === undefined;
 }

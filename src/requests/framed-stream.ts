@@ -4,9 +4,10 @@
 // holds), and keeps the client's answers in order through the AnswerQueue.
 //
 // With no rule the stream only scans: chunks go on as they came, unsliced and uncopied.
-import { AnswerQueue } from "./answer-queue.js";
+import { AnswerQueue, type Trace } from "./answer-queue.js";
+import { identityOf } from "./identity.js";
 import { OutputRun } from "./output-run.js";
-import type { ProtocolStream, RequestInfo, StreamContext } from "./protocol.js";
+import type { ProtocolStream, RequestDetail, RequestInfo, StreamContext } from "./protocol.js";
 
 export interface ScannedRequest {
   /** offset in the chunk just past the request's last byte */
@@ -46,8 +47,24 @@ export interface FrameCodec<F> {
   failEffect(fail: F, info: RequestInfo, request: Buffer): FailEffect;
   /** Called when a request goes upstream as it came (forwarded, delayed or lost), in order. */
   forwarded?(info: RequestInfo): void;
+  /**
+   * Optional: the first bytes of a response unit say the request failed (an SQL error, a redis
+   * error reply); asked only while someone watches every request.
+   */
+  answerFailed?(first: Buffer): boolean;
+  /**
+   * Optional: a request that sets up the connection (redis HELLO, AUTH, CLIENT SETINFO), sent
+   * again on every new connection: it gets no identity, so it is never taken for a retry.
+   */
+  setup?(info: RequestInfo): boolean;
   /** Set once the stream cannot be followed (TLS, subscribe mode, bytes it cannot parse): why. */
   readonly opaque: string | null;
+  /**
+   * When scanRequests set `opaque` at a request boundary (a SUBSCRIBE after other commands in
+   * one chunk): the offset where the bytes that cannot be followed begin. The requests scanned
+   * before it are decided as usual (nothing written before the switch slips past a rule).
+   */
+  readonly opaqueFrom?: number;
 }
 
 interface Pending {
@@ -56,6 +73,8 @@ interface Pending {
   responses: number;
   /** its first bytes went on before rules were active: it cannot be decided */
   started: boolean;
+  /** when its last bytes arrived (now() time) */
+  at: number;
 }
 
 /** Bytes held for a delay (and behind it) before the client is paused. */
@@ -74,11 +93,17 @@ export class FramedStream<F> implements ProtocolStream {
   private started = false;
   /** cancels the hold of the request being delayed (null: none is) */
   private delayTimer: (() => void) | null = null;
+  /** a lost request had no answer of its own: the next answer (the one it shares) is lost instead */
+  private loseNextAnswer = false;
   private opaqueSaid = false;
   private closed = false;
   /** the client sent its FIN: it goes upstream once every request held here has gone */
   private clientFin = false;
   private upstreamEndSent = false;
+  /** the server ended its side: requests still waiting were not abandoned by the client */
+  private serverEnded = false;
+  /** the watched request held by the running delay */
+  private delayedTrace: Trace | null = null;
 
   /**
    * The stream owns the client's FIN (and so the flow): a client that half-closes right after a
@@ -88,9 +113,11 @@ export class FramedStream<F> implements ProtocolStream {
   readonly owns = {
     clientEnded: (): void => {
       this.clientFin = true;
+      this.abandon();
       this.endUpstreamWhenDone();
     },
     upstreamEnded: (): void => {
+      this.serverEnded = true;
       // the server's answers came before its FIN, in order: nothing here to wait for
       this.ctx.path.endClient();
     },
@@ -109,6 +136,7 @@ export class FramedStream<F> implements ProtocolStream {
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
       answered: (s, n) => ctx.answered(s, n),
+      traced: (trace, ms, first) => this.report(trace, ms, { answer: this.codec.answerFailed?.(first) === true ? "error" : "ok" }),
       now: ctx.now,
     });
   }
@@ -116,7 +144,8 @@ export class FramedStream<F> implements ProtocolStream {
   fromClient(chunk: Buffer): boolean {
     if (this.closed) return true;
     if (this.codec.opaque !== null) return this.passRaw(chunk);
-    const idle = !this.ctx.hasRules() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
+    // someone watching every request needs each one framed and named: the decided path
+    const idle = !this.ctx.hasRules() && !this.ctx.tracing() && this.pending.length === 0 && this.carryBytes === 0 && this.delayTimer === null;
     if (idle && this.codec.skimRequests !== undefined) {
       // no rule: the chunk goes on whole, framed but not read; one entry counts its answers
       const units = this.codec.skimRequests(chunk);
@@ -127,7 +156,17 @@ export class FramedStream<F> implements ProtocolStream {
       return this.ctx.path.toUpstream(chunk) && ok;
     }
     const scanned = this.codec.scanRequests(chunk);
-    if (this.codec.opaque !== null) return this.passRaw(chunk);
+    if (this.codec.opaque !== null) {
+      const cut = this.codec.opaqueFrom ?? 0;
+      if (idle || cut <= 0) return this.passRaw(chunk);
+      // the requests ahead of the switch meet the rules; the rest follows them, in order, undecided
+      this.take(chunk.subarray(0, cut), scanned);
+      const rest = chunk.subarray(cut);
+      this.pending.push({ buf: rest, info: null, responses: 0, started: true, at: this.ctx.now() });
+      this.pendingBytes += rest.length;
+      this.started = true;
+      return this.pump() && this.pendingBytes < HOLD_LIMIT;
+    }
     if (idle) {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
@@ -145,7 +184,15 @@ export class FramedStream<F> implements ProtocolStream {
       this.started = last < chunk.length ? true : false;
       return this.ctx.path.toUpstream(chunk) && ok;
     }
+    this.take(chunk, scanned);
+    const ok = this.pump();
+    return ok && this.pendingBytes < HOLD_LIMIT;
+  }
+
+  /** Queues the requests scanned in `chunk` (whole ones as pending, a partial one carried). */
+  private take(chunk: Buffer, scanned: ScannedRequest[]): void {
     let pos = 0;
+    const at = this.ctx.now();
     for (const r of scanned) {
       let buf = chunk.subarray(pos, r.end);
       if (this.carryBytes > 0) {
@@ -153,7 +200,7 @@ export class FramedStream<F> implements ProtocolStream {
         this.carry = [];
         this.carryBytes = 0;
       }
-      this.pending.push({ buf, info: r.info, responses: r.responses, started: this.started });
+      this.pending.push({ buf, info: r.info, responses: r.responses, started: this.started, at });
       this.pendingBytes += buf.length;
       this.started = false;
       pos = r.end;
@@ -165,7 +212,7 @@ export class FramedStream<F> implements ProtocolStream {
         const head = this.carryBytes > 0 ? Buffer.concat([...this.carry, rest]) : rest;
         this.carry = [];
         this.carryBytes = 0;
-        this.pending.push({ buf: head, info: null, responses: 0, started: true });
+        this.pending.push({ buf: head, info: null, responses: 0, started: true, at });
         this.pendingBytes += head.length;
         this.started = true;
       } else {
@@ -173,8 +220,6 @@ export class FramedStream<F> implements ProtocolStream {
         this.carryBytes += rest.length;
       }
     }
-    const ok = this.pump();
-    return ok && this.pendingBytes < HOLD_LIMIT;
   }
 
   fromUpstream(chunk: Buffer): boolean {
@@ -205,6 +250,7 @@ export class FramedStream<F> implements ProtocolStream {
   }
 
   close(): void {
+    if (!this.closed && !this.serverEnded) this.abandon();
     this.closed = true;
     this.delayTimer?.();
     this.delayTimer = null;
@@ -216,6 +262,38 @@ export class FramedStream<F> implements ProtocolStream {
   /** A request's label, made only for an event (forwarded requests are never named). */
   private labelOf(p: Pending): string {
     return p.info?.label ?? "";
+  }
+
+  /** A forwarded request someone watches: its answer's start is reported (now, when none is expected). */
+  private trace(p: Pending, now: number): void {
+    const label = this.labelOf(p);
+    if (p.responses === 0) this.ctx.traced(label, p.at, null, { identity: identityOf(p.buf) });
+    else this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now, trace: this.traceOf(p) });
+  }
+
+  /** A watched request's trace (its identity: a hash of its bytes, e.g. SQL and parameters, a command and its arguments). */
+  private traceOf(p: Pending, fault?: Trace["fault"]): Trace {
+    const identity = p.info !== null && this.codec.setup?.(p.info) === true ? undefined : identityOf(p.buf);
+    return { label: this.labelOf(p), at: p.at, said: false, ...(identity !== undefined ? { identity } : {}), ...(fault !== undefined ? { fault } : {}) };
+  }
+
+  /** A watched request's event: a rule's delay or loss, or a forwarded one. */
+  private report(t: Trace, ms: number, more: RequestDetail): void {
+    const detail: RequestDetail = t.identity !== undefined ? { identity: t.identity, ...more } : more;
+    if (t.fault !== undefined) this.ctx.injected(t.fault.outcome, t.fault.rule, t.label, t.at, ms, detail);
+    else this.ctx.traced(t.label, t.at, ms, detail);
+  }
+
+  /** The client left: the watched requests it still waited for were abandoned (said once each). */
+  private abandon(): void {
+    const now = this.ctx.now();
+    const held = this.delayedTrace;
+    this.delayedTrace = null;
+    if (held !== null && !held.said) {
+      held.said = true;
+      this.report(held, now - held.at, { abandoned: true });
+    }
+    for (const t of this.queue.unanswered()) this.report(t, now - t.at, { abandoned: true });
   }
 
   /** Passes the client's FIN upstream once nothing is held back any more. */
@@ -251,14 +329,23 @@ export class FramedStream<F> implements ProtocolStream {
       switch (decision.action) {
         case "forward":
           if (p.info !== null) this.codec.forwarded?.(p.info);
-          if (p.responses === 1) this.queue.pushEach(1, now);
+          if (this.loseNextAnswer && p.responses > 0) {
+            // the answer a lost statement shares (a pipeline's ReadyForQuery) is the one lost
+            this.loseNextAnswer = false;
+            flushRun();
+            this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+            ok = this.ctx.path.toUpstream(p.buf) && ok;
+            break;
+          }
+          if (p.info !== null && this.ctx.tracing()) this.trace(p, now);
+          else if (p.responses === 1) this.queue.pushEach(1, now);
           else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
           run.add(p.buf);
           break;
         case "fail": {
           flushRun();
           const effect = this.codec.failEffect(decision.fail, p.info!, p.buf);
-          this.ctx.injected("failed", decision.rule, this.labelOf(p));
+          this.ctx.injected("failed", decision.rule, this.labelOf(p), p.at, undefined, this.ctx.tracing() ? { identity: identityOf(p.buf), answer: "error" } : undefined);
           const then = effect.close ? "close" : "none";
           if (effect.substitute !== undefined) {
             const units = effect.substituteResponses ?? 1;
@@ -269,28 +356,36 @@ export class FramedStream<F> implements ProtocolStream {
           }
           break;
         }
-        case "lose":
+        case "lose": {
           flushRun();
-          this.ctx.injected("lost", decision.rule, this.labelOf(p));
+          // watched, a lost request is reported when its swallowed answer comes (or its client leaves)
+          const watched = this.ctx.tracing() && p.responses > 0;
+          if (!watched) this.ctx.injected("lost", decision.rule, this.labelOf(p), p.at);
           this.codec.forwarded?.(p.info!);
-          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null });
+          if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: false, answer: null, then: "reset", sentAt: null, ...(watched ? { trace: this.traceOf(p, { outcome: "lost", rule: decision.rule }) } : {}) });
           ok = this.ctx.path.toUpstream(p.buf) && ok;
-          if (p.responses === 0) this.ctx.path.reset();
+          // a request without an answer of its own (a statement of a pipeline) loses the answer it shares
+          if (p.responses === 0) this.loseNextAnswer = true;
           break;
+        }
         case "reset":
           flushRun();
-          this.ctx.injected("reset", decision.rule, this.labelOf(p));
+          this.ctx.injected("reset", decision.rule, this.labelOf(p), p.at, undefined, this.ctx.tracing() ? { identity: identityOf(p.buf) } : undefined);
           this.closed = true;
           this.ctx.path.reset();
           return true;
         case "delay": {
           flushRun();
-          this.ctx.injected("delayed", decision.rule, this.labelOf(p));
+          // watched, a delayed request is reported when its answer starts (or its client leaves)
+          const trace = this.ctx.tracing() && p.responses > 0 ? this.traceOf(p, { outcome: "delayed", rule: decision.rule }) : null;
+          if (trace === null) this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
+          this.delayedTrace = trace;
           this.delayTimer = decision.hold(() => {
             this.delayTimer = null;
+            this.delayedTrace = null;
             if (this.closed) return;
             this.codec.forwarded?.(p.info!);
-            if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now() });
+            if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now(), ...(trace !== null && !trace.said ? { trace } : {}) });
             this.ctx.path.toUpstream(p.buf);
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();

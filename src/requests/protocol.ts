@@ -12,6 +12,7 @@
 // decide() per request.
 import type { ActionKind, ProtocolName } from "./rule.js";
 import type { Hold } from "./holds.js";
+import type { AnswerFault, TruncateUnit } from "./answer-rule.js";
 
 /** What a request looks like to rules: the values of its protocol's match fields. */
 export interface RequestInfo {
@@ -42,7 +43,11 @@ export type Decision<F> =
   | { action: "delay"; ms: number; rule: string; hold: Hold }
   | { action: "lose"; rule: string }
   /** scope "stream": only the request's own stream (a multiplexing protocol: gRPC's RST_STREAM) */
-  | { action: "reset"; scope: "connection" | "stream"; rule: string };
+  | { action: "reset"; scope: "connection" | "stream"; rule: string }
+  /** forwarded; the answer is cut, malformed or slowed on its way back (answer-rule.ts) */
+  | { action: "answer"; fault: AnswerFault; rule: string }
+  /** over a rateLimit's budget: answered in the server's place (429, RESOURCE_EXHAUSTED) */
+  | { action: "limit"; retryAfterMs: number; rule: string };
 
 /** Thrown by a protocol module's checks; `path` is below the rule (e.g. "fail.code"). */
 export class RuleError extends Error {
@@ -76,8 +81,21 @@ export interface RelayPath {
   readUpstream(): void;
 }
 
+/**
+ * More about one request for the client verdicts, known only while someone watches every
+ * request (tracing): what makes a retry the same request, the answer's class, the client gone.
+ */
+export interface RequestDetail {
+  /** a short hash of what makes two attempts the same request (requests/identity.ts) */
+  identity?: string;
+  /** the server's (or the injected) answer: "error" for http 5xx/429, grpc non-OK, an SQL error, a redis error reply */
+  answer?: "ok" | "error";
+  /** the client went away (closed, reset the stream, cancelled) before the answer; `ms` is then when */
+  abandoned?: boolean;
+}
+
 /** The outcome of one request, as counted by requests_total. */
-export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
 
 /** What a protocol stream reports to the proxy (events, counters, logs). */
 export interface StreamContext<F> {
@@ -90,8 +108,19 @@ export interface StreamContext<F> {
   decide(info: RequestInfo, uncounted?: boolean): Decision<F>;
   /** `count` requests went upstream while no rule acts on the connection (counted, never decided) */
   passed(count: number): void;
-  /** a decision was carried out (not called for "forward"; forwarded ones are counted by decide) */
-  injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string): void;
+  /**
+   * A decision was carried out (not called for "forward"; forwarded ones are counted by decide).
+   * `arrivedAt`: when the request arrived (now() time; default now); `ms`: arrival to the answer's
+   * start, when known.
+   */
+  injected(outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string, arrivedAt?: number, ms?: number, detail?: RequestDetail): void;
+  /**
+   * True while someone watches every request (topic requests, requests: "all"). Only then does
+   * a stream keep labels and arrival times of forwarded requests and report them with traced().
+   */
+  tracing(): boolean;
+  /** A forwarded request's answer started `ms` after it arrived at `arrivedAt` (now() time); ms null: no answer. */
+  traced(request: string, arrivedAt: number, ms: number | null, detail?: RequestDetail): void;
   /** the server answered a forwarded request after this many seconds (`count` of them at once: default 1) */
   answered(seconds: number, count?: number): void;
   /** the stream can no longer be followed; it passes untouched from now on (said once) */
@@ -130,8 +159,12 @@ export interface ProtocolStream {
 export interface ProtocolModule<F = unknown> {
   readonly name: Exclude<ProtocolName, "tcp">;
   readonly matchFields: Readonly<Record<string, MatchKind>>;
-  /** the actions it can carry out (every module here does all four) */
+  /** the actions it can carry out (every module does fail, delay, lose, reset; http and grpc the answer faults) */
   readonly actions: readonly ActionKind[];
+  /** what a `truncate` may count in on this protocol (bytes, events of an event stream, grpc messages) */
+  readonly truncateBy?: readonly TruncateUnit[];
+  /** the `rateLimit: {per: "KIND:NAME"}` kinds it can key on ("header", "metadata"): read from RequestInfo.maps */
+  readonly limitKeys?: readonly string[];
   /** true when `reset: stream` resets only the request's stream (multiplexing protocols) */
   readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */

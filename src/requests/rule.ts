@@ -6,12 +6,13 @@
 // happen when the rules meet a proxy's protocol (see compile.ts).
 import type { FieldError } from "../field-error.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
+import { ANSWER_ACTION_KINDS, describeAnswerAction, parseAnswerAction, type AnswerAction, type AnswerActionKind } from "./answer-rule.js";
 
 export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis"] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
-export type ActionKind = "fail" | "delay" | "lose" | "reset";
-export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset"];
+export type ActionKind = "fail" | "delay" | "lose" | "reset" | AnswerActionKind;
+export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", ...ANSWER_ACTION_KINDS];
 
 /** A match value as given: text (regex or glob by field), a list of names, or a map of globs. */
 export type MatchValue = string | string[] | Record<string, string>;
@@ -24,7 +25,9 @@ export type RequestAction =
   /** forwarded; the answer is swallowed and the client reset */
   | { lose: "response" }
   /** the connection is reset when the request arrives; "stream": only its stream (gRPC RST_STREAM) */
-  | { reset: true | "stream" };
+  | { reset: true | "stream" }
+  /** truncate, malform, throttle the answer; rateLimit (answer-rule.ts) */
+  | AnswerAction;
 
 export interface RequestRuleBase {
   /** field -> value; {} fits every request */
@@ -43,12 +46,15 @@ export function actionOf(rule: RequestRule): ActionKind {
   if ("fail" in rule) return "fail";
   if ("delay" in rule) return "delay";
   if ("lose" in rule) return "lose";
-  return "reset";
+  if ("reset" in rule) return "reset";
+  if ("truncate" in rule) return "truncate";
+  if ("malform" in rule) return "malform";
+  if ("throttle" in rule) return "throttle";
+  return "rateLimit";
 }
 
 /** A short text naming a rule in events and logs: `requests[1] {query: "^COMMIT"} fail {code: 40001}`. */
 export function describeRule(rule: RequestRule, index: number): string {
-  const action = actionOf(rule);
   const what =
     "fail" in rule
       ? `fail ${JSON.stringify(rule.fail)}`
@@ -56,14 +62,16 @@ export function describeRule(rule: RequestRule, index: number): string {
         ? `delay ${rule.delay}ms`
         : "lose" in rule
           ? "lose response"
-          : rule.reset === "stream"
-            ? "reset stream"
-            : "reset";
-  void action;
+          : "reset" in rule
+            ? rule.reset === "stream"
+              ? "reset stream"
+              : "reset"
+            : describeAnswerAction(rule);
   return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }
 
-const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "probability", "times", "after"];
+const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", ...ANSWER_ACTION_KINDS, "probability", "times", "after"];
+const ACTIONS_TEXT = "fail, delay, lose, reset, truncate, malform, throttle or rateLimit";
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -112,7 +120,7 @@ function matchValue(v: unknown, path: string, errors: FieldError[]): MatchValue 
 export function parseRequestRules(raw: unknown, path: string, errors: FieldError[]): RequestRule[] {
   if (raw === null || raw === "off" || raw === "none") return [];
   if (!Array.isArray(raw)) {
-    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset, ...}), got ${showValue(raw)}` });
+    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|truncate|malform|throttle|rateLimit, ...}), got ${showValue(raw)}` });
     return [];
   }
   const rules: RequestRule[] = [];
@@ -152,7 +160,7 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
   if (actions.length !== 1) {
     errors.push({
       path: at,
-      message: actions.length === 0 ? "a rule needs one action: fail, delay, lose or reset" : `a rule takes one action, got ${actions.join(" and ")}`,
+      message: actions.length === 0 ? `a rule needs one action: ${ACTIONS_TEXT}` : `a rule takes one action, got ${actions.join(" and ")}`,
     });
   }
   let action: RequestAction | undefined;
@@ -177,6 +185,8 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     if (item.reset === true || item.reset === "connection") action = { reset: true };
     else if (item.reset === "stream") action = { reset: "stream" };
     else errors.push({ path: `${at}.reset`, message: `expected reset: true (or connection), or reset: stream (grpc: only the call's stream), got ${showValue(item.reset)}` });
+  } else if (kind !== undefined) {
+    action = parseAnswerAction(kind, item, at, errors);
   }
   let probability = 1;
   if (item.probability !== undefined) {

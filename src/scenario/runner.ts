@@ -16,10 +16,14 @@ import type { Scenario } from "./types.js";
 import { constants } from "node:os";
 import { ExperimentWatch, type WindowResult } from "../experiment/watch.js";
 import { judgeRun } from "../experiment/judge.js";
+import { ClientWatch } from "../experiment/client-watch.js";
 import { notifyRun } from "../experiment/notify.js";
 import { stepsEndingBetter } from "./better.js";
 import { recordPoll, recordSamples, type RunSeries } from "../report/series.js";
 import { breachText } from "../report/format.js";
+
+/** How long the runner waits, at the end, for the request events of the command's last connections. */
+const CLIENT_EVENTS_SETTLE_MS = 250;
 
 export interface RunOptions {
   scenario: Scenario;
@@ -112,6 +116,8 @@ class ScenarioRun {
   private lastFaults = new Map<string, Record<string, number>>();
   /** the experiment's probes, slo and stop condition (null without probes) */
   private readonly watch: ExperimentWatch | null;
+  /** the scenario's expect: (verdicts on the client), null without */
+  private readonly clientWatch: ClientWatch | null;
   private steadyBefore: WindowResult | null = null;
   private steadyAfter: WindowResult | null = null;
 
@@ -136,6 +142,7 @@ class ScenarioRun {
             note: (line) => this.progress.note(line),
           })
         : null;
+    this.clientWatch = this.scenario.expect.length > 0 ? new ClientWatch(this.scenario.expect) : null;
   }
 
   private now(): number {
@@ -269,6 +276,7 @@ class ScenarioRun {
       }
       this.scenarioProxies = [...used].sort();
       problems.push(...(await this.checkProfiles()));
+      if (this.clientWatch) problems.push(...(await this.listenToClients(this.clientWatch)));
     }
     if (problems.length > 0 || this.stopReason) {
       if (!this.stopReason) this.stop({ kind: "failed", message: [...new Set(problems)].join("; ") });
@@ -276,6 +284,27 @@ class ScenarioRun {
     }
     this.timeline = planTimeline(this.scenario, this.allProxies);
     return true;
+  }
+
+  /** expect:'s proxies must exist; their agents send every request of theirs (topic requests, all). */
+  private async listenToClients(watch: ClientWatch): Promise<string[]> {
+    const problems: string[] = [];
+    watch.expect.forEach((e, i) => {
+      if (!this.sessions.some((s) => s.proxies.has(e.proxy))) problems.push(`expect.${i}.proxy: proxy ${JSON.stringify(e.proxy)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
+    });
+    if (problems.length > 0) return problems;
+    await Promise.all(
+      this.sessions
+        .filter((s) => watch.proxies.some((p) => s.proxies.has(p)))
+        .map(async (s) => {
+          try {
+            await s.client.subscribe(["requests"], (n) => watch.onEvent(n), { requests: "all" });
+          } catch (err) {
+            problems.push(`agent ${agentLabel(s.ref)}: cannot watch requests for expect: ${causeOf(err)}`);
+          }
+        }),
+    );
+    return problems;
   }
 
   /** Named profiles must exist on the agents that use them; ramp ends are resolved there. */
@@ -373,6 +402,7 @@ class ScenarioRun {
     this.startedAt = new Date();
     this.snapshots.set(-1, first);
     this.watch?.begin(this.t0);
+    this.clientWatch?.begin();
     let i = 0;
     // the at: 0 steps are in place before the command starts
     while (i < times.length && times[i]! <= 0 && !this.stopReason) await this.runInstant(times[i++]!, byTime);
@@ -563,8 +593,13 @@ class ScenarioRun {
     }
     this.endMs = this.t0 > 0 ? this.now() : 0;
     this.progress.done();
+    if (this.clientWatch) {
+      // the command's last connections close as it exits: their request events are on the way
+      await new Promise((r) => setTimeout(r, CLIENT_EVENTS_SETTLE_MS));
+    }
     // closing the sessions is what reverts: the agent undoes every bound apply, newest first
     await Promise.allSettled(this.sessions.map((s) => s.close()));
+    this.clientWatch?.end();
     if (this.watch) await this.steadyStateAfter(this.watch);
   }
 
@@ -639,6 +674,12 @@ class ScenarioRun {
       baseline,
     };
     if (this.watch) this.judge(report, this.watch);
+    if (this.clientWatch) {
+      const { clients, expectations } = this.clientWatch.result();
+      report.clients = clients;
+      report.expectations = expectations;
+      if (report.exitCode === 0 && expectations.some((e) => !e.held)) report.exitCode = 1;
+    }
     return report;
   }
 

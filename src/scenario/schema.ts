@@ -5,6 +5,7 @@ import { describe, FieldChecker, isRecord, join } from "../profiles/fields.js";
 import { parseSetOverrides, PROFILE_NAME_PATTERN, validateProfile } from "../profiles/schema.js";
 import { parseCidr } from "../relay/targeting.js";
 import { EXPERIMENT_FIELDS, validateExperiment } from "../experiment/schema.js";
+import { validateExpect } from "../experiment/expect-schema.js";
 import { parseDuration, parsePercent, showValue, UnitError } from "../units.js";
 import {
   MAX_RAMP_INTERVAL_MS,
@@ -14,7 +15,7 @@ import {
   type StepAction,
 } from "./types.js";
 
-const TOP_FIELDS = ["name", "description", "agents", "proxies", "steps", ...EXPERIMENT_FIELDS] as const;
+const TOP_FIELDS = ["name", "description", "agents", "proxies", "steps", "expect", ...EXPERIMENT_FIELDS] as const;
 const STEP_FIELDS = ["name", "at", "for", "proxies", "apply", "clear", "ramp", "trace", "repeat", "set", "percent", "clients"] as const;
 const ACTIONS = ["apply", "clear", "ramp", "trace", "repeat"] as const;
 const RAMP_FIELDS = ["from", "to", "over", "every"] as const;
@@ -307,11 +308,13 @@ export function validateScenario(raw: unknown, defaultName = "scenario"): { scen
   if (drafts.length > MAX_STEPS) c.add("steps", `the scenario expands to more than ${MAX_STEPS} steps (check repeat.times)`);
   const { experiment, errors: experimentErrors } = validateExperiment(raw);
   c.errors.push(...experimentErrors);
+  const { expect, errors: expectErrors } = validateExpect(raw.expect);
+  c.errors.push(...expectErrors);
   if (c.errors.length > 0) return { scenario: null, errors: c.errors };
   // stable sort by start time: file order breaks ties
   const steps = drafts
     .map((d, order) => ({ d, order }))
     .sort((a, b) => a.d.at - b.d.at || a.order - b.order)
     .map(({ d }, index): ScenarioStep => ({ index, ...d }));
-  return { scenario: { name: name ?? defaultName, description: description ?? "", agents, proxies: proxies ?? [], steps, experiment }, errors: [] };
+  return { scenario: { name: name ?? defaultName, description: description ?? "", agents, proxies: proxies ?? [], steps, experiment, expect }, errors: [] };
 }

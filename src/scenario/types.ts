@@ -2,6 +2,7 @@
 // from the start of the run; probabilities, bandwidths and sizes stay as the profile layer reads them.
 import type { SetOverrides } from "../control/protocol.js";
 import type { Experiment } from "../experiment/types.js";
+import type { ClientExpectation } from "../experiment/client-types.js";
 
 /** One sample of a recorded link trace (a row of the CSV), canonical units. */
 export interface TraceRow {
@@ -84,6 +85,8 @@ export interface Scenario {
   steps: ScenarioStep[];
   /** probes, slo, steady state, stop condition, notify; null when the scenario has none */
   experiment: Experiment | null;
+  /** verdicts on the client: what each proxy's clients must keep ([] when none) */
+  expect: ClientExpectation[];
 }
 
 /** Most steps a scenario may expand to (repeat blocks included). */

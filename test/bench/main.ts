@@ -15,6 +15,7 @@ import { fidelity } from "./fidelity.js";
 import { control } from "./control.js";
 import { sharing } from "./sharing.js";
 import { requests, requestsDb, requestsGrpc, requestsHttp } from "./requests.js";
+import { tlsBench } from "./tls.js";
 
 const BENCHMARKS: Record<string, Benchmark> = {
   throughput,
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   "requests-db": requestsDb,
   "requests-http": requestsHttp,
   "requests-grpc": requestsGrpc,
+  tls: tlsBench,
 };
 /** parts of another benchmark, run only when named */
 const PARTS = new Set(["requests-db", "requests-http", "requests-grpc"]);

@@ -210,6 +210,14 @@ const NON_MATCHING = Array.from({ length: 10 }, (_, i) => ({
   fail: { status: 503 },
 }));
 
+/** One rule of each answer fault, none matching (the path of an http proxy with answer rules). */
+const NON_MATCHING_ANSWER = [
+  { match: { path: "/never/truncate/*" }, truncate: 100 },
+  { match: { path: "/never/malform/*" }, malform: "<html>" },
+  { match: { path: "/never/throttle/*" }, throttle: "1Mbps" },
+  { match: { path: "/never/limit/*" }, rateLimit: { rate: "10/s", burst: 10, per: "client" } },
+];
+
 /** "median (min..max)" of samples, rounded to `digits`. */
 function spread(samples: number[], digits: number): string {
   return `${round(median(samples), digits)} (${round(Math.min(...samples), digits)}..${round(Math.max(...samples), digits)})`;
@@ -228,19 +236,22 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
   });
   const up = `127.0.0.1:${serverPort}`;
   // one agent process (the CLI) holds the three proxies: the paths differ only in the proxy
-  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`]);
+  const agent = await startCliAgentProxies([`tcp=127.0.0.1:0,${up}`, `web=127.0.0.1:0,${up},http`, `rules=127.0.0.1:0,${up},http`, `answer=127.0.0.1:0,${up},http`]);
   const ctl = agent.control;
   const client = httpClient();
   try {
     await ctl.apply("rules", undefined, { spec: { requests: NON_MATCHING } });
+    await ctl.apply("answer", undefined, { spec: { requests: NON_MATCHING_ANSWER } });
     const TCP = "tcp proxy";
     const NO_RULE = "http proxy, no rule";
     const RULES = "http proxy, 10 non-matching rules";
+    const ANSWER = "http proxy, 4 non-matching answer rules";
     const paths: [string, number][] = [
       ["direct", serverPort],
       [TCP, agent.port("tcp")],
       [NO_RULE, agent.port("web")],
       [RULES, agent.port("rules")],
+      [ANSWER, agent.port("answer")],
     ];
     const rates = new Map<string, number[]>(paths.map(([p]) => [p, []]));
     // the agent's CPU time per request (user + system, from /proc): its own cost, which a busy
@@ -265,7 +276,7 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
       "x tcp proxy, median (min..max)": p === "direct" ? null : spread(ratios(p), 3),
       "agent CPU us/request": p === "direct" ? null : spread(cpuPerRequest.get(p)!, 1),
     }));
-    const worst = Math.min(median(ratios(NO_RULE)), median(ratios(RULES)));
+    const worst = Math.min(median(ratios(NO_RULE)), median(ratios(RULES)), median(ratios(ANSWER)));
     ctx.results.figure("requests", "httpOverTcp", round(worst, 4));
     ctx.results.figure("requests", "httpRates", Object.fromEntries(rates));
     ctx.results.figure("requests", "httpClient", client);
@@ -273,8 +284,8 @@ async function httpRows(ctx: BenchContext, seconds: number, rounds: number): Pro
     return {
       rows,
       notes: [
-        `${rounds} interleaved rounds x ${seconds} s per path (direct, tcp, http no rule, http rules; repeated), ${client === "wrk" ? "wrk -t1" : "the bench's own client (test/bench/lib/http-load.ts, no wrk on this machine)"} -c${CONNECTIONS}; ratios are per round against that round's tcp proxy`,
-        "one `netimpair agent` (CLI) holds all three proxies; the node http server and the load generator each run in their own process, all on the same 2 cores",
+        `${rounds} interleaved rounds x ${seconds} s per path (direct, tcp, http no rule, http rules, http answer rules; repeated), ${client === "wrk" ? "wrk -t1" : "the bench's own client (test/bench/lib/http-load.ts, no wrk on this machine)"} -c${CONNECTIONS}; ratios are per round against that round's tcp proxy`,
+        "one `netimpair agent` (CLI) holds all four proxies (the answer rules: truncate, malform, throttle, rateLimit, none matching); the node http server and the load generator each run in their own process, all on the same 2 cores",
         `goal: http proxies >= 0.90 x the tcp proxy (median ratio): ${round(worst, 3)} ${worst >= 0.9 ? "MET" : "MISSED"}`,
       ],
     };

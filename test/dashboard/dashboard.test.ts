@@ -19,6 +19,9 @@ import { connect } from "../../src/control/client.js";
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { upgradeStatus } from "../support/rpc.js";
+import { randomBytes } from "node:crypto";
+import { Redis, ReplyError } from "ioredis";
+import { REDIS, requireService, serviceAddress } from "../support/services.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -162,6 +165,72 @@ test("the page lists the proxies, follows the CLI, drives the agent from its con
     assert.deepEqual(errors, []);
   } finally {
     traffic?.stop();
+    await page.close();
+    await ctl.close();
+    await agent.stop();
+  }
+});
+
+test("a request fault shows in the feed and on the card: outcome counts, the rules in force, the time left", async () => {
+  await requireService(REDIS);
+  const prefix = `t_dash_${process.pid}_${randomBytes(3).toString("hex")}:`;
+  const agent = await cliAgent(["--control", "127.0.0.1:0", "--proxy", `rd=127.0.0.1:0,${serviceAddress(REDIS)},redis`, "--proxy", `raw=127.0.0.1:0,${echo.address}`]);
+  const ctl = await connect(agent.url);
+  const admin = new Redis({ host: REDIS.host, port: REDIS.port });
+  admin.on("error", () => undefined);
+  const { page, errors } = await openPage(agent.httpUrl + "/");
+  let client: Redis | null = null;
+  try {
+    const card = page.locator('[data-proxy="rd"]');
+    await card.waitFor({ timeout: 10_000 });
+    // no fault yet: "faults none" is not shown as an alarm
+    assert.equal(await card.locator(".figures .faults.some").count(), 0);
+    const applied = await runCli(["--agent", agent.url, "apply", "redis-oom", "--proxy", "rd"]);
+    assert.equal(applied.code, 0, applied.stderr);
+    await page.locator('[data-proxy="rd"][data-impairment="redis-oom"]').waitFor({ timeout: 5000 });
+    assert.equal(await card.locator(".time-left").textContent(), "until cleared");
+    assert.match((await card.locator(".impairment").textContent()) ?? "", /1 request rule/);
+    assert.doesNotMatch((await card.locator(".impairment").textContent()) ?? "", /share|queue/);
+    assert.match((await card.getByRole("list", { name: "request rules of rd" }).textContent()) ?? "", /requests\[0\] match \{"command":\["SET",.*fail \{"error":"OOM"\}/);
+
+    const port = Number((await ctl.proxies()).find((p) => p.name === "rd")!.listen.split(":").pop());
+    client = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on("error", () => undefined);
+    const err = await client.set(`${prefix}k`, "v").then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof ReplyError, `expected OOM, got ${String(err)}`);
+    assert.equal(await admin.exists(`${prefix}k`), 0, "the refused SET wrote nothing");
+    assert.equal(await client.get(`${prefix}k`), null, "reads still pass");
+
+    // the feed names the request, its outcome and the rule; the card counts outcomes
+    const line = page.locator("#event-list li.request").filter({ hasText: `rd: SET ${prefix}k` });
+    await line.first().waitFor({ timeout: 5000 });
+    assert.equal(await line.first().locator(".kind").textContent(), "failed");
+    assert.match((await line.first().textContent()) ?? "", /requests\[0\] match .* fail \{"error":"OOM"\} · client 127\.0\.0\.1:\d+/);
+    await card.locator(".figures .requests.some").filter({ hasText: /failed 1/ }).waitFor({ timeout: 3000 });
+    // ioredis sends its own commands on connect (INFO, ...): those are forwarded
+    assert.match((await card.locator(".figures .requests").textContent()) ?? "", /^requests forwarded [1-9]\d*, failed 1$/);
+    // a tcp proxy has no request figures; clean with a timed reset shows its time left
+    assert.equal(await page.locator('[data-proxy="raw"] .figures .requests').count(), 0);
+    const timed = await runCli(["--agent", agent.url, "apply", "clean", "--proxy", "raw", "--set", "reset.after=2s", "--for", "5m"]);
+    assert.equal(timed.code, 0, timed.stderr);
+    await page.locator('[data-proxy="raw"][data-impairment="clean"]').waitFor({ timeout: 5000 });
+    await page.locator('[data-proxy="raw"] .time-left').filter({ hasText: /\d+ m \d+ s left/ }).waitFor({ timeout: 3000 });
+
+    // a bad duration from the page's controls: its error text said once
+    await page.getByLabel("Proxy", { exact: true }).selectOption("rd");
+    await page.getByLabel("Duration", { exact: true }).fill("soon");
+    await page.getByRole("button", { name: "Apply" }).click();
+    const message = page.locator("#control-message.error");
+    await message.getByText(/ttl/).waitFor({ timeout: 3000 });
+    const text = (await message.textContent()) ?? "";
+    assert.equal(text.split("soon").length - 1, 1, `the error says its value once: ${text}`);
+    if (process.env.DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.DASHBOARD_SCREENSHOT.replace(/(\.png)?$/, "-requests.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    client?.disconnect();
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length) await admin.del(...keys);
+    admin.disconnect();
     await page.close();
     await ctl.close();
     await agent.stop();

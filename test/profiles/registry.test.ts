@@ -43,7 +43,7 @@ test("the built-in folder is found from the compiled module", () => {
 test("every built-in profile loads, has a description and a source, and resolves", async () => {
   const r = await ProfileRegistry.load([]);
   assert.deepEqual(r.loadErrors, []);
-  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean", "pg-serialization-failures", "mysql-deadlocks", "redis-oom", "http-503-storm", "grpc-unavailable"];
+  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean", "pg-serialization-failures", "mysql-deadlocks", "redis-oom", "http-503-storm", "grpc-unavailable", "http-partial-responses", "llm-stream-cut", "api-rate-limited"];
   for (const name of expected) {
     const p = r.get(name);
     assert.ok(p, `missing built-in ${name}`);

@@ -132,3 +132,33 @@ test("trace CSV checks: header columns, increasing time, value counts", () => {
   assert.deepEqual(ok.errors, []);
   assert.deepEqual(ok.rows.map((r) => [r.time, r.loss, r.delay]), [[0, 0.01, 10], [1000, 0.05, 20]]);
 });
+
+test("expect: the SPEC's example validates in canonical units; each bad field is named with its value", async () => {
+  const { scenario, errors } = validateScenario({
+    proxies: ["payments"],
+    steps: [{ at: "0s", apply: "4g" }],
+    expect: [{ proxy: "payments", retries: { max: 3 }, backoff: { first: "100ms", growth: 1.5 }, timeout: { max: "5s" }, circuitBreaker: { opensAfter: 10, pause: "1s" } }],
+  });
+  assert.deepEqual(errors, []);
+  assert.deepEqual(scenario?.expect, [{ proxy: "payments", retries: { max: 3 }, backoff: { first: 100, growth: 1.5 }, timeout: { max: 5000 }, circuitBreaker: { opensAfter: 10, pause: 1000 } }]);
+  const bad = await loadErrors(`
+proxies: [payments]
+steps: [{at: 0s, apply: 4g}]
+expect:
+  - proxy: payments
+    retries: {max: -1}
+    backoff: {first: soon, growth: 0.5}
+    timeout: {maxx: 5s}
+    circuitBreaker: {opensAfter: 10}
+  - {proxy: payments}
+`);
+  const text = bad.join("\n");
+  assert.match(text, /expect\.0\.retries\.max: expected a whole number from 0, got -1/);
+  assert.match(text, /expect\.0\.backoff\.first: .*"soon"/);
+  assert.match(text, /expect\.0\.backoff\.growth: expected a factor from 1 to 100 .*got 0\.5/);
+  assert.match(text, /expect\.0\.timeout\.maxx: unknown field "maxx" \(did you mean max\?\)/);
+  assert.match(text, /expect\.0\.circuitBreaker\.pause: required/);
+  assert.match(text, /expect\.1: an expectation needs at least one of retries, backoff, timeout, circuitBreaker/);
+  // each with its line in the file
+  assert.match(text, /s\.yaml:6/);
+});

@@ -1,6 +1,7 @@
 // `netimpair agent [--config agent.yaml] [--control HOST:PORT] [--proxy NAME=LISTEN,UPSTREAM]...
 //  [--profiles DIR] [--token-file F] [--tls-cert F --tls-key F] [--label k=v]... [--log-level L]
-//  [--insecure] [--allow-origin ORIGIN]... [--allow-host NAME]...`
+//  [--insecure] [--allow-origin ORIGIN]... [--allow-host NAME]... [--proxy-tls NAME=ITEMS]...
+//  [--state-dir DIR] [--ca-cert F --ca-key F]`
 import type { Command } from "commander";
 import type { AgentFlags } from "../../agent/config.js";
 import { collect } from "../flags.js";
@@ -19,6 +20,10 @@ interface AgentCommandFlags {
   insecure?: boolean;
   allowOrigin?: string[];
   allowHost?: string[];
+  proxyTls?: string[];
+  stateDir?: string;
+  caCert?: string;
+  caKey?: string;
 }
 
 /** The flags as runAgent takes them; flag syntax problems are usage errors (the agent checks the rest). */
@@ -39,6 +44,10 @@ export function agentFlags(f: AgentCommandFlags): AgentFlags {
   if (f.logLevel !== undefined) flags.logLevel = f.logLevel;
   if (f.insecure) flags.insecure = true;
   if (f.allowHost !== undefined) flags.allowHost = f.allowHost;
+  if (f.proxyTls !== undefined) flags.proxyTls = f.proxyTls;
+  if (f.stateDir !== undefined) flags.stateDir = f.stateDir;
+  if (f.caCert !== undefined) flags.caCert = f.caCert;
+  if (f.caKey !== undefined) flags.caKey = f.caKey;
   return flags;
 }
 
@@ -49,6 +58,10 @@ export function registerAgent(program: Command): void {
     .option("--config <file>", "agent.yaml (flags override it)")
     .option("--control <host:port>", "control/metrics address (default 127.0.0.1:8474)")
     .option("--proxy <name=listen,upstream>", "a proxy, e.g. pg=127.0.0.1:15432,127.0.0.1:5432 (repeatable)", collect)
+    .option("--proxy-tls <name=items>", "TLS on a proxy's sides, e.g. pg=client:auto,upstream:verify (items: client:auto, client.cert:F, client.key:F, upstream:verify|insecure, upstream.ca:F, upstream.servername:N, upstream.cert:F, upstream.key:F; repeatable; docs/tls.md)", collect)
+    .option("--state-dir <dir>", "where the agent's CA is made and kept (default $XDG_STATE_HOME/netimpair or ~/.local/state/netimpair)")
+    .option("--ca-cert <file>", "use this CA certificate for proxies' client-side TLS (with --ca-key)")
+    .option("--ca-key <file>", "... and its key")
     .option("--profiles <dir>", "folder of extra profile YAML files")
     .option("--token-file <file>", "bearer token required on the control channel")
     .option("--tls-cert <file>", "serve HTTPS/WSS with this certificate")

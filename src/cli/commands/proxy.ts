@@ -5,12 +5,16 @@ import { hostPortFlag, paramLabels } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { perAgentLines, report, UsageError } from "../output.js";
 import { renderStatusTable, withThroughput } from "../status-view.js";
+import { tlsClientFlag, tlsNote, tlsUpstreamFlag } from "../tls-flags.js";
+import type { ProxyTlsSpec } from "../../control/protocol.js";
 
 interface AddFlags {
   listen?: string;
   upstream?: string;
   disabled?: boolean;
   protocol?: string;
+  tlsClient?: string;
+  tlsUpstream?: string;
 }
 
 interface UpdateFlags {
@@ -18,7 +22,13 @@ interface UpdateFlags {
   enable?: boolean;
   disable?: boolean;
   protocol?: string;
+  tlsClient?: string;
+  tlsUpstream?: string;
+  tlsOff?: boolean;
 }
+
+const TLS_CLIENT_HELP = "clients speak TLS to the agent: auto (a certificate from the agent's CA) or cert=FILE,key=FILE";
+const TLS_UPSTREAM_HELP = "the agent speaks TLS to the upstream: verify, insecure, or ca=FILE[,servername=NAME][,cert=FILE,key=FILE]";
 
 export function registerProxy(program: Command): void {
   const proxy = program.command("proxy").description("add, remove, change and list proxies");
@@ -31,18 +41,23 @@ export function registerProxy(program: Command): void {
     .option("--upstream <host:port>", "address it relays to")
     .option("--disabled", "create it without listening")
     .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis (request faults need one)")
+    .option("--tls-client <spec>", TLS_CLIENT_HELP)
+    .option("--tls-upstream <spec>", TLS_UPSTREAM_HELP)
     .action(async (name: string, flags: AddFlags, cmd: Command) => {
       if (flags.listen === undefined) throw new UsageError("proxy add: missing --listen HOST:PORT");
       if (flags.upstream === undefined) throw new UsageError("proxy add: missing --upstream HOST:PORT");
       const listen = hostPortFlag("--listen", flags.listen);
       const upstream = hostPortFlag("--upstream", flags.upstream);
+      const tls: ProxyTlsSpec = {};
+      if (flags.tlsClient !== undefined) tls.client = tlsClientFlag(flags.tlsClient, false)!;
+      if (flags.tlsUpstream !== undefined) tls.upstream = tlsUpstreamFlag(flags.tlsUpstream, false)!;
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(
-        (client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol),
-        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled" }),
+        (client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol, Object.keys(tls).length > 0 ? tls : undefined),
+        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled", tls: "--tls-client/--tls-upstream" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 
@@ -64,21 +79,31 @@ export function registerProxy(program: Command): void {
     .option("--enable", "start listening")
     .option("--disable", "stop listening and close its connections")
     .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis")
+    .option("--tls-client <spec>", `${TLS_CLIENT_HELP}, or off (new connections)`)
+    .option("--tls-upstream <spec>", `${TLS_UPSTREAM_HELP}, or off (new connections)`)
+    .option("--tls-off", "no TLS on either side from now on (new connections)")
     .action(async (name: string, flags: UpdateFlags, cmd: Command) => {
       if (flags.enable && flags.disable) throw new UsageError("proxy update: --enable and --disable: give one or the other");
-      const change: { upstream?: string; enabled?: boolean; protocol?: string } = {};
+      if (flags.tlsOff && (flags.tlsClient !== undefined || flags.tlsUpstream !== undefined)) throw new UsageError("proxy update: --tls-off and --tls-client/--tls-upstream: give one or the other");
+      const change: { upstream?: string; enabled?: boolean; protocol?: string; tls?: Record<string, unknown> | null } = {};
+      if (flags.tlsOff) change.tls = null;
+      else if (flags.tlsClient !== undefined || flags.tlsUpstream !== undefined) {
+        change.tls = {};
+        if (flags.tlsClient !== undefined) change.tls.client = tlsClientFlag(flags.tlsClient, true);
+        if (flags.tlsUpstream !== undefined) change.tls.upstream = tlsUpstreamFlag(flags.tlsUpstream, true);
+      }
       if (flags.protocol !== undefined) change.protocol = flags.protocol;
       if (flags.upstream !== undefined) change.upstream = hostPortFlag("--upstream", flags.upstream);
       if (flags.enable) change.enabled = true;
       if (flags.disable) change.enabled = false;
-      if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --protocol, --enable or --disable)");
+      if (Object.keys(change).length === 0) throw new UsageError("proxy update: nothing to change (give --upstream, --protocol, --enable, --disable, --tls-client, --tls-upstream or --tls-off)");
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(
         (client) => client.updateProxy(name, change),
-        paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable" }),
+        paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable", tls: "--tls-client/--tls-upstream" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 

@@ -1,5 +1,5 @@
 // The dashboard's behaviour: find out whether a token is needed, open the control channel,
-// follow the agent (events.subscribe for stats, connections and faults; proxy.list and
+// follow the agent (events.subscribe for stats, connections, faults and request faults; proxy.list and
 // conn.list each second for impairments, protocols and the connection list), drive it from the
 // controls, and reconnect when the agent goes away. The token lives in memory only.
 import { ControlChannel } from "./rpc.js";
@@ -177,7 +177,8 @@ async function loadAgent() {
   const labels = Object.entries(info.labels ?? {}).map(([k, v]) => `${k}=${v}`);
   ui.meta.textContent = [`agent ${info.id}`, `v${info.version}`, ...labels].join(" · ");
   await loadProfiles();
-  await ch.call("events.subscribe", { topics: ["stats", "connections", "faults"], intervalMs: POLL_MS });
+  // requests: the request faults (requests: "faults", the default: forwarded ones are not sent)
+  await ch.call("events.subscribe", { topics: ["stats", "connections", "faults", "requests"], intervalMs: POLL_MS });
   applyProxies(info.proxies);
   ui.main.hidden = false;
   setControlsEnabled(true);
@@ -270,6 +271,11 @@ function describeFault(d) {
   return [d.detail, ...extra, d.client ? `client ${d.client}` : ""].filter(Boolean).join(" · ");
 }
 
+/** "SET k · requests[0] match {...} fail {...} · client 127.0.0.1:5123 · 3 ms" */
+function describeRequest(d) {
+  return [d.request || "(request)", d.rule, d.client ? `client ${d.client}` : "", typeof d.ms === "number" ? `${Math.round(d.ms)} ms` : ""].filter(Boolean).join(" · ");
+}
+
 function onEvent(n) {
   const d = n.data ?? {};
   if (n.topic === "stats") return void cards.get(n.proxy)?.pushStats(d);
@@ -277,6 +283,7 @@ function onEvent(n) {
     const isRequest = "request" in d || "rule" in d || "method" in d;
     return feedAdd(isRequest ? "fault request" : "fault", String(d.kind ?? "fault"), n.proxy, describeFault(d));
   }
+  if (n.topic === "requests") return feedAdd(d.rule ? "fault request" : "request", String(d.outcome ?? "request"), n.proxy, describeRequest(d));
   if (n.topic === "connections") {
     if (d.type === "open") return feedAdd("conn", "open", n.proxy, `${d.client}`);
     const parts = [`${d.client}`, `after ${Math.round((d.durationMs ?? 0) / 100) / 10} s`];

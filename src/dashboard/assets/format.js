@@ -47,7 +47,7 @@ function direction(d) {
 
 const FAULT_FIELDS = ["stall", "reset", "halfOpen", "connect", "limit", "slowClose", "corrupt"];
 
-/** "down 1 Mbit/s, 50 ms · up 500 kbit/s, 50 ms · reset" for an ImpairmentSpec */
+/** "down 1 Mbit/s, 50 ms · up 500 kbit/s, 50 ms · reset · 1 request rule" for an ImpairmentSpec */
 export function specSummary(spec) {
   if (!spec) return "";
   const parts = [];
@@ -56,6 +56,25 @@ export function specSummary(spec) {
   if (down) parts.push(`down ${down}`);
   if (up) parts.push(`up ${up}`);
   for (const f of FAULT_FIELDS) if (spec[f]) parts.push(f);
-  for (const [k, v] of Object.entries(spec)) if (!["up", "down", ...FAULT_FIELDS].includes(k) && v && (!Array.isArray(v) || v.length)) parts.push(k);
+  // how a shared link is shared only says something once it differs from the default
+  if (spec.share && spec.share !== "client") parts.push(`share ${spec.share}`);
+  if (spec.queue && spec.queue !== "fair") parts.push(`queue ${spec.queue}`);
+  const rules = Array.isArray(spec.requests) ? spec.requests.length : 0;
+  if (rules) parts.push(`${rules} request rule${rules === 1 ? "" : "s"}`);
   return parts.join(" · ") || "no effect";
+}
+
+/** A request rule as the agent names it in events (describeRule): "requests[0] match {...} fail {...}" */
+export function ruleText(rule, index) {
+  const what =
+    "fail" in rule
+      ? `fail ${JSON.stringify(rule.fail)}`
+      : "delay" in rule
+        ? `delay ${rule.delay}ms`
+        : "lose" in rule
+          ? "lose response"
+          : rule.reset === "stream"
+            ? "reset stream"
+            : "reset";
+  return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }

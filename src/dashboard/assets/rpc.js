@@ -5,8 +5,10 @@
 
 export class RpcError extends Error {
   constructor(error) {
-    const fields = Array.isArray(error.data) ? error.data.map((f) => `${String(f.path).replace(/^params\./, "")}: ${f.message}`).join("; ") : "";
-    super(fields ? `${error.message} (${fields})` : error.message);
+    // the agent's message already names a single bad field: the list is added only when it says more
+    const said = String(error.message);
+    const fields = Array.isArray(error.data) ? error.data.filter((f) => !said.includes(String(f.message))).map((f) => `${String(f.path).replace(/^params\./, "")}: ${f.message}`).join("; ") : "";
+    super(fields ? `${said} (${fields})` : said);
     this.code = error.code;
     this.data = error.data;
   }

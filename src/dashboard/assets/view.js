@@ -1,7 +1,7 @@
 // The page's pieces: one card per proxy (impairment, time left, charts, figures), the
 // connection table and the event feed. Agent data only ever goes in through textContent.
 import { LineChart } from "./chart.js";
-import { bytes, clock, duration, rate, specSummary } from "./format.js";
+import { bytes, clock, duration, rate, ruleText, specSummary } from "./format.js";
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -34,6 +34,11 @@ export class ProxyCard {
     this.impLeft = el("span", { class: "left time-left" });
     this.impairment = el("div", { class: "impairment", "aria-label": `impairment of ${name}` }, this.impName, this.impDetail, this.impLeft);
     this.root.append(this.impairment);
+    this.impaired = false;
+    // the request rules in force (protocol proxies), one line each as events name them
+    this.rules = el("ul", { class: "rules", "aria-label": `request rules of ${name}` });
+    this.rules.hidden = true;
+    this.root.append(this.rules);
 
     const tpCanvas = el("canvas", { role: "img", "aria-label": `${name} throughput, up and down` });
     const cnCanvas = el("canvas", { role: "img", "aria-label": `${name} open connections` });
@@ -66,6 +71,7 @@ export class ProxyCard {
     this.disabled.hidden = info.enabled !== false;
     this.route.textContent = `${info.listen} → ${info.upstream}`;
     const imp = info.impairment;
+    this.impaired = !!imp;
     this.root.classList.toggle("impaired", !!imp);
     this.impairment.classList.toggle("on", !!imp);
     this.impName.textContent = imp ? imp.profile : "clean";
@@ -76,21 +82,32 @@ export class ProxyCard {
     this.expiresAt = imp && imp.expiresAt ? Date.parse(imp.expiresAt) : null;
     this.root.dataset.impairment = imp ? imp.profile : "";
     this.tick(Date.now());
+    const rules = imp && Array.isArray(imp.spec?.requests) ? imp.spec.requests : [];
+    this.rules.replaceChildren(...rules.map((r, i) => el("li", { class: "mono", text: ruleText(r, i) })));
+    this.rules.hidden = rules.length === 0;
     const s = info.stats;
     const faults = Object.entries(s.faults ?? {}).filter(([, n]) => n > 0);
+    const requests = Object.entries(s.requests ?? {}).filter(([, n]) => n > 0);
+    const onProtocol = (info.protocol ?? "tcp") !== "tcp";
+    const requestFaults = requests.some(([k]) => k !== "forwarded");
     this.figures.replaceChildren(
       el("span", {}, "open ", el("b", { text: String(s.connectionsActive) })),
       el("span", {}, "total ", el("b", { text: String(s.connectionsTotal) })),
       el("span", {}, "sent up ", el("b", { text: bytes(s.bytesUp) })),
       el("span", {}, "sent down ", el("b", { text: bytes(s.bytesDown) })),
       el("span", {}, "queued ", el("b", { text: bytes(s.queueUp + s.queueDown) })),
-      el("span", { class: "faults" }, "faults ", el("b", { text: faults.length ? faults.map(([k, n]) => `${k} ${n}`).join(", ") : "none" })),
+      el("span", { class: faults.length ? "faults some" : "faults" }, "faults ", el("b", { text: faults.length ? faults.map(([k, n]) => `${k} ${n}`).join(", ") : "none" })),
     );
+    // requests by outcome (a protocol proxy's request layer): forwarded, failed, delayed, lost, reset
+    if (onProtocol)
+      this.figures.append(
+        el("span", { class: requestFaults ? "requests some" : "requests" }, "requests ", el("b", { text: requests.length ? requests.map(([k, n]) => `${k} ${n}`).join(", ") : "none" })),
+      );
   }
 
   /** Time left of a timed impairment. */
   tick(now) {
-    if (this.impName.textContent === "clean") this.impLeft.textContent = "";
+    if (!this.impaired) this.impLeft.textContent = "";
     else this.impLeft.textContent = this.expiresAt === null ? "until cleared" : `${duration(Math.max(0, this.expiresAt - now))} left`;
   }
 

@@ -20,6 +20,10 @@ import { MessageSplitter } from "./splitter.js";
 import { encodeAnswer, type HttpFailure } from "./answer.js";
 import type { Hold } from "../../requests/holds.js";
 import { OutputRun } from "../../requests/output-run.js";
+import { IdentityHash } from "../../requests/identity.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
+import { answerShaper, type AnswerShaper } from "./answer-shaper.js";
+import { Pacer } from "./pacer.js";
 
 /** One request as rules see it. */
 export interface Http1Request {
@@ -35,26 +39,51 @@ export interface Http1Request {
 
 export type Http1Decision =
   | { kind: "forward" }
-  | { kind: "fail"; failure: HttpFailure }
+  | { kind: "fail"; failure: HttpFailure; outcome?: "limited" }
+  /** forwarded; the answer is cut, malformed or slowed (answer-shaper.ts) */
+  | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
   /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
   | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
   | { kind: "reset" };
 
-export type Http1Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type Http1Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
+
+/** More about a settled request: the server's status, or the client gone before the answer. */
+export interface Http1Settle {
+  /** the final answer's status (the server's, or the injected one's) */
+  status?: number;
+  /** the client closed its side (or the connection went) before the answer came */
+  abandoned?: boolean;
+}
 
 export interface Http1Host {
   decide(req: Http1Request): Http1Decision;
+  /**
+   * True while someone watches every request: then each request's body is hashed as it passes
+   * and identified() tells its identity at its end (nothing is hashed otherwise).
+   */
+  identifying?(): boolean;
+  /** the request's last byte came: its identity (method, target, a hash of its body) */
+  identified?(req: Http1Request, identity: string): void;
   /** bytes to the server; false = full (wait for upstreamDrained) */
   toUpstream(buf: Buffer): boolean;
   /** bytes to the client; false = full (wait for clientDrained) */
   toClient(buf: Buffer): boolean;
   /** RST both sockets now */
   resetConnection(reason: string): void;
+  /** both sides end once written bytes have left (a truncated answer) */
+  closeConnection(): void;
   /** a request's fate is settled; seconds = the server's answer time when it answered */
-  settled(req: Http1Request, outcome: Http1Outcome, seconds: number | null): void;
+  settled(req: Http1Request, outcome: Http1Outcome, seconds: number | null, detail?: Http1Settle): void;
   /** request faults are off for the rest of this connection, and why (said once) */
   passthrough(reason: string): void;
+  /** true while rules are in force on the proxy */
+  hasRules(): boolean;
+  /** the agent refused a request stream it cannot frame: it answered 400 and closes, and why */
+  refused(reason: string): void;
+  /** both sides end gracefully once written bytes have left */
+  close(): void;
   /** the client ended its side and every byte before its FIN has gone upstream */
   endUpstream(): void;
   /** the server ended its side and every answer before its FIN has gone to the client */
@@ -70,7 +99,16 @@ interface Pending {
   /** ms the request went upstream (performance.now), for the answer time */
   sentAt: number;
   upgrade: boolean;
+  /** settled() was called for it */
+  settled: boolean;
+  /** its body's hash while identifying (null: not identifying) */
+  hash: IdentityHash | null;
+  /** an answer fault's shaper (truncate, malform, throttle); null: the answer as it is */
+  shaper: AnswerShaper | null;
 }
+
+/** The answer to a request stream the agent cannot frame while it must (a real server's 400). */
+const BAD_REQUEST = Buffer.from("HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: 16\r\n\r\n400 Bad Request\n", "latin1");
 
 /** Buffered client bytes beyond which the client is paused. */
 const HIGH_WATER = 256 * 1024;
@@ -103,6 +141,10 @@ export class Http1Exchange {
   private downBlocked = false;
   private first = true;
   private passing = false;
+  /** the agent answered a request itself: what follows it can no longer pass unread */
+  private answeredSelf = false;
+  /** a stream the agent could not frame was refused: client bytes are dropped, the 400 closes */
+  private refusing = false;
   private dead = false;
   /** cancels the hold of the request being delayed */
   private cancelHold: (() => void) | null = null;
@@ -112,12 +154,14 @@ export class Http1Exchange {
   private upstreamEnd: "open" | "ended" | "sent" = "open";
   private onClientDemand: (() => void) | null = null;
   private onUpstreamDemand: (() => void) | null = null;
+  /** a throttled body's bytes on their way (null until a throttle rule first acts) */
+  private pacer: Pacer | null = null;
 
   constructor(private readonly host: Http1Host) {}
 
   /** Bytes from the client; false = pause the client until the demand callback. */
   fromClient(chunk: Buffer): boolean {
-    if (this.dead) return true;
+    if (this.dead || this.refusing) return true;
     if (this.first) {
       this.first = false;
       if (chunk[0] === TLS_HANDSHAKE) this.passThrough("TLS (encrypted: request faults off for this connection)");
@@ -137,7 +181,7 @@ export class Http1Exchange {
     if (this.dead) return true;
     this.responses.push(chunk);
     this.pumpDown();
-    if (this.responses.buffered > HIGH_WATER || (this.downBlocked && this.responses.buffered > 0)) {
+    if (this.responses.buffered > HIGH_WATER || ((this.downBlocked || this.pacing) && this.responses.buffered > 0)) {
       this.upstreamPaused = true;
       return false;
     }
@@ -153,7 +197,18 @@ export class Http1Exchange {
   /** The client sent its FIN: it goes upstream after the bytes before it. */
   clientEnded(): void {
     if (this.clientEnd === "open") this.clientEnd = "ended";
+    // an HTTP client that half-closes is done waiting: what it still waits for, it gave up on
+    this.abandonWaiting();
     this.pumpUp();
+  }
+
+  /** The client went away: each request not yet answered is settled as abandoned (said once). */
+  private abandonWaiting(): void {
+    for (const p of this.queue) {
+      if (p.settled || p.answer !== null) continue;
+      p.settled = true;
+      this.host.settled(p.req, p.outcome, null, { abandoned: true });
+    }
   }
 
   upstreamEnded(): void {
@@ -176,11 +231,17 @@ export class Http1Exchange {
     return this.requests.buffered + this.responses.buffered;
   }
 
-  /** The connection is gone: drop timers and state. */
+  /** The connection is gone: drop timers and state (requests still waiting were abandoned, unless the server went first). */
   destroy(): void {
+    if (!this.dead && this.upstreamEnd === "open") this.abandonWaiting();
     this.dead = true;
     this.cancelHold?.();
     this.cancelHold = null;
+    this.pacer?.stop();
+  }
+
+  private get pacing(): boolean {
+    return this.pacer !== null && this.pacer.busy;
   }
 
   private passThrough(reason: string): void {
@@ -191,6 +252,26 @@ export class Http1Exchange {
     this.responses.switchToRaw();
   }
 
+  /**
+   * The request stream cannot be framed from here on. Once the agent has answered a request
+   * itself, or while rules are in force, the bytes after it must not reach the server unread
+   * (they could carry a request no rule saw: smuggling): the client gets 400 after the answers
+   * it is owed and the connection closes, as a real server does. Otherwise they pass untouched.
+   */
+  private unframeable(reason: string): void {
+    if (!this.answeredSelf && !this.host.hasRules()) {
+      this.passThrough(`unparseable request (${reason})`);
+      return;
+    }
+    this.refusing = true;
+    this.requests.discard();
+    this.upBody = "drop";
+    this.upCurrent = null;
+    this.queue.push({ req: REFUSED, method: "", outcome: "failed", answer: BAD_REQUEST, sentAt: performance.now(), upgrade: false, settled: true, hash: null, shaper: null });
+    if (this.clientEnd === "open") this.clientEnd = "ended";
+    this.host.refused(`unframeable request (${reason}): answered 400 and closed`);
+  }
+
   // ---- client -> server ---------------------------------------------------------------------
 
   private pumpUp(): void {
@@ -198,9 +279,10 @@ export class Http1Exchange {
       const p = this.requests.next();
       if (p === null) break;
       if (p.kind === "raw") this.up.add(p.bytes);
-      else if (p.kind === "invalid") this.passThrough(`unparseable request (${p.reason})`);
+      else if (p.kind === "invalid") this.unframeable(p.reason);
       else if (p.kind === "head") this.onRequestHead(p.head, p.bytes);
       else if (p.kind === "body") {
+        this.upCurrent?.hash?.update(p.bytes);
         if (this.upBody === "forward") this.up.add(p.bytes);
       } else this.onRequestEnd();
       if (this.up.size >= 64 * 1024) this.flushUp();
@@ -208,6 +290,9 @@ export class Http1Exchange {
     this.flushUp();
     this.flushInjected();
     if (this.dead) return;
+    // a client that ended cannot finish a head it started (a stray CRLF, a cut request line):
+    // those bytes would wait here for ever, and the FIN with them
+    if (this.clientEnd === "ended" && this.hold === "none" && this.requests.atMessageStart) this.requests.discard();
     if (this.clientEnd === "ended" && this.requests.buffered === 0 && this.hold === "none") {
       this.clientEnd = "sent";
       this.host.endUpstream();
@@ -229,10 +314,17 @@ export class Http1Exchange {
     const decision = this.host.decide(req);
     if (this.dead) return;
     const upgrade = head.method === "CONNECT" || (hasHeader(head.headers, "upgrade") && headerTokens(head.headers, "connection").includes("upgrade"));
-    const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade };
+    const hash = this.host.identifying?.() === true ? new IdentityHash(head.method, head.target) : null;
+    const pending: Pending = { req, method: head.method, outcome: "forwarded", answer: null, sentAt: performance.now(), upgrade, settled: false, hash, shaper: null };
     this.upCurrent = pending;
     this.upBody = "forward";
     switch (decision.kind) {
+      case "answer":
+        pending.outcome = decision.outcome;
+        pending.shaper = answerShaper(decision.fault);
+        this.queue.push(pending);
+        this.up.add(bytes);
+        return;
       case "forward":
       case "lose":
         pending.outcome = decision.kind === "lose" ? "lost" : "forwarded";
@@ -243,11 +335,13 @@ export class Http1Exchange {
         const framing = requestFraming(head);
         const hasBody = typeof framing !== "string" && !(framing.kind === "length" && framing.length === 0);
         const expectsContinue = hasBody && (headerValue(head.headers, "expect") ?? "").toLowerCase() === "100-continue";
-        pending.outcome = "failed";
+        pending.outcome = decision.outcome ?? "failed";
         pending.answer = encodeAnswer(decision.failure, { head: head.method === "HEAD", expectsContinue, closes: closes(head) });
+        this.answeredSelf = true;
         this.upBody = "drop";
         this.queue.push(pending);
-        this.host.settled(req, "failed", null);
+        pending.settled = true;
+        this.host.settled(req, pending.outcome, null, { status: decision.failure.status });
         return;
       }
       case "delay": {
@@ -266,6 +360,7 @@ export class Http1Exchange {
         return;
       }
       case "reset":
+        pending.settled = true;
         this.host.settled(req, "reset", null);
         this.dead = true;
         this.host.resetConnection(`request ${head.method} ${req.path}`);
@@ -278,6 +373,10 @@ export class Http1Exchange {
     this.upCurrent = null;
     this.upBody = "forward";
     if (p === null) return;
+    if (p.hash !== null) {
+      this.host.identified?.(p.req, p.hash.digest());
+      p.hash = null;
+    }
     // an upgrade's answer decides whether what follows is HTTP: wait for it
     if (p.upgrade && p.answer === null) this.hold = "upgrade";
   }
@@ -296,6 +395,11 @@ export class Http1Exchange {
       any = true;
     }
     if (any) this.flushDown();
+    if (this.refusing && this.queue.length === 0 && !this.dead && !this.pacing) {
+      // the 400 went after every answer owed: the connection ends
+      this.dead = true;
+      this.host.close();
+    }
   }
 
   private flushDown(): void {
@@ -305,7 +409,8 @@ export class Http1Exchange {
   }
 
   private pumpDown(): void {
-    while (!this.dead && !this.downBlocked) {
+    if (this.pacing) return; // the pacer calls again once the throttled bytes are out
+    while (!this.dead && !this.downBlocked && !this.pacing) {
       if (this.downCurrent === null) this.flushInjected();
       const p = this.responses.next();
       if (p === null) break;
@@ -313,13 +418,15 @@ export class Http1Exchange {
       else if (p.kind === "invalid") this.passThrough(`unparseable response (${p.reason})`);
       else if (p.kind === "head") this.onResponseHead(p.head, p.bytes);
       else if (p.kind === "body") {
-        if (this.downCurrent?.pending?.outcome !== "lost") this.down.add(p.bytes);
+        const shaper = this.downCurrent?.final === true ? (this.downCurrent.pending?.shaper ?? null) : null;
+        if (shaper !== null) this.shapeBody(shaper, p.bytes);
+        else if (this.downCurrent?.pending?.outcome !== "lost") this.down.add(p.bytes);
       } else this.onResponseEnd();
       if (this.down.size >= 64 * 1024) this.flushDown();
     }
     this.flushDown();
     if (this.dead) return;
-    if (this.upstreamEnd === "ended" && this.responses.buffered === 0) {
+    if (this.upstreamEnd === "ended" && this.responses.buffered === 0 && !this.pacing) {
       // no more answers will come: the injected ones at the head go, then the FIN
       if (this.downCurrent === null) this.flushInjected();
       this.upstreamEnd = "sent";
@@ -342,8 +449,15 @@ export class Http1Exchange {
     }
     const final = !isInterim(head.status);
     this.downCurrent = { pending, final };
+    let shaped: Buffer | null = null;
+    if (final && pending.shaper !== null) {
+      shaped = pending.shaper.head(head, bytes, pending.method);
+      // an answer the fault does not apply to (not an event stream, a 304) went as it was
+      if (pending.shaper.acts === false) pending.outcome = "forwarded";
+    }
     if (final) {
-      this.host.settled(pending.req, pending.outcome, (performance.now() - pending.sentAt) / 1000);
+      if (!pending.settled) this.host.settled(pending.req, pending.outcome, (performance.now() - pending.sentAt) / 1000, { status: head.status });
+      pending.settled = true;
       if (pending.outcome === "lost") {
         this.dead = true;
         this.flushDown(); // answers before it were the client's
@@ -351,7 +465,8 @@ export class Http1Exchange {
         return;
       }
     }
-    if (pending.outcome !== "lost") this.down.add(bytes);
+    if (shaped !== null) this.down.add(shaped);
+    else if (pending.outcome !== "lost") this.down.add(bytes);
     const tunnel = head.status === 101 || (pending.method === "CONNECT" && head.status >= 200 && head.status < 300);
     if (tunnel) {
       this.requests.switchToRaw();
@@ -364,12 +479,39 @@ export class Http1Exchange {
     }
   }
 
+  /** One piece of a shaped answer's body: on as the shaper says, paced, or the connection cut after it. */
+  private shapeBody(shaper: AnswerShaper, bytes: Buffer): void {
+    const step = shaper.body(bytes);
+    if (step.send !== null && step.send.length > 0) {
+      if (shaper.pace > 0) {
+        this.flushDown();
+        this.pacer ??= new Pacer(
+          (b) => {
+            if (!this.dead && !this.host.toClient(b)) this.downBlocked = true;
+          },
+          () => this.pumpDown(),
+        );
+        this.pacer.add(step.send, shaper.pace, shaper);
+      } else this.down.add(step.send);
+    }
+    if (!step.cut) return;
+    // the answer stops here, as when a proxy or balancer drops the connection mid-answer
+    this.flushDown();
+    this.dead = true;
+    this.pacer?.stop();
+    if (shaper.then === "reset") this.host.resetConnection("answer truncated");
+    else this.host.closeConnection();
+  }
+
   private onResponseEnd(): void {
     const c = this.downCurrent;
     this.downCurrent = null;
     if (c?.final && c.pending !== null && this.queue[0] === c.pending) this.queue.shift();
   }
 }
+
+/** The place of a refused stream in the answer order (no request of its own). */
+const REFUSED: Http1Request = { method: "", path: "", target: "", host: "", headers: {} };
 
 /** The client will not send another request on this connection. */
 function closes(head: RequestHead): boolean {

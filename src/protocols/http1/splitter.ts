@@ -66,6 +66,13 @@ export class MessageSplitter<H> {
     else this.tunnelAfterEnd = true;
   }
 
+  /** Drops every byte pushed and not yet taken out (a partial head that can never complete). */
+  discard(): void {
+    this.chunks.length = 0;
+    this.bytes = 0;
+    this.searched = 0;
+  }
+
   /** The next piece, or null when more bytes are needed. */
   next(): Piece<H> | null {
     switch (this.state) {

@@ -1,7 +1,7 @@
 // One connection of a grpc proxy: the client's first bytes say what it speaks. The HTTP/2
 // connection preface starts the termination (h2-termination.ts); TLS, or anything else, passes
 // through untouched with request faults off for this connection (said once).
-import { H2_PREFACE, H2Termination, type H2Call, type H2Decision, type H2Outcome } from "./h2-termination.js";
+import { H2_PREFACE, H2Termination, type H2Call, type H2Decision, type H2Outcome, type H2Settle } from "./h2-termination.js";
 
 export interface GrpcHost {
   decide(call: H2Call): H2Decision;
@@ -10,10 +10,14 @@ export interface GrpcHost {
   endUpstream(): void;
   endClient(): void;
   resetConnection(reason: string): void;
-  settled(call: H2Call, outcome: H2Outcome, seconds: number | null): void;
+  settled(call: H2Call, outcome: H2Outcome, seconds: number | null, detail?: H2Settle): void;
+  /** true while someone watches every request (calls are then named: H2Settle) */
+  identifying?(): boolean;
   passthrough(reason: string): void;
   /** HTTP/2 broke on one side (a protocol error, a malformed frame): for the log */
   broken(side: "client" | "upstream", reason: string): void;
+  /** both sides end once written bytes have left (or after a grace period, dropping them) */
+  close(): void;
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -136,8 +140,12 @@ export class GrpcExchange {
           this.dead = true;
           host.resetConnection(reason);
         },
-        settled: (call, outcome, seconds) => host.settled(call, outcome, seconds),
+        settled: (call, outcome, seconds, detail) => host.settled(call, outcome, seconds, detail),
+        identifying: () => host.identifying?.() === true,
         broken: (side, reason) => host.broken(side, reason),
+        finished: () => {
+          if (!this.dead) host.close();
+        },
       },
       this.authority,
     );

@@ -4,7 +4,7 @@
 // message}: a trailers-only answer. `reset: stream` resets only the call's stream (RST_STREAM).
 import { constants } from "node:http2";
 import { owningStream } from "../shared/exchange-stream.js";
-import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type StreamContext } from "../../requests/protocol.js";
+import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type RequestDetail, type StreamContext } from "../../requests/protocol.js";
 import { GrpcExchange } from "./grpc-exchange.js";
 import type { H2Call, H2Decision } from "./h2-termination.js";
 import { defaultGrpcMessage, parseGrpcStatus } from "./grpc-status.js";
@@ -42,6 +42,10 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
       return { kind: "lose" };
     case "reset":
       return { kind: "reset", scope: d.scope, code: constants.NGHTTP2_INTERNAL_ERROR };
+    case "answer":
+      return { kind: "answer", fault: d.fault, outcome: d.fault.kind === "malform" ? "malformed" : d.fault.kind === "throttle" ? "throttled" : "truncated" };
+    case "limit":
+      return { kind: "limit", retryAfterMs: d.retryAfterMs };
   }
 }
 
@@ -49,11 +53,14 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
 function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
   const path = ctx.path;
   const ruleOf = new WeakMap<H2Call, string>();
+  // when each call arrived: kept for the ones a rule acted on and, while traced, for every one
+  const arrivals = new WeakMap<H2Call, number>();
   const ex = new GrpcExchange(
     {
       decide: (call) => {
         const d = ctx.decide({ fields: { method: call.path }, maps: { metadata: call.metadata }, label: call.path });
         if (d.action !== "forward") ruleOf.set(call, d.rule);
+        if (d.action !== "forward" || ctx.tracing()) arrivals.set(call, ctx.now());
         return toH2(d);
       },
       toUpstream: (b) => path.toUpstream(b),
@@ -61,13 +68,21 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
       endUpstream: () => path.endUpstream(),
       endClient: () => path.endClient(),
       resetConnection: () => path.reset(),
-      settled: (call, outcome, seconds) => {
+      identifying: () => ctx.tracing(),
+      settled: (call, outcome, seconds, more) => {
         if (seconds !== null) ctx.answered(seconds);
-        if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path);
+        const at = arrivals.get(call);
+        if (at === undefined) return;
+        // watched, a call settles once whole: `more.at` is when its answer started or its client left
+        const ms = more?.at !== undefined ? (seconds === null && more.abandoned !== true ? null : more.at - at) : seconds === null ? null : ctx.now() - at;
+        const detail: RequestDetail | undefined = more === undefined ? undefined : { ...(more.identity !== undefined ? { identity: more.identity } : {}), ...(more.answer !== undefined ? { answer: more.answer } : {}), ...(more.abandoned === true ? { abandoned: true } : {}) };
+        if (outcome !== "forwarded") ctx.injected(outcome, ruleOf.get(call) ?? "", call.path, at, ms ?? undefined, detail);
+        else ctx.traced(call.path, at, ms, detail);
       },
       passthrough: (reason) => ctx.opaque(reason),
       // the HTTP/2 session on that side ends the connection itself; nothing more to do here
       broken: () => {},
+      close: () => path.close(),
     },
     ctx.upstream,
   );
@@ -77,7 +92,9 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
 export const grpcProtocol: ProtocolModule<GrpcFail> = {
   name: "grpc",
   matchFields: { method: "glob", metadata: "globMap" },
-  actions: ["fail", "delay", "lose", "reset"],
+  actions: ["fail", "delay", "lose", "reset", "truncate", "malform", "throttle", "rateLimit"],
+  truncateBy: ["messages"],
+  limitKeys: ["metadata"],
   streamReset: true,
   compileFail,
   open: openGrpc,

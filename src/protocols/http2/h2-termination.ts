@@ -15,7 +15,10 @@ import http2, {
   type ServerHttp2Stream,
 } from "node:http2";
 import { ByteDuplex, type ByteSink } from "./byte-duplex.js";
-import { trailersOnly } from "./grpc-status.js";
+import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
+import type { AnswerFault } from "../../requests/answer-rule.js";
+import { relayShaped } from "./grpc-answer.js";
+import { IdentityHash } from "../../requests/identity.js";
 import type { Hold } from "../../requests/holds.js";
 
 /** The client's connection preface (RFC 9113 3.4). */
@@ -40,14 +43,32 @@ export type H2Decision =
   /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
   | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
-  | { kind: "reset"; scope: "stream" | "connection"; code: number };
+  | { kind: "reset"; scope: "stream" | "connection"; code: number }
+  /** forwarded; the response's messages are cut, replaced or slowed (grpc-answer.ts) */
+  | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
+  /** over a rateLimit's budget: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms */
+  | { kind: "limit"; retryAfterMs: number };
 
 /** How a call ended, for counters and events. */
-export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset";
+export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";
+
+/** More about a settled call, known only while watched (H2Host.identifying). */
+export interface H2Settle {
+  /** its path and a hash of its request messages */
+  identity?: string;
+  /** grpc-status other than 0 (or an injected failure): "error" */
+  answer?: "ok" | "error";
+  /** the client cancelled (RST_STREAM) or left before the answer */
+  abandoned?: boolean;
+  /** when its answer started or its client left (now() time) */
+  at?: number;
+}
 
 /** What the termination needs from the connection that owns it. */
 export interface H2Host {
   decide(call: H2Call): H2Decision;
+  /** true while someone watches every request: calls are then named and settled once whole (H2Settle) */
+  identifying?(): boolean;
   /** bytes the agent sends the client; false = full */
   toClient: ByteSink;
   /** bytes the agent sends upstream; false = full */
@@ -55,9 +76,14 @@ export interface H2Host {
   /** RST both sockets now */
   resetConnection(reason: string): void;
   /** a call's fate is settled; seconds = the server's answer time (forwarded, delayed, lost) */
-  settled(call: H2Call, outcome: H2Outcome, seconds: number | null): void;
+  settled(call: H2Call, outcome: H2Outcome, seconds: number | null, detail?: H2Settle): void;
   /** something on either side broke HTTP/2 (for the log); the connection ends */
   broken(side: "client" | "upstream", reason: string): void;
+  /**
+   * Both sessions are over (closed, or torn down after a GOAWAY): the connection ends now, even
+   * toward a peer that reads nothing more (what it never read is dropped, its socket closed).
+   */
+  finished(): void;
 }
 
 /** Bounds per connection, whatever the peers do. */
@@ -166,6 +192,7 @@ export class H2Termination {
       // both sessions are done: end both sockets once their last frames are out
       this.clientSide.end();
       this.upstreamSide.end();
+      this.host.finished();
     }
   }
 
@@ -173,19 +200,33 @@ export class H2Termination {
     stream.on("error", () => {});
     const call = callOf(headers);
     const decision = this.host.decide(call);
+    const watched = this.host.identifying?.() === true ? new WatchedCall(call, stream, this.host, this.now, decision.kind === "answer" ? decision.outcome : OUTCOME_OF[decision.kind]) : null;
+    const host: Pick<H2Host, "settled"> = watched ?? this.host;
     switch (decision.kind) {
       case "forward":
-        this.forward(stream, headers, flags, call, "forwarded", false);
+        this.forward(stream, headers, flags, call, "forwarded", false, null, watched);
         return;
       case "lose":
-        this.forward(stream, headers, flags, call, "lost", true);
+        this.forward(stream, headers, flags, call, "lost", true, null, watched);
         return;
+      case "answer":
+        this.forward(stream, headers, flags, call, decision.outcome, false, decision.fault, watched);
+        return;
+      case "limit": {
+        const contentType = typeof headers["content-type"] === "string" ? headers["content-type"] : "application/grpc";
+        const answer = trailersOnly(GRPC_STATUS.RESOURCE_EXHAUSTED, "rate limited", contentType);
+        answer["grpc-retry-pushback-ms"] = String(Math.max(1, Math.ceil(decision.retryAfterMs)));
+        stream.respond(answer, { endStream: true });
+        stream.resume();
+        host.settled(call, "limited", null);
+        return;
+      }
       case "delay": {
         stream.pause();
         const cancel = decision.hold(() => {
           this.timers.delete(cancel);
           if (stream.closed || this.closed) return;
-          this.forward(stream, headers, flags, call, "delayed", false);
+          this.forward(stream, headers, flags, call, "delayed", false, null, watched);
         });
         this.timers.add(cancel);
         stream.once("close", () => {
@@ -200,11 +241,11 @@ export class H2Termination {
         // the rest of the request, if any, is read and dropped; the client ends or cancels it
         // (an RST_STREAM NO_ERROR here would race the client's reading of the status)
         stream.resume();
-        this.host.settled(call, "failed", null);
+        host.settled(call, "failed", null);
         return;
       }
       case "reset":
-        this.host.settled(call, "reset", null);
+        host.settled(call, "reset", null);
         if (decision.scope === "stream") stream.close(decision.code);
         else this.host.resetConnection(`request ${call.path}`);
         return;
@@ -218,7 +259,10 @@ export class H2Termination {
     call: H2Call,
     outcome: H2Outcome,
     lose: boolean,
+    fault: AnswerFault | null = null,
+    watched: WatchedCall | null = null,
   ): void {
+    const host: Pick<H2Host, "settled"> = watched ?? this.host;
     if (this.upstream.destroyed || this.upstream.closed) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
@@ -240,13 +284,15 @@ export class H2Termination {
     let trailers: OutgoingHttpHeaders = {};
     up.on("trailers", (t: IncomingHttpHeaders) => {
       trailers = responseHeaders(t);
+      watched?.status(t["grpc-status"]);
     });
     up.on("headers", (h: IncomingHttpHeaders) => {
       // 1xx informational headers
       if (!lose && !stream.closed) stream.additionalHeaders(responseHeaders(h));
     });
     up.on("response", (h: IncomingHttpHeaders, responseFlags: number) => {
-      this.host.settled(call, outcome, (this.now() - sentAt) / 1000);
+      host.settled(call, outcome, (this.now() - sentAt) / 1000);
+      if ((responseFlags & END_STREAM) !== 0) watched?.status(h["grpc-status"]);
       if (lose) {
         // the server did the work; its answer never reaches the client, whose connection dies
         this.host.resetConnection(`answer to ${call.path} lost`);
@@ -264,7 +310,8 @@ export class H2Termination {
       stream.on("wantTrailers", () => {
         if (!stream.closed) stream.sendTrailers(trailers);
       });
-      up.pipe(stream);
+      if (fault !== null) relayShaped(up, stream, fault);
+      else up.pipe(stream);
     });
     // a reset on either side resets the other
     stream.on("close", () => {
@@ -316,3 +363,65 @@ function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   }
   return out;
 }
+
+/**
+ * A call someone watches: its identity (path and a hash of the client's messages, never kept),
+ * its answer's class (grpc-status) and whether its client left, settled once when all is known
+ * (or when its stream closes).
+ */
+class WatchedCall {
+  private readonly hash: IdentityHash;
+  private requestEnded = false;
+  private fate: { outcome: H2Outcome; seconds: number | null; at: number } | null = null;
+  private answer: "ok" | "error" | undefined;
+  private done = false;
+
+  constructor(
+    private readonly call: H2Call,
+    stream: ServerHttp2Stream,
+    private readonly host: H2Host,
+    private readonly now: () => number,
+    planned: H2Outcome,
+  ) {
+    this.hash = new IdentityHash(call.path);
+    stream.on("data", (c: Buffer) => this.hash.update(c));
+    stream.once("end", () => {
+      this.requestEnded = true;
+      this.maybeFinish();
+    });
+    stream.once("close", () => {
+      // closed before its answer: the client cancelled or left (a delay's, a lost call's, a slow server's)
+      if (this.fate === null && !this.done) this.fate = { outcome: planned, seconds: null, at: this.now() };
+      this.finish(this.answer === undefined && stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent);
+    });
+  }
+
+  settled(_call: H2Call, outcome: H2Outcome, seconds: number | null): void {
+    this.fate = { outcome, seconds, at: this.now() };
+    if (outcome === "failed" || outcome === "limited") this.answer = "error";
+    if (outcome === "reset" || outcome === "lost") this.finish(false);
+    else this.maybeFinish();
+  }
+
+  /** the answer's grpc-status (trailers, or a trailers-only answer) */
+  status(value: string | string[] | undefined): void {
+    const code = Number(Array.isArray(value) ? value[0] : value);
+    this.answer = code === 0 ? "ok" : "error";
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.fate !== null && this.answer !== undefined && this.requestEnded) this.finish(false);
+  }
+
+  private finish(abandoned: boolean): void {
+    if (this.done || this.fate === null) return;
+    this.done = true;
+    const detail: H2Settle = { identity: this.hash.digest(), at: this.fate.at };
+    if (this.answer !== undefined) detail.answer = this.answer;
+    if (abandoned) detail.abandoned = true;
+    this.host.settled(this.call, this.fate.outcome, this.fate.seconds, detail);
+  }
+}
+
+const OUTCOME_OF: Record<Exclude<H2Decision["kind"], "answer">, H2Outcome> = { forward: "forwarded", fail: "failed", delay: "delayed", lose: "lost", reset: "reset", limit: "limited" };

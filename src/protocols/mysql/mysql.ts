@@ -156,6 +156,11 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
     }
   }
 
+  /** An ERR packet (0xff after the 4-byte header) is a failed answer. */
+  answerFailed(first: Buffer): boolean {
+    return first.length > 4 && first[4] === 0xff;
+  }
+
   scanResponses(chunk: Buffer): number[] {
     const ends: number[] = [];
     this.server.feed(chunk, this.phase === "handshake" ? ALWAYS : NEVER, (seq, end, body) => {

@@ -325,8 +325,11 @@ class RedisRequest implements RequestInfo {
   }
 }
 
+const SETUP_COMMANDS = new Set(["HELLO", "AUTH", "CLIENT", "SELECT", "READONLY"]);
+
 class RedisCodec implements FrameCodec<RedisFail> {
   opaque: string | null = null;
+  opaqueFrom = 0;
   private readonly requests = new RespReader(true);
   private readonly replies = new RespReader(false);
   /** MULTI state as the server sees it (requests that went upstream as they came) */
@@ -360,25 +363,32 @@ class RedisCodec implements FrameCodec<RedisFail> {
     const out: ScannedRequest[] = [];
     const reader = this.requests;
     reader.wantKey = true;
+    // a push command ends the requests rules see: it and what follows it pass; the commands
+    // before it in the same chunk are requests as any other (opaqueFrom marks where it starts)
+    const switchAt = (name: string): void => {
+      this.opaqueFrom = out.length > 0 ? out[out.length - 1]!.end : 0;
+      this.pushMode(name);
+    };
     reader.feed(
       chunk,
       (end) => {
-        const special = reader.special();
-        if (special === Special.Push) this.pushMode(reader.commandName());
+        if (this.opaque !== null) return;
+        if (reader.special() === Special.Push) return switchAt(reader.commandName());
         out.push(this.request(reader.commandName(), reader.key, end));
       },
       (line, end) => {
+        if (this.opaque !== null) return;
         const words = splitInline(line);
         if (words.length === 0) {
           out.push({ end, info: null, responses: 0 });
           return;
         }
         const name = words[0]!.toUpperCase();
-        if (PUSH_MODE.has(name)) this.pushMode(name);
+        if (PUSH_MODE.has(name)) return switchAt(name);
         out.push(this.request(name, words[1], end));
       },
     );
-    if (reader.bad !== null) this.opaque = `unreadable client bytes (${reader.bad}); passing through`;
+    if (reader.bad !== null && this.opaque === null) this.opaque = `unreadable client bytes (${reader.bad}); passing through`;
     return out;
   }
 
@@ -408,6 +418,16 @@ class RedisCodec implements FrameCodec<RedisFail> {
     if (type !== 0x3e && type !== 0x7c) this.ends.push(end); // pushes and attributes are not replies
   };
   private ends: number[] = [];
+
+  /** Commands a client sends on each new connection before its own (never taken for retries). */
+  setup(info: RequestInfo): boolean {
+    return SETUP_COMMANDS.has(info.fields.command ?? "");
+  }
+
+  /** An error reply ("-ERR ...") is a failed answer. */
+  answerFailed(first: Buffer): boolean {
+    return first[0] === 0x2d;
+  }
 
   scanResponses(chunk: Buffer): number[] {
     this.ends = [];
