@@ -267,6 +267,37 @@ export function formatSize(bytes: number): string {
   );
 }
 
+/** `x` scaled to the SI unit it reaches (1000 apart), at most three significant digits: 5364 -> "5.36k". */
+function threeDigits(x: number, units: readonly string[]): string {
+  let v = Math.abs(x);
+  let i = 0;
+  while (v >= 999.5 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const text = v >= 100 || i === 0 ? String(Math.round(v)) : String(Number(v.toPrecision(3)));
+  return `${x < 0 ? "-" : ""}${text}${units[i]}`;
+}
+
+/**
+ * A measured amount of bytes for people (conns, status, reports): SI units, at most three
+ * significant digits: 950 -> "950B", 5364 -> "5.36kB", 10485760 -> "10.5MB". (formatSize is
+ * the exact form a spec is printed in.)
+ */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return String(bytes);
+  return threeDigits(bytes, ["B", "kB", "MB", "GB", "TB"]);
+}
+
+/**
+ * A measured rate in bits a second for people (status, watch, reports): at most three significant
+ * digits: 110967 -> "111kbps", 1.2e6 -> "1.2Mbps". (formatBandwidth is the exact form of a spec.)
+ */
+export function formatBitRate(bitsPerSecond: number): string {
+  if (!Number.isFinite(bitsPerSecond)) return String(bitsPerSecond);
+  return threeDigits(bitsPerSecond, ["bps", "kbps", "Mbps", "Gbps", "Tbps"]);
+}
+
 /** A probability 0..1 as a percent: 0.05 -> "5%", 1e-6 -> "0.0001%". */
 export function formatProbability(p: number): string {
   if (!Number.isFinite(p)) return String(p);

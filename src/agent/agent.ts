@@ -44,6 +44,10 @@ export interface CreateProxyRequest {
   maxConnections?: number;
   /** default tcp */
   protocol?: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent before it closes (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024; the one idle the longest is evicted) */
+  udpMaxFlows?: number;
   /** TLS on either side (unchecked: the agent checks it, naming params.tls...) */
   tls?: unknown;
   /** the folder relative file paths in `tls` start from (a config file's), default the cwd */
@@ -285,6 +289,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     const tls = await this.proxyTls(req.name, req.protocol ?? "tcp", req.tls, req.tlsBaseDir, () => created);
     let timerProtocol = "";
     let timer: (seconds: number, count?: number) => void = () => undefined;
+    // bound on the first delay observed (a series shows once it has one, as prom-client's do)
+    let delayUp: ((seconds: number) => void) | null = null;
+    let delayDown: ((seconds: number) => void) | null = null;
     const proxy: Proxy = new Proxy({
       tls,
       name: req.name,
@@ -293,6 +300,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       enabled: req.enabled ?? true,
       maxConnections: req.maxConnections ?? 0,
       protocol: req.protocol ?? "tcp",
+      ...(req.udpIdleMs !== undefined ? { udpIdleMs: req.udpIdleMs } : {}),
+      ...(req.udpMaxFlows !== undefined ? { udpMaxFlows: req.udpMaxFlows } : {}),
       onRequestDuration: (seconds, count) => {
         // bound per protocol: a proxy.update may change it
         if (timerProtocol !== proxy.protocol) {
@@ -301,7 +310,10 @@ export class Agent extends EventEmitter<AgentEvents> {
         }
         timer(seconds, count);
       },
-      onDelay: (direction, seconds) => this.metrics.observeDelay(req.name, direction, seconds),
+      onDelay: (direction, seconds) => {
+        if (direction === "up") (delayUp ??= this.metrics.delayObserver(req.name, "up"))(seconds);
+        else (delayDown ??= this.metrics.delayObserver(req.name, "down"))(seconds);
+      },
     });
     created = proxy;
     // the name is reserved while listening (a host name is looked up first), so two concurrent
@@ -442,9 +454,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const name of targets) {
       const p = this.mustGet(name);
       try {
-        p.checkRules(resolved.spec.requests);
+        p.checkSpec(resolved.spec);
       } catch (err) {
-        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.requests", message: err.message }]);
+        if (err instanceof ProxyError) throw invalidParams(err.fields.length > 0 ? underParams(err.fields) : [{ path: "params.spec", message: err.message }]);
         throw err;
       }
     }

@@ -1,6 +1,7 @@
 // The agent's configuration: agent.yaml merged with command-line flags (flags win).
 // Every problem is reported with the file, the field and the value, all at once.
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
+import { parseUdpIdle } from "../relay/udp/udp-options.js";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -50,6 +51,10 @@ export interface ProxyConfig {
   maxConnections: number;
   /** what it carries (default tcp) */
   protocol: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024) */
+  udpMaxFlows?: number;
   /** TLS on either side (file paths) */
   tls?: ProxyTlsSpec;
   /** where relative paths in tls start */
@@ -193,7 +198,7 @@ const KNOWN_FIELDS = new Set([
   "stateDir",
   "ca",
 ]);
-const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections", "protocol", "tls"]);
+const PROXY_FIELDS = new Set(["name", "listen", "upstream", "profile", "enabled", "maxConnections", "protocol", "tls", "udpIdle", "udpMaxFlows"]);
 
 const TLS_FLAG_KEYS = ["client", "client.cert", "client.key", "upstream", "upstream.ca", "upstream.servername", "upstream.cert", "upstream.key"] as const;
 
@@ -323,6 +328,10 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
         if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) (ok = false), at(`${f}.maxConnections`, mc, "expected a whole number >= 0 (0 = unlimited)");
         const pr = p.protocol;
         if (pr !== undefined && !(typeof pr === "string" && (PROTOCOLS as readonly string[]).includes(pr))) (ok = false), at(`${f}.protocol`, pr, `expected one of ${PROTOCOLS.join(" | ")}`);
+        const idle = p.udpIdle === undefined ? undefined : parseUdpIdle(p.udpIdle);
+        if (typeof idle === "string") (ok = false), problems.push(`${raw.where}: ${f}.udpIdle: ${idle}`);
+        const flows = p.udpMaxFlows;
+        if (flows !== undefined && !(typeof flows === "number" && Number.isInteger(flows) && flows >= 1)) (ok = false), at(`${f}.udpMaxFlows`, flows, "expected a whole number >= 1");
         let tls: ProxyTlsSpec | undefined;
         if (p.tls !== undefined && p.tls !== null) {
           const checked = checkTlsSpec(p.tls, `${f}.tls`);
@@ -339,6 +348,8 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
           enabled: (p.enabled as boolean | undefined) ?? true,
           maxConnections: (mc as number | undefined) ?? 0,
           protocol: (pr as ProtocolName | undefined) ?? "tcp",
+          ...(typeof idle === "number" ? { udpIdleMs: idle } : {}),
+          ...(typeof flows === "number" ? { udpMaxFlows: flows } : {}),
           ...(tls !== undefined ? { tls, tlsBaseDir: raw.baseDir } : {}),
         });
       });

@@ -2,6 +2,7 @@
 // one request, notification or batch each. Nothing a peer sends can harm the agent or other
 // sessions: every step is wrapped, and errors become JSON-RPC error objects.
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
+import { parseUdpIdle } from "../relay/udp/udp-options.js";
 import { randomUUID } from "node:crypto";
 import type { WebSocket, RawData } from "ws";
 import {
@@ -207,7 +208,7 @@ const METHODS: Record<MethodName, Handler> = {
     return s.agent.listProxies();
   },
   "proxy.create": async (p, s) => {
-    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol", "tls"]);
+    const r = new Params(p, ["name", "listen", "upstream", "enabled", "maxConnections", "protocol", "tls", "udpIdle", "udpMaxFlows"]);
     const protocol = protocolParam(r);
     const name = r.string("name");
     const listen = r.string("listen");
@@ -221,9 +222,10 @@ const METHODS: Record<MethodName, Handler> = {
     }
     const mc = r.raw("maxConnections");
     if (mc !== undefined && !(typeof mc === "number" && Number.isInteger(mc) && mc >= 0)) r.add("params.maxConnections", `expected a whole number >= 0 (0 = unlimited), got ${show(mc)}`);
+    const udp = udpParams(r);
     r.check();
     const tls = r.raw("tls");
-    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined && tls !== null ? { tls } : {}) });
+    return s.agent.createProxy({ name, listen, upstream, ...(enabled !== undefined ? { enabled } : {}), ...(typeof mc === "number" ? { maxConnections: mc } : {}), ...(protocol !== undefined ? { protocol } : {}), ...(tls !== undefined && tls !== null ? { tls } : {}), ...udp });
   },
   "proxy.update": async (p, s) => {
     const r = new Params(p, ["name", "upstream", "enabled", "protocol", "tls"]);
@@ -536,6 +538,23 @@ export class ControlSession {
 /** Starts a JSON-RPC session on an accepted control WebSocket. */
 export function attachControlSession(ws: WebSocket, peer: string, ctx: ControlContext): ControlSession {
   return new ControlSession(ws, peer, ctx);
+}
+
+/** The optional `udpIdle` (a duration) and `udpMaxFlows` params of proxy.create. */
+function udpParams(r: Params): { udpIdleMs?: number; udpMaxFlows?: number } {
+  const out: { udpIdleMs?: number; udpMaxFlows?: number } = {};
+  const idle = r.raw("udpIdle");
+  if (idle !== undefined) {
+    const ms = parseUdpIdle(idle);
+    if (typeof ms === "string") r.add("params.udpIdle", ms);
+    else out.udpIdleMs = ms;
+  }
+  const flows = r.raw("udpMaxFlows");
+  if (flows !== undefined) {
+    if (typeof flows === "number" && Number.isInteger(flows) && flows >= 1) out.udpMaxFlows = flows;
+    else r.add("params.udpMaxFlows", `expected a whole number >= 1, got ${show(flows)}`);
+  }
+  return out;
 }
 
 /** The optional `protocol` param of proxy.create / proxy.update. */

@@ -4,7 +4,7 @@
 // proxy lives. A deleted proxy's series (counters and histogram too) go with it, as its
 // gauges do: a proxy created again under the same name starts its counters from 0, which
 // Prometheus' rate() and increase() read as a counter reset.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { FAULT_KINDS, type ProxyStats } from "../control/protocol.js";
 import { REQUEST_OUTCOMES } from "../requests/events.js";
 import { DurationHistogram } from "./duration-histogram.js";
@@ -34,6 +34,8 @@ interface Seen {
   bytesDown: number;
   faults: Record<string, number>;
   requests: Record<string, number>;
+  /** "up|in", "down|dropped|loss", ...: datagram counters of udp and dns proxies */
+  datagrams: Record<string, number>;
   tlsFailures: { client: number; upstream: number };
 }
 
@@ -53,13 +55,8 @@ export class AgentMetrics {
   private readonly impairmentActive = new Gauge({ name: "netimpair_impairment_active", help: "1 while an impairment is applied (profile=\"toxiproxy\" while the proxy has Toxiproxy toxics)", labelNames: ["proxy", "profile"], registers: [this.registry] });
   private readonly queueBytes = new Gauge({ name: "netimpair_queue_bytes", help: "Bytes queued inside the agent now", labelNames: ["proxy", "direction"], registers: [this.registry] });
   private readonly sharedLinks = new Gauge({ name: "netimpair_shared_links", help: "Shared links alive now (share client: one per client address and direction)", labelNames: ["proxy"], registers: [this.registry] });
-  private readonly delaySeconds = new Histogram({
-    name: "netimpair_delay_seconds",
-    help: "Time bytes spend inside the agent",
-    labelNames: ["proxy", "direction"],
-    buckets: DELAY_BUCKETS_SECONDS,
-    registers: [this.registry],
-  });
+  /** observed per piece a link delivers (thousands a second per connection): arrays, not prom-client's observe() */
+  private readonly delaySeconds = new DurationHistogram("netimpair_delay_seconds", "Time bytes spend inside the agent", DELAY_BUCKETS_SECONDS);
   private readonly requestsTotal = new Counter({
     name: "netimpair_requests_total",
     help: "Requests seen by the request layer of protocol proxies, by outcome (forwarded, failed, delayed, lost, reset, truncated, malformed, throttled, limited)",
@@ -72,6 +69,18 @@ export class AgentMetrics {
     "The server's answer time of forwarded requests as the agent sees it (protocol proxies)",
     DELAY_BUCKETS_SECONDS,
   );
+  private readonly datagramsTotal = new Counter({
+    name: "netimpair_datagrams_total",
+    help: "Datagrams of udp and dns proxies by direction and outcome (in: received from the sender's side, out: sent on, duplicated: copies made by duplicate)",
+    labelNames: ["proxy", "direction", "outcome"],
+    registers: [this.registry],
+  });
+  private readonly datagramsDropped = new Counter({
+    name: "netimpair_datagrams_dropped_total",
+    help: "Datagrams of udp and dns proxies dropped inside the agent, by cause (loss, queue: tail drop over the bound, lose: a dns rule's answer, error, evicted: its flow closed)",
+    labelNames: ["proxy", "direction", "cause"],
+    registers: [this.registry],
+  });
   private readonly tlsFailuresTotal = new Counter({
     name: "netimpair_tls_failures_total",
     help: "TLS failures of proxy connections, by side (client: a handshake with the agent; upstream: the agent's to the server)",
@@ -83,11 +92,13 @@ export class AgentMetrics {
   constructor(private readonly source: () => Iterable<MeteredProxy>) {
     // prom-client's registry reads any object with its metric shape (name, help, type, get)
     this.registry.registerMetric(this.requestDuration as unknown as Parameters<Registry["registerMetric"]>[0]);
+    this.registry.registerMetric(this.delaySeconds as unknown as Parameters<Registry["registerMetric"]>[0]);
     collectDefaultMetrics({ register: this.registry, prefix: "" });
   }
 
-  observeDelay(proxy: string, direction: "up" | "down", seconds: number): void {
-    this.delaySeconds.observe({ proxy, direction }, seconds);
+  /** The delay histogram of one proxy and direction, bound once: observe(seconds). */
+  delayObserver(proxy: string, direction: "up" | "down"): (seconds: number) => void {
+    return this.delaySeconds.bind({ proxy, direction });
   }
 
   /** The duration histogram of one proxy, bound once: (seconds, count = 1) observes `count` requests. */
@@ -107,7 +118,7 @@ export class AgentMetrics {
     this.sharedLinks.reset();
     for (const p of this.source()) {
       const s = p.stats;
-      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, tlsFailures: { client: 0, upstream: 0 } };
+      const last = this.seen.get(p.key) ?? { connectionsTotal: 0, bytesUp: 0, bytesDown: 0, faults: {}, requests: {}, datagrams: {}, tlsFailures: { client: 0, upstream: 0 } };
       const grow = (now: number, before: number) => Math.max(0, now - before);
       this.connectionsTotal.inc({ proxy: p.name }, grow(s.connectionsTotal, last.connectionsTotal));
       this.bytesTotal.inc({ proxy: p.name, direction: "up" }, grow(s.bytesUp, last.bytesUp));
@@ -126,11 +137,28 @@ export class AgentMetrics {
           requests[outcome] = Math.max(n, last.requests[outcome] ?? 0);
         }
       }
+      const datagrams: Record<string, number> = {};
+      const d = s.datagrams;
+      if (d !== undefined) {
+        const count = (key: string, n: number, add: (delta: number) => void): void => {
+          add(grow(n, last.datagrams[key] ?? 0));
+          datagrams[key] = Math.max(n, last.datagrams[key] ?? 0);
+        };
+        for (const direction of ["up", "down"] as const) {
+          for (const outcome of ["in", "out", "duplicated"] as const) {
+            count(`${direction}|${outcome}`, d[direction][outcome], (delta) => this.datagramsTotal.inc({ proxy: p.name, direction, outcome }, delta));
+          }
+          for (const [cause, n] of Object.entries(d[direction].dropped)) {
+            count(`${direction}|dropped|${cause}`, n, (delta) => this.datagramsDropped.inc({ proxy: p.name, direction, cause }, delta));
+          }
+        }
+      }
       const tls = s.tlsFailures ?? { client: 0, upstream: 0 };
       const tlsFailures = { client: Math.max(tls.client, last.tlsFailures.client), upstream: Math.max(tls.upstream, last.tlsFailures.upstream) };
       // only once one happened: a proxy without TLS failures gets no series
       for (const side of ["client", "upstream"] as const) if (tls[side] > 0) this.tlsFailuresTotal.inc({ proxy: p.name, side }, grow(tls[side], last.tlsFailures[side]));
       this.seen.set(p.key, {
+        datagrams,
         requests,
         tlsFailures,
         connectionsTotal: Math.max(s.connectionsTotal, last.connectionsTotal),
@@ -154,11 +182,15 @@ export class AgentMetrics {
     for (const direction of ["up", "down"]) {
       this.bytesTotal.remove({ proxy, direction });
       this.queueBytes.remove({ proxy, direction });
-      this.delaySeconds.remove({ proxy, direction });
     }
     for (const fault of FAULT_KINDS) this.faultsTotal.remove({ proxy, fault });
+    for (const direction of ["up", "down"]) {
+      for (const outcome of ["in", "out", "duplicated"]) this.datagramsTotal.remove({ proxy, direction, outcome });
+      for (const cause of ["loss", "queue", "lose", "error", "evicted"]) this.datagramsDropped.remove({ proxy, direction, cause });
+    }
     for (const side of ["client", "upstream"]) this.tlsFailuresTotal.remove({ proxy, side });
     this.requestDuration.remove({ proxy });
+    this.delaySeconds.remove({ proxy });
   }
 
   /** The Prometheus text exposition, counters brought up to date first. */

@@ -23,6 +23,10 @@ export interface StartAgentProxy {
   enabled?: boolean;
   maxConnections?: number;
   protocol?: ProtocolName;
+  /** udp and dns proxies: ms a flow may stay silent before it closes (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most (default 1024) */
+  udpMaxFlows?: number;
   /** TLS on either side (docs/tls.md): file paths, or PEM text */
   tls?: ProxyTlsSpec;
   /** where relative paths in `tls` start (a config file's folder), default the cwd */
@@ -118,6 +122,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
           protocol: p.protocol ?? "tcp",
           ...(p.tls !== undefined ? { tls: p.tls } : {}),
           ...(p.tlsBaseDir !== undefined ? { tlsBaseDir: p.tlsBaseDir } : {}),
+          ...udpOptions(p),
         });
         if (p.profile !== undefined) agent.apply({ proxy: p.name, profile: p.profile, who: "config" });
       } catch (err) {
@@ -161,5 +166,10 @@ export function toStartProxies(proxies: ProxyConfig[]): StartAgentProxy[] {
     ...(p.profile !== undefined ? { profile: p.profile } : {}),
     ...(p.tls !== undefined ? { tls: p.tls } : {}),
     ...(p.tlsBaseDir !== undefined ? { tlsBaseDir: p.tlsBaseDir } : {}),
+    ...udpOptions(p),
   }));
+}
+
+function udpOptions(p: { udpIdleMs?: number | undefined; udpMaxFlows?: number | undefined }): { udpIdleMs?: number; udpMaxFlows?: number } {
+  return { ...(p.udpIdleMs !== undefined ? { udpIdleMs: p.udpIdleMs } : {}), ...(p.udpMaxFlows !== undefined ? { udpMaxFlows: p.udpMaxFlows } : {}) };
 }

@@ -51,7 +51,8 @@ export function hostPortFlag(flag: string, value: string): string {
   return value;
 }
 
-const SET_PATH = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/;
+/** down.delay, or one field of a profile's request rule: requests[0].match.name */
+const SET_PATH = /^(?:[A-Za-z][A-Za-z0-9]*|requests\[\d+\])(\.[A-Za-z][A-Za-z0-9]*)*$/;
 
 /** A --set value as sent: numbers, true/false/null as such, anything else a string the agent parses. */
 function setValue(text: string): string | number | boolean | null {
@@ -71,7 +72,7 @@ export function setFlags(values: string[]): SetOverrides | undefined {
     if (eq < 0) throw new UsageError(`--set ${JSON.stringify(v)}: expected PATH=VALUE, e.g. down.delay=200ms`);
     const path = v.slice(0, eq).trim();
     const value = v.slice(eq + 1).trim();
-    if (!SET_PATH.test(path)) throw new UsageError(`--set ${JSON.stringify(v)}: ${JSON.stringify(path)} is not a field path (expected e.g. down.delay)`);
+    if (!SET_PATH.test(path)) throw new UsageError(`--set ${JSON.stringify(v)}: ${JSON.stringify(path)} is not a field path (expected e.g. down.delay or requests[0].match.name)`);
     if (value === "") throw new UsageError(`--set ${JSON.stringify(v)}: missing value after "="`);
     out[path] = setValue(value);
   }

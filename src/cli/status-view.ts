@@ -2,7 +2,7 @@
 // with live throughput computed from two proxy.list samples.
 import type { ConnInfo, ImpairmentState, ProxyInfo, RemovedImpairment, SetOverrides, ToxicInfo } from "../control/protocol.js";
 import type { ImpairmentSpec } from "../profiles/types.js";
-import { formatBandwidth, formatTimeLeft } from "../units.js";
+import { formatBitRate, formatTimeLeft } from "../units.js";
 import { renderTable } from "./output.js";
 
 /** A proxy as `status --json` reports it: proxy.list plus throughput (bytes per second). */
@@ -77,7 +77,7 @@ export function describeImpairment(imp: ImpairmentState | null, nowMs = Date.now
 }
 
 function rate(bytesPerSecond: number | null): string {
-  return bytesPerSecond === null ? "-" : formatBandwidth(Math.round(bytesPerSecond * 8));
+  return bytesPerSecond === null ? "-" : formatBitRate(bytesPerSecond * 8);
 }
 
 export interface AgentProxies {

@@ -234,7 +234,7 @@ export class ControlClient {
     return this.call("proxy.list", undefined);
   }
 
-  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string, tls?: ProxyTlsSpec): Promise<ProxyInfo> {
+  createProxy(name: string, listen: string, upstream: string, enabled?: boolean, protocol?: string, tls?: ProxyTlsSpec, udp?: { udpIdle?: string | number; udpMaxFlows?: number }): Promise<ProxyInfo> {
     return this.call("proxy.create", {
       name,
       listen,
@@ -242,6 +242,8 @@ export class ControlClient {
       ...(enabled !== undefined ? { enabled } : {}),
       ...(protocol !== undefined ? { protocol } : {}),
       ...(tls !== undefined ? { tls } : {}),
+      ...(udp?.udpIdle !== undefined ? { udpIdle: udp.udpIdle } : {}),
+      ...(udp?.udpMaxFlows !== undefined ? { udpMaxFlows: udp.udpMaxFlows } : {}),
     });
   }
 

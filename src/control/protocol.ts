@@ -66,6 +66,8 @@ export interface ProxyStats {
   requests: Record<"forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited", number>;
   /** TLS failures by side (0 without tls) */
   tlsFailures: TlsStats;
+  /** udp and dns proxies: flows and datagrams (flows also count in connectionsActive/Total) */
+  datagrams?: DatagramStats;
 }
 
 /** A Toxiproxy toxic on a proxy (added through the Toxiproxy HTTP API). */
@@ -117,6 +119,29 @@ export interface RemovedImpairment {
   toxics: string[];
 }
 
+/** Why a datagram was dropped inside the agent: the loss model, tail drop over the queue bound, a dns `lose` rule, a send error, its flow closed (idle, evicted). */
+export type DatagramDropCause = "loss" | "queue" | "lose" | "error" | "evicted";
+
+/** Datagrams of one direction of a udp or dns proxy. */
+export interface DatagramCounts {
+  /** datagrams received from the sender's side */
+  in: number;
+  /** datagrams sent on (copies made by `duplicate` included) */
+  out: number;
+  /** copies made by `duplicate` */
+  duplicated: number;
+  dropped: Record<DatagramDropCause, number>;
+}
+
+export interface DatagramStats {
+  flowsActive: number;
+  flowsTotal: number;
+  /** flows closed to make room (over udpMaxFlows, idle the longest first) */
+  flowsEvicted: number;
+  up: DatagramCounts;
+  down: DatagramCounts;
+}
+
 export interface ConnInfo {
   id: string;
   /** client address HOST:PORT */
@@ -129,6 +154,10 @@ export interface ConnInfo {
   requestFaults?: string[];
   /** why request faults are off for it (TLS, a stream the agent cannot follow); null = on */
   requestsOff?: string | null;
+  /** "udp" for a UDP flow (a client address:port on a udp or dns proxy); absent for TCP */
+  transport?: "udp";
+  datagramsUp?: number;
+  datagramsDown?: number;
 }
 
 export interface AgentInfo {
@@ -245,7 +274,7 @@ export interface SubscribeParams {
 export interface Methods {
   "agent.info": { params: Record<string, never> | undefined; result: AgentInfo };
   "proxy.list": { params: Record<string, never> | undefined; result: ProxyInfo[] };
-  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec }; result: ProxyInfo };
+  "proxy.create": { params: { name: string; listen: string; upstream: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec; udpIdle?: string | number; udpMaxFlows?: number }; result: ProxyInfo };
   /** tls: null removes it */
   "proxy.update": { params: { name: string; upstream?: string; enabled?: boolean; protocol?: string; tls?: ProxyTlsSpec | null }; result: ProxyInfo };
   /** the agent CA's certificate (PEM); its key never leaves the agent */

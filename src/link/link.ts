@@ -20,9 +20,18 @@ import type { FlowSlot } from "./scheduler.js";
 
 export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
+/**
+ * Called once the bytes of a pushed chunk have all been written: its buffer may be reused; with
+ * a truthy `dropped` when they never will be (the buffer is then left to the collector).
+ */
+export type Release = (dropped?: unknown) => void;
+
 export interface LinkSink {
-  /** Hands bytes to the far side; false when it is full (the link waits for resume()). */
-  write(buf: Buffer): boolean;
+  /**
+   * Hands bytes to the far side; false when it is full (the link waits for resume()). `done`,
+   * when given, is called once the write is done (the last piece of a lent chunk).
+   */
+  write(buf: Buffer, done: Release | null): boolean;
   /** Optional batching of the writes of one timer tick. */
   cork?(): void;
   uncork?(): void;
@@ -41,6 +50,8 @@ export interface LinkEvents {
 
 interface QueuedPiece {
   buf: Buffer;
+  /** the release of the chunk this piece ends (lent chunks), else null */
+  done: Release | null;
   arrival: number;
   release: number;
   /** release of the first segment merged into this piece (shared links coalesce as they depart) */
@@ -50,6 +61,8 @@ interface QueuedPiece {
 /** A segment waiting for the shared clock. */
 interface WaitingSegment {
   buf: Buffer;
+  /** the release of the chunk this segment ends (lent chunks), else null */
+  done: Release | null;
   arrival: number;
   /** when it entered the shared queue (its arrival for the shared clock) */
   admitted: number;
@@ -72,10 +85,15 @@ export class Link implements SharedFlow {
   private bytes = 0;
   private bound: number;
   private timer: NodeJS.Timeout | null = null;
+  /** the last timer that fired, and its wait (ms): re-armed with refresh() for the same wait */
+  private spare: NodeJS.Timeout | null = null;
+  private spareMs = 0;
   /** set instead of `timer` when the head is already due: setTimeout cannot wait less than 1 ms */
   private immediate: NodeJS.Immediate | null = null;
   private blocked = false;
   private reportedFull = false;
+  /** the last push found the queue full: the sender was held back with bytes waiting */
+  private heldBack = false;
   private closed = false;
   private lastDelivered = -Infinity;
   private readonly scratch: ScheduledPiece[] = [];
@@ -141,15 +159,21 @@ export class Link implements SharedFlow {
     return this.timing.direction;
   }
 
-  /** Queues a chunk. Returns false when the queue is full: pause the sender until onWritable. */
-  push(chunk: Buffer): boolean {
+  /**
+   * Queues a chunk. Returns false when the queue is full: pause the sender until onWritable.
+   * `done`: the chunk is lent (a reusable read buffer), not given: called once its last byte is
+   * written (never when the link drops it: an earlier piece may still be in a socket write).
+   */
+  push(chunk: Buffer, done: Release | null = null): boolean {
     if (this.closed) return true;
     const arrival = this.now();
+    const backlogged = this.heldBack;
+    this.heldBack = false;
     if (this.shared !== null) {
-      this.enqueueShared(chunk, arrival, false);
+      this.enqueueShared(chunk, arrival, false, done);
     } else {
       const wasIdle = this.idle;
-      this.enqueue(chunk, arrival);
+      this.enqueue(chunk, arrival, done, backlogged);
       if (wasIdle) {
         // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
         // without a trip through the event loop.
@@ -159,6 +183,7 @@ export class Link implements SharedFlow {
     }
     if (this.full) {
       this.reportedFull = true;
+      this.heldBack = true;
       return false;
     }
     return true;
@@ -183,8 +208,9 @@ export class Link implements SharedFlow {
     }
     this.timing.configure(spec, stall);
     this.timing.restartClock(lastDue);
+    this.heldBack = false;
     this.bound = queueBound(spec);
-    const pending: { buf: Buffer; arrival: number }[] = this.queue.slice(due);
+    const pending: { buf: Buffer; arrival: number; done: Release | null }[] = this.queue.slice(due);
     for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
     this.queue = this.queue.slice(this.head, due);
     this.head = 0;
@@ -204,8 +230,8 @@ export class Link implements SharedFlow {
       this.slot = shared?.join(this, spec) ?? null;
     }
     for (const piece of pending) {
-      if (this.shared !== null) this.enqueueShared(piece.buf, piece.arrival, true);
-      else this.enqueue(piece.buf, piece.arrival);
+      if (this.shared !== null) this.enqueueShared(piece.buf, piece.arrival, true, piece.done);
+      else this.enqueue(piece.buf, piece.arrival, piece.done, false);
     }
     this.arm();
     this.checkWritable();
@@ -221,6 +247,8 @@ export class Link implements SharedFlow {
 
   /** Drops everything queued (the far side is gone). */
   discard(): void {
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.done?.(true);
+    for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.done?.(true);
     this.queue = [];
     this.head = 0;
     const hadWaiting = this.waitHead < this.waiting.length;
@@ -272,12 +300,13 @@ export class Link implements SharedFlow {
     this.reportLoss();
     const queue = this.queue;
     const last = queue.length > this.head ? queue[queue.length - 1]! : null;
-    if (last !== null && this.timing.direction.slice === null && release - last.first < COALESCE_MS && adjacent(last.buf, seg.buf)) {
+    if (last !== null && last.done === null && this.timing.direction.slice === null && release - last.first < COALESCE_MS && adjacent(last.buf, seg.buf)) {
       last.buf = Buffer.from(last.buf.buffer, last.buf.byteOffset, last.buf.length + seg.buf.length);
       last.release = release;
+      last.done = seg.done;
       return;
     }
-    queue.push({ buf: seg.buf, arrival: seg.arrival, release, first: release });
+    queue.push({ buf: seg.buf, done: seg.done, arrival: seg.arrival, release, first: release });
     if (last === null) this.arm();
   }
 
@@ -309,11 +338,13 @@ export class Link implements SharedFlow {
     }
   }
 
-  private enqueue(buf: Buffer, arrival: number): void {
-    const pieces = this.timing.schedule(arrival, buf.length, this.scratch);
-    for (const p of pieces) {
+  private enqueue(buf: Buffer, arrival: number, done: Release | null, backlogged: boolean): void {
+    const pieces = this.timing.schedule(arrival, buf.length, this.scratch, backlogged);
+    const lastIndex = pieces.length - 1;
+    for (let i = 0; i <= lastIndex; i++) {
+      const p = pieces[i]!;
       const slice = p.offset === 0 && p.size === buf.length ? buf : buf.subarray(p.offset, p.offset + p.size);
-      this.queue.push({ buf: slice, arrival, release: p.release, first: p.release });
+      this.queue.push({ buf: slice, done: i === lastIndex ? done : null, arrival, release: p.release, first: p.release });
     }
     pieces.length = 0;
     this.addBytes(buf.length);
@@ -321,11 +352,12 @@ export class Link implements SharedFlow {
   }
 
   /** Cuts a chunk into segments waiting for the shared clock, and admits what the share allows. */
-  private enqueueShared(buf: Buffer, arrival: number, defer: boolean): void {
+  private enqueueShared(buf: Buffer, arrival: number, defer: boolean, done: Release | null): void {
     const seg = this.timing.pieceSize();
     for (let offset = 0; offset < buf.length; offset += seg) {
       const end = Math.min(offset + seg, buf.length);
-      this.waiting.push({ buf: offset === 0 && end === buf.length ? buf : buf.subarray(offset, end), arrival, admitted: arrival });
+      const whole = offset === 0 && end === buf.length;
+      this.waiting.push({ buf: whole ? buf : buf.subarray(offset, end), done: end === buf.length ? done : null, arrival, admitted: arrival });
     }
     this.heldBytes += buf.length;
     this.addBytes(buf.length);
@@ -369,14 +401,25 @@ export class Link implements SharedFlow {
     if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.head >= this.queue.length) return;
     const wait = this.queue[this.head]!.release - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
-    if (wait <= EARLY_MS) this.immediate = setImmediate(this.flush);
-    else this.timer = setTimeout(this.flush, wait);
+    if (wait <= EARLY_MS) {
+      this.immediate = setImmediate(this.flush);
+      return;
+    }
+    // timers fire on whole milliseconds of the loop's clock: a wait of 1.2 ms fires after 2, as
+    // setTimeout(fn, 1.2) would; at a steady rate the wait repeats and one Timeout serves
+    const ms = Math.ceil(wait);
+    if (this.spare !== null && this.spareMs === ms) this.timer = this.spare.refresh();
+    else {
+      this.timer = this.spare = setTimeout(this.flush, ms);
+      this.spareMs = ms;
+    }
   }
 
   private disarm(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+      this.spare = null; // a cleared Timeout cannot be refreshed
     }
     if (this.immediate !== null) {
       clearImmediate(this.immediate);
@@ -403,12 +446,13 @@ export class Link implements SharedFlow {
       this.head++;
       this.addBytes(-piece.buf.length);
       this.lastDelivered = piece.release;
-      if (!corked && !onePerTick && this.sink.cork) {
+      // several pieces due together go out as one writev; a single one as a plain write
+      if (!corked && !onePerTick && this.sink.cork && this.head < queue.length && queue[this.head]!.release <= now + EARLY_MS) {
         this.sink.cork();
         corked = true;
       }
       this.events.onDelay?.((now - piece.arrival) / 1000);
-      if (!this.sink.write(piece.buf)) this.blocked = true;
+      if (!this.sink.write(piece.buf, piece.done)) this.blocked = true;
     }
     if (corked) this.sink.uncork?.();
     if (this.closed) return;

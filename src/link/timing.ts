@@ -26,6 +26,12 @@ export interface ScheduledPiece {
 
 /** Pieces whose release times lie this close together are handed over as one write. */
 export const COALESCE_MS = 1;
+/**
+ * The most a link catches up after falling behind (the agent starved of CPU, a timer fired late,
+ * a paused sender read late): the bandwidth clock counts up to this much of its idle time as
+ * sent, so those bytes leave at once, back to back. Never more: what it lost beyond is lost.
+ */
+export const CATCH_UP_MS = 20;
 
 export class LinkTiming {
   private msPerByte = 0;
@@ -77,8 +83,12 @@ export class LinkTiming {
   /**
    * Schedules `length` bytes that arrived at `arrival`. Consecutive segments released within
    * COALESCE_MS of the first one of a run are merged into one piece (never with slicing).
+   * `backlogged`: the sender had these bytes waiting while the link held it back (its queue was
+   * full): if the bandwidth clock ran dry meanwhile, the time it idled was the agent's lateness,
+   * not the sender's, and up to CATCH_UP_MS of it is counted as sent (the bytes depart as if
+   * they had arrived then), so a late timer or a late read costs no bandwidth.
    */
-  schedule(arrival: number, length: number, out: ScheduledPiece[] = []): ScheduledPiece[] {
+  schedule(arrival: number, length: number, out: ScheduledPiece[] = [], backlogged = false): ScheduledPiece[] {
     const spec = this.spec;
     const seg = this.pieceSize();
     const sliceGap = spec.slice ? spec.slice.delay : 0;
@@ -86,6 +96,7 @@ export class LinkTiming {
     let runStart = -1;
     let run: ScheduledPiece | null = null;
     const varied = spec.slice?.variation ? slicePieces(length, spec.slice.size, spec.slice.variation, this.random) : null;
+    if (backlogged && this.msPerByte > 0 && this.lastDeparture < arrival) arrival = Math.max(this.lastDeparture, arrival - CATCH_UP_MS);
     for (let offset = 0, i = 0; offset < length; i++) {
       const size = varied !== null ? varied[i]! : Math.min(seg, length - offset);
       const serialization = size * this.msPerByte;

@@ -4,7 +4,8 @@
 // so a later layer's `rtt` (e.g. `set rtt=100ms`) overrides both directions.
 import type { FieldError } from "../field-error.js";
 import { formatDuration } from "../units.js";
-import { parseSetOverrides, suggest, validateProfile, type DirectionPatch, type ProfileDraft, type SpecPatch } from "./schema.js";
+import { parseSetOverrides, suggest, validateProfile, type DirectionPatch, type ProfileDraft, type RuleEdit, type SpecPatch } from "./schema.js";
+import { parseRequestRules, type RequestRule } from "../requests/rule.js";
 import {
   cleanSpec,
   DEFAULT_HALF_OPEN_HOLD_MS,
@@ -88,7 +89,9 @@ function finalizeDirection(d: LooseDirection, path: string, errors: FieldError[]
     const toGood = required(g.pBadToGood, `${path}.lossModel.pBadToGood`, "a Gilbert-Elliott model's pBadToGood", errors);
     ge = { pGoodToBad: toBad ?? 0, pBadToGood: toGood ?? 0, lossInBad: g.lossInBad ?? 1, lossInGood: g.lossInGood ?? 0 };
   }
-  return { ...d, slice, gilbertElliott: ge };
+  const { duplicate, ...rest } = d;
+  // duplicate is absent unless set (a spec without it reads as it did before udp proxies)
+  return { ...rest, slice, gilbertElliott: ge, ...(duplicate ? { duplicate } : {}) };
 }
 
 /** Fills the defaults of a merged spec and reports what is still missing or contradictory. */
@@ -281,6 +284,35 @@ export function resolveImpairment(registry: ProfileLookup, req: ImpairmentReques
   layers.push(set.patch);
   const merged = mergeLayers(layers);
   if (!merged.ok) return merged;
+  if (set.ruleEdits !== undefined) {
+    const edited = editRules(merged.spec.requests, set.ruleEdits);
+    if (!edited.ok) return edited;
+    merged.spec.requests = edited.rules;
+  }
   const name = profileName ?? specDraft?.name ?? (specDraft ? "custom" : "clean");
   return { ok: true, profile: name, spec: merged.spec };
+}
+
+/** Applies `set requests[N].FIELD=VALUE` to the resolved rules: each edited rule is checked again. */
+function editRules(rules: readonly RequestRule[], edits: readonly RuleEdit[]): { ok: true; rules: RequestRule[] } | { ok: false; errors: FieldError[] } {
+  const raw: Record<string, unknown>[] = rules.map((r) => structuredClone(r) as unknown as Record<string, unknown>);
+  const errors: FieldError[] = [];
+  for (const e of edits) {
+    const rule = raw[e.index];
+    if (rule === undefined) {
+      errors.push({ path: `set.${e.key}`, message: `the profile has ${rules.length} request rule${rules.length === 1 ? "" : "s"} (requests[0]..[${rules.length - 1}]), not requests[${e.index}]` });
+      continue;
+    }
+    let node: Record<string, unknown> = rule;
+    for (const part of e.path.slice(0, -1)) {
+      const next = node[part];
+      if (typeof next !== "object" || next === null || Array.isArray(next)) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[e.path[e.path.length - 1]!] = e.value;
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const parsed = parseRequestRules(raw, "set.requests", errors);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, rules: parsed };
 }

@@ -37,6 +37,8 @@ export interface DirectionPatch {
   loss?: number;
   /** null = Bernoulli loss (no burst model) */
   gilbertElliott?: Partial<GilbertElliottLoss> | null;
+  /** udp only: probability per datagram of a second copy */
+  duplicate?: number;
   rto?: number;
   slice?: Partial<SliceSpec> | null;
   mtu?: number;
@@ -167,6 +169,7 @@ const directionSchema = object(
     rto: duration,
     slice: object("a slice", { size: sliceSize, delay: duration, variation: sliceVariation }),
     mtu,
+    duplicate: probability,
   },
   false,
 );
@@ -260,7 +263,8 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function walkObject(raw: unknown, schema: ObjectField, path: string, errors: FieldError[]): Record<string, unknown> | null | undefined {
+/** `alsoKnown`: fields checked elsewhere (the root's requests), named in an unknown field's hint. */
+function walkObject(raw: unknown, schema: ObjectField, path: string, errors: FieldError[], alsoKnown: readonly string[] = []): Record<string, unknown> | null | undefined {
   if (raw === null || raw === "off" || raw === "none") {
     if (schema.nullable) return null;
     errors.push({ path: path || "(root)", message: `expected ${schema.what} (a mapping of fields), got ${describe(raw)}` });
@@ -272,7 +276,7 @@ function walkObject(raw: unknown, schema: ObjectField, path: string, errors: Fie
     return undefined;
   }
   const out: Record<string, unknown> = {};
-  const known = Object.keys(schema.fields);
+  const known = [...Object.keys(schema.fields), ...alsoKnown];
   for (const key of Object.keys(raw)) {
     const fieldPath = join(path, key);
     if (!Object.hasOwn(schema.fields, key)) {
@@ -373,7 +377,7 @@ export function validateProfile(
     requests = parseRequestRules(list, join(prefix, "requests"), errors);
     rest = others;
   }
-  const walked = walkObject(rest, schema, prefix, errors) ?? {};
+  const walked = walkObject(rest, schema, prefix, errors, ["requests"]) ?? {};
   const { name, description, source, extends: base, ...specPart } = walked;
   const draft: ProfileDraft = { spec: toSpecPatch(specPart, prefix, errors) };
   if (requests !== undefined) draft.spec.requests = requests;
@@ -388,12 +392,40 @@ export function validateProfile(
  * Validates `set` overrides: `{"down.delay": "300ms", "reset.after": "2s", "rtt": "100ms"}`.
  * Errors name the path under `prefix` (default "set"), e.g. `set.down.delay`.
  */
-export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPatch; errors: FieldError[] } {
+/** A `set` of one field of one request rule: `requests[0].match.name=*.x.test`. */
+export interface RuleEdit {
+  index: number;
+  /** the field path inside the rule, e.g. ["match", "name"] */
+  path: string[];
+  value: unknown;
+  /** the key as given, for errors */
+  key: string;
+}
+
+const RULE_EDIT = /^requests(?:\[(\d+)\]|\.(\d+))\.(.+)$/;
+
+export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPatch; errors: FieldError[]; ruleEdits?: RuleEdit[] } {
+  const ruleEdits: RuleEdit[] = [];
   if (set === undefined || set === null) return { patch: {}, errors: [] };
   if (!isPlainObject(set)) {
     return { patch: {}, errors: [{ path: prefix, message: `expected overrides like {"down.delay": "300ms"}, got ${describe(set)}` }] };
   }
   const errors: FieldError[] = [];
+  // one field of a request rule the profile has (a profile's match made to fit: dns-nxdomain-for)
+  const given = set;
+  const plain: Record<string, unknown> = {};
+  for (const key of Object.keys(given)) {
+    const m = RULE_EDIT.exec(key);
+    if (m === null) {
+      plain[key] = given[key];
+      continue;
+    }
+    const path = m[3]!.split(".");
+    if (path.some((p) => p === "")) errors.push({ path: join(prefix, key), message: `expected a rule field like requests[0].match.name, got ${JSON.stringify(key)}` });
+    else ruleEdits.push({ index: Number(m[1] ?? m[2]), path, value: given[key], key });
+  }
+  set = plain;
+  if (!isPlainObject(set)) return { patch: {}, errors };
   const nested: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const setAt: Record<string, string> = Object.create(null) as Record<string, string>;
   const accepted: string[] = [];
@@ -432,5 +464,5 @@ export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPa
     accepted.push(key);
   }
   const { draft, errors: fieldErrors } = validateProfile(nested, { prefix, allowMeta: false });
-  return { patch: draft.spec, errors: [...errors, ...fieldErrors] };
+  return { patch: draft.spec, errors: [...errors, ...fieldErrors], ...(ruleEdits.length > 0 ? { ruleEdits } : {}) };
 }

@@ -51,6 +51,8 @@ export interface DirectionSpec {
   slice: SliceSpec | null;
   /** segment size, bytes */
   mtu: number;
+  /** udp and dns proxies only: probability per datagram of a second copy (absent = 0) */
+  duplicate?: number;
 }
 
 export interface StallSpec {
@@ -188,7 +190,8 @@ export function isCleanDirection(d: DirectionSpec): boolean {
     d.jitter === 0 &&
     d.loss === 0 &&
     d.gilbertElliott === null &&
-    d.slice === null
+    d.slice === null &&
+    !d.duplicate
   );
 }
 

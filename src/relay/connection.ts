@@ -9,7 +9,7 @@ import type { ImpairmentSpec, DirectionSpec } from "../profiles/types.js";
 import { cleanDirection, isCleanDirection } from "../profiles/types.js";
 import type { FaultKind } from "../control/protocol.js";
 import type { Now, Random } from "../clock.js";
-import { Link, type LinkSink } from "../link/link.js";
+import { Link, type LinkSink, type Release } from "../link/link.js";
 import type { SharedLink } from "../link/shared.js";
 import { StallSchedule, armStallCounter } from "../faults/stall.js";
 import { armTrigger, drawn, firesAtOnce, type ArmedTrigger } from "../faults/trigger.js";
@@ -420,8 +420,14 @@ export class Connection {
     const link = this.links[dir];
     // the reader whose buffer holds the chunk (null: the chunk is ours to keep)
     const reader = borrowed && this.readers[dir]?.borrowed ? this.readers[dir] : null;
-    // the link keeps bytes past this call: a chunk in a reusable buffer is copied
-    if (link !== null) return link.push(reader !== null ? Buffer.from(chunk) : chunk);
+    if (link !== null) {
+      if (reader === null) return link.push(chunk);
+      // the link keeps bytes past this call: a chunk in a reusable buffer is lent to it (the
+      // buffer goes back to the pool once the link has written its last byte), or copied when
+      // it fills too little of its buffer to be worth holding
+      const release = reader.keep(chunk.length);
+      return release !== null ? link.push(chunk, release) : link.push(Buffer.from(chunk));
+    }
     return this.deliver(dir, chunk, reader);
   }
 
@@ -441,14 +447,20 @@ export class Connection {
   /**
    * Hands bytes to the far side. False when its buffer is full. `reader` is the reader whose
    * buffer holds `chunk` (the fast path writes it without a copy; the write's callback gives the
-   * buffer back), null when the chunk is ours to keep.
+   * buffer back), null when the chunk is ours to keep. `done`: a link's release of a lent chunk,
+   * given to the write as its callback (not called when nothing is written: an earlier write may
+   * still hold the buffer; the collector takes it then).
    */
-  private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null): boolean {
-    if (this.state !== "open") return true;
+  private deliver(dir: Direction, chunk: Buffer, reader: SocketReader | null = null, done: Release | null = null): boolean {
+    if (this.state !== "open") {
+      done?.(true);
+      return true;
+    }
     const target = dir === "up" ? this.upstream! : this.client;
     if (this.plain) {
       this.count(dir, chunk.length);
-      const ok = reader !== null ? target.write(chunk, reader.lend()) : target.write(chunk);
+      const callback = reader !== null ? reader.lend() : done;
+      const ok = callback !== null ? target.write(chunk, callback) : target.write(chunk);
       if (!ok) this.blocked[dir] = true;
       return ok;
     }
@@ -464,7 +476,9 @@ export class Connection {
       if (flips > 0) this.recordFault("corrupt", `${flips} byte(s) corrupted`, flips);
     }
     this.count(dir, buf.length);
-    const ok = buf.length === 0 || (reader !== null ? target.write(buf, reader.lend()) : target.write(buf));
+    if (buf.length === 0) done?.(true);
+    const callback = buf.length === 0 ? null : reader !== null ? reader.lend() : done;
+    const ok = buf.length === 0 || (callback !== null ? target.write(buf, callback) : target.write(buf));
     if (!ok) this.blocked[dir] = true;
     const since = this.bytesUp - this.originUp + (this.bytesDown - this.originDown);
     for (const t of this.triggers) t.bytes(since);
@@ -569,7 +583,7 @@ export class Connection {
 
   private newLink(dir: Direction, spec: DirectionSpec, stall: StallSchedule | null, shared: SharedLink<Link> | null): Link {
     const sink: LinkSink = {
-      write: (buf) => this.deliver(dir, buf),
+      write: (buf, done) => this.deliver(dir, buf, null, done),
       cork: () => this.target(dir)?.cork(),
       uncork: () => this.target(dir)?.uncork(),
     };

@@ -18,6 +18,11 @@ import { RuleEngine, RuleCompileError } from "../requests/engine.js";
 import type { ProtocolModule, RequestDetail, RequestOutcome, StreamContext } from "../requests/protocol.js";
 import { REQUEST_OUTCOMES, type RequestEvent } from "../requests/events.js";
 import type { Direction } from "../faults/limit.js";
+import { UdpRelay, DEFAULT_MAX_FLOWS, DEFAULT_UDP_IDLE_MS, datagramStats, flowInfo, newDatagramCounters, type DatagramCounters } from "./udp/udp-relay.js";
+import type { UdpFlow } from "./udp/flow.js";
+import { dnsDatagrams } from "../protocols/dns/datagrams.js";
+import type { DnsReply } from "../protocols/dns/message.js";
+import { datagramFieldErrors, isDatagramProtocol } from "./udp/transport-fields.js";
 import type { LoadedTls } from "../tls/settings.js";
 import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
 import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
@@ -53,6 +58,10 @@ export interface ProxyOptions {
   protocol?: ProtocolName;
   /** the server's answer time of a forwarded request (protocol proxies) */
   onRequestDuration?: (seconds: number, count: number) => void;
+  /** udp and dns proxies: a flow without a datagram either way for this long is closed (default 60 s) */
+  udpIdleMs?: number;
+  /** udp and dns proxies: flows at most; a new client beyond it evicts the flow idle the longest (default 1024) */
+  udpMaxFlows?: number;
   /** TLS on either side (null: bytes pass as they come) */
   tls?: ProxyTls | null;
   now?: Now;
@@ -135,10 +144,18 @@ export class Proxy extends EventEmitter {
    * names and times forwarded requests too. Off, it builds nothing per forwarded request.
    */
   tracing = false;
+  /** the datagram side of a udp or dns proxy while it listens */
+  private udp: UdpRelay | null = null;
+  /** the datagram counters of every relay this proxy has had (null until it first listens for datagrams) */
+  private datagramCounts: DatagramCounters | null = null;
+  readonly udpIdleMs: number;
+  readonly udpMaxFlows: number;
 
   constructor(opts: ProxyOptions) {
     super();
     this.name = opts.name;
+    this.udpIdleMs = opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
+    this.udpMaxFlows = opts.udpMaxFlows ?? DEFAULT_MAX_FLOWS;
     this.onRequestDuration = opts.onRequestDuration;
     this.tlsSetting = opts.tls ?? null;
     if (this.tlsSetting !== null) this.checkTls(this.protocolName);
@@ -218,6 +235,7 @@ export class Proxy extends EventEmitter {
         this.isEnabled = false;
         // destroy first: server.close() only calls back once every accepted socket has closed
         const stopped = this.stopListening();
+        await this.stopDatagrams();
         for (const c of this.conns.values()) c.destroy();
         for (const s of this.handshaking) s.destroy();
         await stopped;
@@ -237,14 +255,16 @@ export class Proxy extends EventEmitter {
         this.listenAddr = next;
         return;
       }
-      const previous = { server: this.server, bound: this.boundAddr, listen: this.listenAddr };
+      const previous = { server: this.server, bound: this.boundAddr, listen: this.listenAddr, udp: this.udp };
       this.listenAddr = next;
       try {
         await this.listenNow();
       } catch (err) {
         this.listenAddr = previous.listen;
+        this.udp = previous.udp;
         throw err;
       }
+      if (previous.udp !== null) await previous.udp.close();
       const old = previous.server;
       if (old) {
         const stopped = new Promise<void>((resolve) => old.close(() => resolve()));
@@ -283,6 +303,13 @@ export class Proxy extends EventEmitter {
    */
   setProtocol(protocol: ProtocolName): void {
     if (!PROTOCOLS.includes(protocol)) throw new ProxyError(`protocol: expected one of ${PROTOCOLS.join(" | ")}, got ${JSON.stringify(protocol)}`, "EINVAL");
+    if (isDatagramProtocol(protocol) !== isDatagramProtocol(this.protocolName) && (this.server !== null || this.udp !== null)) {
+      throw new ProxyError(
+        `protocol: proxy ${this.name} listens for ${isDatagramProtocol(this.protocolName) ? "datagrams" : "TCP"}; ${protocol} needs ${isDatagramProtocol(protocol) ? "a UDP socket" : "a TCP listener"} (disable it first, or delete and create it again)`,
+        "EINVAL",
+      );
+    }
+    if (this.current !== null) this.checkTransport(protocol, this.current.spec);
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
@@ -295,7 +322,7 @@ export class Proxy extends EventEmitter {
   private compileRules(module: ProtocolModule<unknown> | null, protocol: ProtocolName, rules: ImpairmentSpec["requests"]): RuleEngine<unknown> | null {
     if (rules.length === 0) return null;
     if (module === null) {
-      const problem = `proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http or grpc)`;
+      const problem = `proxy ${this.name} carries ${protocol}; request rules need a protocol (set protocol: postgres, mysql, redis, http, grpc or dns)`;
       // the field named once: "params.requests: proxy pg carries tcp; ..." on the control channel
       throw new ProxyError(`requests: ${problem}`, "EINVAL", [{ path: "requests", message: problem }]);
     }
@@ -312,8 +339,20 @@ export class Proxy extends EventEmitter {
     this.compileRules(this.module, this.protocolName, rules);
   }
 
+  /** Checks a whole spec against this proxy: its rules, and faults its transport cannot carry. */
+  checkSpec(spec: ImpairmentSpec): void {
+    this.checkTransport(this.protocolName, spec);
+    this.checkRules(spec.requests);
+  }
+
+  private checkTransport(protocol: ProtocolName, spec: ImpairmentSpec): void {
+    const fields = datagramFieldErrors(this.name, protocol, spec);
+    if (fields.length > 0) throw new ProxyError(fields.map((f) => `${f.path}: ${f.message}`).join("; "), "EINVAL", fields);
+  }
+
   /** Replaces the impairment; live connections take it at once, triggers counting from now. */
   setImpairment(imp: AppliedImpairment | null): void {
+    if (imp !== null) this.checkTransport(this.protocolName, imp.spec);
     const engine = this.compileRules(this.module, this.protocolName, imp?.spec.requests ?? []);
     const clients: Cidr[] = [];
     for (const text of imp?.clients ?? []) {
@@ -326,6 +365,7 @@ export class Proxy extends EventEmitter {
     this.currentForConnections = imp ? { spec: imp.spec, percent: imp.percent, clients } : null;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
+    this.udp?.setImpairment(this.currentForConnections, this.overlay);
     this.releaseHolds();
   }
 
@@ -350,6 +390,7 @@ export class Proxy extends EventEmitter {
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, overlay);
     this.releaseHolds();
+    this.udp?.setImpairment(this.currentForConnections, overlay);
   }
 
   stats(): ProxyStats {
@@ -360,34 +401,40 @@ export class Proxy extends EventEmitter {
       queueDown += c.queued("down");
     }
     const k = this.counters;
+    const udp = this.udp;
+    const datagrams = udp?.stats() ?? (this.datagramCounts !== null ? datagramStats(this.datagramCounts, 0) : null);
     return {
-      connectionsActive: this.conns.size,
-      connectionsTotal: k.connectionsTotal,
+      connectionsActive: this.conns.size + (datagrams?.flowsActive ?? 0),
+      connectionsTotal: k.connectionsTotal + (datagrams?.flowsTotal ?? 0),
       bytesUp: k.bytesUp,
       bytesDown: k.bytesDown,
-      queueUp,
-      queueDown,
-      sharedLinks: this.scopes.size,
+      queueUp: queueUp + (udp?.queued("up") ?? 0),
+      queueDown: queueDown + (udp?.queued("down") ?? 0),
+      sharedLinks: this.scopes.size + (udp?.sharedLinks ?? 0),
       faults: { ...k.faults },
       requests: { ...this.requestCounts },
+      ...(datagrams !== null ? { datagrams } : {}),
       tlsFailures: { ...k.tlsFailures },
     };
   }
 
   /** Shared links alive now (one per client address and direction with share client, ...). */
   get sharedLinks(): number {
-    return this.scopes.size;
+    return this.scopes.size + (this.udp?.sharedLinks ?? 0);
   }
 
+  /** TCP connections, then UDP flows (transport "udp"). */
   connections(): ConnInfo[] {
-    return [...this.conns.values()].map(connInfo);
+    const tcp = [...this.conns.values()].map(connInfo);
+    return this.udp === null ? tcp : [...tcp, ...this.udp.flowInfos()];
   }
 
   /** Sends a RST on one connection (by id) or all; returns how many. */
   resetConnections(id?: string): number {
     if (id !== undefined) {
       const c = this.conns.get(id);
-      if (!c) return 0;
+      // a UDP flow has nothing to reset: it is closed (its upstream socket too)
+      if (!c) return this.udp?.closeFlows("closed on request", id) ?? 0;
       c.resetOnRequest();
       return 1;
     }
@@ -396,7 +443,7 @@ export class Proxy extends EventEmitter {
       c.resetOnRequest();
       n++;
     }
-    return n;
+    return n + (this.udp?.closeFlows("closed on request") ?? 0);
   }
 
   /** Stops listening and destroys every connection; a listen still in progress is closed once it is up. */
@@ -406,6 +453,7 @@ export class Proxy extends EventEmitter {
       // destroy first: server.close() only calls back once every accepted socket has closed
       const stopped = this.stopListening();
       for (const c of this.conns.values()) c.destroy();
+      await this.stopDatagrams();
       for (const s of this.handshaking) s.destroy();
       await stopped;
     }, true);
@@ -420,7 +468,98 @@ export class Proxy extends EventEmitter {
     return run;
   }
 
-  private listenNow(): Promise<void> {
+  private async listenNow(): Promise<void> {
+    if (!isDatagramProtocol(this.protocolName)) return this.listenTcp();
+    // udp: a datagram socket; dns: the same port for UDP and TCP (a picked port is tried again
+    // when TCP finds it taken)
+    for (let attempt = 0; ; attempt++) {
+      const relay = this.newRelay();
+      const port = await relay.bind(this.listenAddr.host, this.listenAddr.port);
+      if (this.protocolName !== "dns") {
+        this.udp = relay;
+        this.boundAddr = { host: this.listenAddr.host, port };
+        this.listenAddr = this.boundAddr;
+        return;
+      }
+      const picked = this.listenAddr.port === 0;
+      const wanted = this.listenAddr;
+      this.listenAddr = { host: wanted.host, port };
+      try {
+        await this.listenTcp();
+        this.udp = relay;
+        return;
+      } catch (err) {
+        await relay.close();
+        this.listenAddr = wanted;
+        if (!picked || attempt >= 5 || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+      }
+    }
+  }
+
+  /** Stops the datagram side (its flows close), keeping its last counters for stats. */
+  private async stopDatagrams(): Promise<void> {
+    const udp = this.udp;
+    if (udp === null) return;
+    this.udp = null;
+    this.boundAddr = this.server !== null ? this.boundAddr : null;
+    await udp.close();
+  }
+
+  private newRelay(): UdpRelay {
+    const dns = this.protocolName === "dns";
+    const onDelay = this.host.observeDelay;
+    this.datagramCounts ??= newDatagramCounters();
+    return new UdpRelay({
+      counts: this.datagramCounts,
+      name: this.name,
+      upstream: () => this.upstreamAddr,
+      now: this.host.now,
+      random: this.host.random,
+      idleMs: this.udpIdleMs,
+      maxFlows: this.udpMaxFlows,
+      handler: dns ? (flow) => dnsDatagrams(flow, this.datagramRules(flow), this.host.now) : null,
+      opened: (info) => this.emit("open", info),
+      closed: (flow, reason) => {
+        const info: ConnCloseInfo = {
+          ...flowInfo(flow),
+          durationMs: Date.now() - flow.openedAt.getTime(),
+          faults: flow.faults as FaultKind[],
+          error: reason.startsWith("idle") || reason === "closed" ? null : reason,
+        };
+        this.emit("close", info);
+      },
+      ...(onDelay !== undefined ? { observeDelay: onDelay } : {}),
+      fault: (flow, kind, detail, count) => {
+        this.counters.faults[kind] += count;
+        if (!flow.faults.includes(kind)) flow.faults.push(kind);
+        const event: FaultEvent = { conn: flow.id, client: flow.clientLabel, kind, detail, count };
+        this.emit("fault", event);
+      },
+    });
+  }
+
+  /** What one UDP flow's dns layer reports to: the proxy's current rules, counters, events. */
+  private datagramRules(flow: UdpFlow) {
+    const counts = this.requestCounts;
+    const forward = { action: "forward" } as const;
+    return {
+      hasRules: () => this.engine !== null,
+      decide: (info: Parameters<RuleEngine<unknown>["decide"]>[0]) => {
+        const d = (this.engine as RuleEngine<DnsReply> | null)?.decide(info) ?? forward;
+        if (d.action === "forward") counts.forwarded++;
+        return d;
+      },
+      injected: (outcome: Exclude<RequestOutcome, "forwarded">, rule: string, request: string) => {
+        counts[outcome]++;
+        flow.requestFaults.push(outcome);
+        if (flow.requestFaults.length > 64) flow.requestFaults.shift();
+        const event: RequestEvent = { conn: flow.id, client: flow.clientLabel, protocol: this.protocolName, outcome, rule, request, at: Date.now() };
+        this.emit("request", event);
+      },
+    };
+  }
+
+  private listenTcp(): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
         this.accept(socket),

@@ -13,8 +13,10 @@
 // A chunk handed to the sink is valid only during the call. When it lives in one of the reader's
 // own buffers (`borrowed`), a consumer that writes it to a socket without copying passes what
 // lend() returns as the write's callback: the buffer goes back to the pool when the write is done,
-// and the next read goes into another one. Anything that keeps bytes longer (a link's queue)
-// copies them.
+// and the next read goes into another one. A consumer that keeps the bytes longer (a link's
+// queue, issue 27) takes the buffer with keep() and calls what it returns once the last of those
+// bytes is written; a chunk that fills less than half its buffer is copied instead (keep() would
+// hold 64 KiB for it), so what a queue holds stays within twice the bytes it counts.
 //
 // A quiet socket reads into one small buffer that all quiet sockets share (reads run one at a
 // time on the event loop, and what is read into it is copied out before the callback returns),
@@ -26,18 +28,33 @@
 export const LARGE_READ = 64 * 1024;
 /** The buffer every quiet socket reads into (its bytes are copied out). */
 export const SMALL_READ = 4 * 1024;
-/** Free LARGE buffers kept for reuse across all connections (2 MiB). */
+/** A borrowed chunk at least this long may be kept (queued) in its buffer; a shorter one is copied. */
+export const KEEP_MIN = LARGE_READ / 2;
+/**
+ * Free LARGE buffers kept for reuse across all connections: 32 (2 MiB), plus one for each buffer
+ * links hold now (kept), so buffers coming back from a queue in bursts are reused rather than
+ * dropped and allocated again; trimmed back as the links empty.
+ */
 const POOL_MAX = 32;
 
 const pool: Buffer[] = [];
 const shared = Buffer.allocUnsafeSlow(SMALL_READ);
+/** buffers kept by links now (lent with keep(), not yet released) */
+let kept = 0;
 
 function takeLarge(): Buffer {
   return pool.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ);
 }
 
 function giveBack(buf: Buffer): void {
-  if (buf !== shared && pool.length < POOL_MAX) pool.push(buf);
+  if (buf !== shared && pool.length < POOL_MAX + kept) pool.push(buf);
+}
+
+/** A kept buffer came back from its link (null: dropped, not to be reused). */
+function giveBackKept(buf: Buffer | null): void {
+  kept--;
+  if (buf !== null) giveBack(buf);
+  while (pool.length > POOL_MAX + kept) pool.pop();
 }
 
 /** What `net.Socket`'s `onread` option takes. */
@@ -83,6 +100,28 @@ export class SocketReader {
       this.lent.push(this.buf);
     }
     return this.release;
+  }
+
+  /**
+   * The borrowed chunk just handed to the sink is kept past the call (queued): returns its
+   * release, to call once its bytes are written (the buffer then goes back to the pool), or with
+   * a truthy `dropped` when they never will be (a write may still hold the buffer: it is left to
+   * the collector); null when the chunk fills too little of its buffer to be worth holding: copy
+   * it then. As a socket write's callback, a write that failed counts as dropped.
+   */
+  keep(chunkLength: number): ((dropped?: unknown) => void) | null {
+    if (chunkLength < KEEP_MIN) return null;
+    const buf = this.buf;
+    // the next read goes into another buffer; this one is not in `lent` (writes of it complete
+    // in the link's order, not this socket's)
+    this.lentNow = true;
+    kept++;
+    let held = true;
+    return (dropped?: unknown) => {
+      if (!held) return;
+      held = false;
+      giveBackKept(dropped ? null : buf);
+    };
   }
 
   private readonly release = (): void => {

@@ -1,6 +1,7 @@
 // Probe figures and slo breaches as short text, shared by the Markdown summary, JUnit, the
 // progress line, the webhook and the HTML report.
 import type { ProbeStats, SloBreach } from "./figures.js";
+import { formatBitRate, formatBytes } from "../units.js";
 
 export function pct(share: number | null): string {
   return share === null ? "-" : `${Number((share * 100).toFixed(1))}%`;
@@ -32,20 +33,14 @@ export function breachText(b: SloBreach, withWhere = true): string {
   return `${b.probe} ${b.what} ${ms(b.got)} > ${ms(b.limit)}${where}`;
 }
 
-/** Bytes for people: 950 B, 12.3 kB, 4.5 MB (SI, one decimal). */
+/** Bytes for people, as the CLI prints them: 950B, 12.3kB, 4.5MB (units.ts formatBytes). */
 export function humanBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+  return formatBytes(n);
 }
 
+/** A rate measured in bytes a second, printed in bits a second as everywhere: 1500 -> "12kbps". */
 export function humanRate(bytesPerSecond: number): string {
-  return `${humanBytes(bytesPerSecond)}/s`;
+  return formatBitRate(bytesPerSecond * 8);
 }
 
 /** ms for people: 850ms, 12.3s, 2m05s. */

@@ -2,7 +2,7 @@
 // (by itself: a command the runner stopped did not fail), errors when one of its actions failed
 // or the run was stopped while it was in progress (Ctrl-C, a lost agent, a panic), and is
 // skipped when the run never reached it.
-import { formatBandwidth, formatSize } from "../units.js";
+import { formatBitRate, formatBytes } from "../units.js";
 import { stepsFailedByCommand, totalFaults, type RunReport, type StepReport } from "./report.js";
 import { experimentCase, stepSloLines } from "./junit-experiment.js";
 import { clientCases } from "./junit-clients.js";
@@ -15,7 +15,7 @@ function seconds(ms: number): string {
 
 function stepTraffic(s: StepReport): string {
   return Object.entries(s.perProxy)
-    .map(([name, t]) => `${name}: up ${formatSize(t.bytesUp)} (${formatBandwidth(t.throughputUp * 8)}), down ${formatSize(t.bytesDown)} (${formatBandwidth(t.throughputDown * 8)}), ${t.connections} connections, ${totalFaults(t)} faults`)
+    .map(([name, t]) => `${name}: up ${formatBytes(t.bytesUp)} (${formatBitRate(t.throughputUp * 8)}), down ${formatBytes(t.bytesDown)} (${formatBitRate(t.throughputDown * 8)}), ${t.connections} connections, ${totalFaults(t)} faults`)
     .join("\n");
 }
 
@@ -30,26 +30,31 @@ export function renderJunit(report: RunReport): string {
     const open = `    <testcase classname="netimpair.${escapeXml(report.scenario)}" name="${escapeXml(name)}" time="${seconds(s.durationMs)}">`;
     const body: string[] = [];
     const slo = stepSloLines(s);
-    if (slo.failed) {
-      failures++;
-      body.push(...slo.lines);
+    // one child per test case, so the totals add up: an action that failed (error), else what
+    // failed under test (the slo, the command: failure), else the run stopping (error), else
+    // skipped; what else happened in the step goes in that child's message
+    const stopped = s.stoppedBy !== undefined ? `the run stopped during this step: ${s.stoppedBy}${report.commandExit?.stoppedByRunner ? "; the command was stopped by the runner" : ""}` : null;
+    const failed: string[] = [];
+    if (slo.failed) failed.push(slo.message);
+    if (failedByCommand.has(s.index)) {
+      const exit = report.commandExit!;
+      failed.push(`${cmd} ${exit.signal ? `was killed by ${exit.signal}` : `exited with ${exit.code}`} during this step`);
     }
     if (s.status === "failed" && (s.error !== undefined || !slo.failed)) {
       errors++;
-      body.push(`      <error message="${escapeXml(s.error ?? "the step failed")}" type="StepFailed"/>`);
-    } else if (s.stoppedBy !== undefined) {
+      const message = [s.error ?? "the step failed", ...failed].join("; ");
+      body.push(`      <error message="${escapeXml(message)}" type="StepFailed"/>`);
+    } else if (failed.length > 0) {
+      failures++;
+      const type = slo.failed ? "SloBreach" : "CommandFailed";
+      const message = [...failed, ...(stopped !== null ? [stopped] : [])].join("; ");
+      body.push(slo.figures !== "" ? `      <failure message="${escapeXml(message)}" type="${type}">${escapeXml(slo.figures)}</failure>` : `      <failure message="${escapeXml(message)}" type="${type}"/>`);
+    } else if (stopped !== null) {
       errors++;
-      const command = report.commandExit?.stoppedByRunner ? "; the command was stopped by the runner" : "";
-      body.push(`      <error message="${escapeXml(`the run stopped during this step: ${s.stoppedBy}${command}`)}" type="RunStopped"/>`);
+      body.push(`      <error message="${escapeXml(stopped)}" type="RunStopped"/>`);
     } else if (s.status === "not-reached") {
       skipped++;
       body.push(`      <skipped message="the run ended before this step"/>`);
-    }
-    if (failedByCommand.has(s.index)) {
-      if (!slo.failed) failures++;
-      const exit = report.commandExit!;
-      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with ${exit.code}`;
-      body.push(`      <failure message="${escapeXml(`${cmd} ${how} during this step`)}" type="CommandFailed"/>`);
     }
     const traffic = [stepTraffic(s), slo.figures].filter((t) => t !== "").join("\n");
     if (traffic !== "") body.push(`      <system-out>${escapeXml(traffic)}</system-out>`);

@@ -7,10 +7,10 @@ import type { FieldError } from "../field-error.js";
 import { parseBandwidth, parseSize, showValue, UnitError } from "../units.js";
 
 /** Canonical `truncate`: bytes of the body then close or reset; events of an event stream; grpc messages. */
-export type TruncateSpec = { after: number; then: "close" | "reset" } | { events: number } | { messages: number };
+export type TruncateSpec = { after: number; then: "close" | "reset" } | { events: number } | { messages: number } | { tc: true };
 
 /** What a `truncate` counts in: which protocols can do which is the module's `truncateBy`. */
-export type TruncateUnit = "bytes" | "events" | "messages";
+export type TruncateUnit = "bytes" | "events" | "messages" | "tc";
 
 /** Canonical `rateLimit`: tokens a second, the bucket's size, and what a bucket is kept per. */
 export interface RateLimitSpec {
@@ -38,11 +38,13 @@ export type AnswerFault =
   | { kind: "truncate"; bytes: number; then: "close" | "reset" }
   | { kind: "truncateEvents"; events: number }
   | { kind: "truncateMessages"; messages: number }
+  /** dns over UDP: the answer has TC set and no records (dns answers it in the server's place) */
+  | { kind: "truncateTc" }
   | { kind: "malform"; text: string }
   | { kind: "throttle"; bytesPerSecond: number };
 
 export function truncateUnit(t: TruncateSpec): TruncateUnit {
-  return "events" in t ? "events" : "messages" in t ? "messages" : "bytes";
+  return "events" in t ? "events" : "messages" in t ? "messages" : "tc" in t ? "tc" : "bytes";
 }
 
 export function answerFaultOf(action: Exclude<AnswerAction, { rateLimit: RateLimitSpec }>): AnswerFault {
@@ -51,6 +53,7 @@ export function answerFaultOf(action: Exclude<AnswerAction, { rateLimit: RateLim
   const t = action.truncate;
   if ("events" in t) return { kind: "truncateEvents", events: t.events };
   if ("messages" in t) return { kind: "truncateMessages", messages: t.messages };
+  if ("tc" in t) return { kind: "truncateTc" };
   return { kind: "truncate", bytes: t.after, then: t.then };
 }
 
@@ -62,6 +65,7 @@ export function describeAnswerAction(a: AnswerAction): string {
   const t = a.truncate;
   if ("events" in t) return `truncate after ${t.events} events`;
   if ("messages" in t) return `truncate after ${t.messages} messages`;
+  if ("tc" in t) return "truncate (TC set)";
   return `truncate after ${t.after}B${t.then === "reset" ? " then reset" : ""}`;
 }
 
@@ -85,9 +89,10 @@ function size(v: unknown, path: string, errors: FieldError[]): number | undefine
   }
 }
 
-const TRUNCATE_EXPECTED = "a size (truncate: 1KiB), {after: SIZE, then: close | reset}, {events: N} (an event stream) or {messages: N} (grpc)";
+const TRUNCATE_EXPECTED = "a size (truncate: 1KiB), {after: SIZE, then: close | reset}, {events: N} (an event stream), {messages: N} (grpc) or true (dns: TC set)";
 
 function parseTruncate(v: unknown, at: string, errors: FieldError[]): TruncateSpec | undefined {
+  if (v === true || (isRecord(v) && v.tc === true && Object.keys(v).length === 1)) return { tc: true };
   if (typeof v === "number" || typeof v === "string") {
     const n = size(v, at, errors);
     return n === undefined ? undefined : { after: n, then: "close" };

@@ -75,7 +75,14 @@ export class RuleEngine<F> {
           const units = module.truncateBy ?? [];
           if (!units.includes(unit)) throw new RuleError("truncate", `the ${module.name} protocol cannot truncate by ${unit} (it truncates by ${units.join(", ")})`);
         }
-        if ("rateLimit" in rule) {
+        if ("answer" in rule || ("truncate" in rule && "tc" in rule.truncate)) {
+          // dns: answers made in the server's place compile into the protocol's fail shape
+          const kind = "answer" in rule ? "answer" : "truncate";
+          if (module.compileAnswer === undefined) {
+            throw new RuleError(kind, kind === "truncate" ? `truncate: true (TC set) is for dns proxies; the ${module.name} protocol truncates by ${(module.truncateBy ?? []).join(", ") || "nothing"}` : `answer is for dns proxies: the ${module.name} protocol cannot answer a request in the server's place`);
+          }
+          decision = { action: "fail", fail: module.compileAnswer(kind, "answer" in rule ? rule.answer : true), rule: name };
+        } else if ("rateLimit" in rule) {
           const r = rule.rateLimit;
           limit = { buckets: new TokenBuckets(r.rate, r.burst, now), key: limitKey(module as ProtocolModule<unknown>, r.per) };
           decision = { action: "limit", retryAfterMs: 0, rule: name };

@@ -104,6 +104,8 @@ export class FramedStream<F> implements ProtocolStream {
   private serverEnded = false;
   /** the watched request held by the running delay */
   private delayedTrace: Trace | null = null;
+  /** a watched statement of a pipeline that went after its delay: its answer is the one it shares (its Sync's) */
+  private sharedTrace: Trace | null = null;
 
   /**
    * The stream owns the client's FIN (and so the flow): a client that half-closes right after a
@@ -287,12 +289,13 @@ export class FramedStream<F> implements ProtocolStream {
   /** The client left: the watched requests it still waited for were abandoned (said once each). */
   private abandon(): void {
     const now = this.ctx.now();
-    const held = this.delayedTrace;
-    this.delayedTrace = null;
-    if (held !== null && !held.said) {
+    for (const held of [this.delayedTrace, this.sharedTrace]) {
+      if (held === null || held.said) continue;
       held.said = true;
       this.report(held, now - held.at, { abandoned: true });
     }
+    this.delayedTrace = null;
+    this.sharedTrace = null;
     for (const t of this.queue.unanswered()) this.report(t, now - t.at, { abandoned: true });
   }
 
@@ -337,7 +340,10 @@ export class FramedStream<F> implements ProtocolStream {
             ok = this.ctx.path.toUpstream(p.buf) && ok;
             break;
           }
-          if (p.info !== null && this.ctx.tracing()) this.trace(p, now);
+          if (this.sharedTrace !== null && p.responses > 0) {
+            this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now, trace: this.sharedTrace });
+            this.sharedTrace = null;
+          } else if (p.info !== null && this.ctx.tracing()) this.trace(p, now);
           else if (p.responses === 1) this.queue.pushEach(1, now);
           else if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: now });
           run.add(p.buf);
@@ -377,7 +383,7 @@ export class FramedStream<F> implements ProtocolStream {
         case "delay": {
           flushRun();
           // watched, a delayed request is reported when its answer starts (or its client leaves)
-          const trace = this.ctx.tracing() && p.responses > 0 ? this.traceOf(p, { outcome: "delayed", rule: decision.rule }) : null;
+          const trace = this.ctx.tracing() ? this.traceOf(p, { outcome: "delayed", rule: decision.rule }) : null;
           if (trace === null) this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
           this.delayedTrace = trace;
           this.delayTimer = decision.hold(() => {
@@ -386,6 +392,7 @@ export class FramedStream<F> implements ProtocolStream {
             if (this.closed) return;
             this.codec.forwarded?.(p.info!);
             if (p.responses > 0) this.queue.push({ awaiting: p.responses, relay: true, answer: null, then: "none", sentAt: this.ctx.now(), ...(trace !== null && !trace.said ? { trace } : {}) });
+            else if (trace !== null && !trace.said) this.sharedTrace = trace;
             this.ctx.path.toUpstream(p.buf);
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();

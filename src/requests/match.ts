@@ -31,9 +31,10 @@ function fieldMatcher(name: string, kind: MatchKind, value: MatchValue): (info: 
         return v !== undefined && re.test(v);
       };
     }
-    case "glob": {
+    case "glob":
+    case "iglob": {
       if (typeof value !== "string") throw new RuleError(at, `expected a glob (text), got ${JSON.stringify(value)}`);
-      const re = globToRegExp(value);
+      const re = globToRegExp(value, kind === "iglob" ? "i" : "");
       return (info) => {
         const v = info.fields[name];
         return v !== undefined && re.test(v);

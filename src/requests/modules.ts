@@ -7,6 +7,7 @@ import { postgresProtocol } from "../protocols/postgres/postgres.js";
 import { mysqlProtocol } from "../protocols/mysql/mysql.js";
 import { httpProtocol } from "../protocols/http1/http.js";
 import { grpcProtocol } from "../protocols/http2/grpc.js";
+import { dnsProtocol } from "../protocols/dns/module.js";
 
 type AnyModule = ProtocolModule<unknown>;
 
@@ -16,10 +17,11 @@ const MODULES = new Map<ProtocolName, AnyModule>([
   ["mysql", mysqlProtocol as unknown as AnyModule],
   ["http", httpProtocol as unknown as AnyModule],
   ["grpc", grpcProtocol as unknown as AnyModule],
+  ["dns", dnsProtocol as unknown as AnyModule],
 ]);
 
-/** The module of a protocol; null for tcp; undefined when this build has none for it. */
+/** The module of a protocol; null for tcp and udp (bytes or datagrams only); undefined when this build has none for it. */
 export function protocolModule(name: ProtocolName): AnyModule | null | undefined {
-  if (name === "tcp") return null;
+  if (name === "tcp" || name === "udp") return null;
   return MODULES.get(name);
 }

@@ -30,6 +30,8 @@ export type MatchKind =
   | "regex"
   /** a glob (* and ?), case-sensitive, on the whole value */
   | "glob"
+  /** a glob (* and ?), case-insensitive, on the whole value (DNS names) */
+  | "iglob"
   /** a name or list of names, case-insensitive, exact */
   | "names"
   /** a map of key: glob, every one must fit (keys case-insensitive) */
@@ -169,6 +171,11 @@ export interface ProtocolModule<F = unknown> {
   readonly streamReset?: boolean;
   /** checks a rule's `fail` and compiles it; throws RuleError naming the sub-field */
   compileFail(fail: Record<string, unknown>): F;
+  /**
+   * With `answer` or `truncate: true` (TC) among its actions (dns): checks that action's value
+   * and compiles it into the same shape as a fail (an answer made in the server's place).
+   */
+  compileAnswer?(action: "answer" | "truncate", value: unknown): F;
   /** the request layer of one new connection */
   open(ctx: StreamContext<F>): ProtocolStream;
 }

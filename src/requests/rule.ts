@@ -8,11 +8,11 @@ import type { FieldError } from "../field-error.js";
 import { parseDuration, parseProbability, showValue, UnitError } from "../units.js";
 import { ANSWER_ACTION_KINDS, describeAnswerAction, parseAnswerAction, type AnswerAction, type AnswerActionKind } from "./answer-rule.js";
 
-export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis"] as const;
+export const PROTOCOLS = ["tcp", "http", "grpc", "postgres", "mysql", "redis", "udp", "dns"] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
-export type ActionKind = "fail" | "delay" | "lose" | "reset" | AnswerActionKind;
-export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", ...ANSWER_ACTION_KINDS];
+export type ActionKind = "fail" | "delay" | "lose" | "reset" | "answer" | AnswerActionKind;
+export const ACTION_KINDS: readonly ActionKind[] = ["fail", "delay", "lose", "reset", "answer", ...ANSWER_ACTION_KINDS];
 
 /** A match value as given: text (regex or glob by field), a list of names, or a map of globs. */
 export type MatchValue = string | string[] | Record<string, string>;
@@ -26,6 +26,8 @@ export type RequestAction =
   | { lose: "response" }
   /** the connection is reset when the request arrives; "stream": only its stream (gRPC RST_STREAM) */
   | { reset: true | "stream" }
+  /** an answer made by the agent in the server's place; its shape is the protocol's (dns: empty | {records}) */
+  | { answer: "empty" | Record<string, unknown> }
   /** truncate, malform, throttle the answer; rateLimit (answer-rule.ts) */
   | AnswerAction;
 
@@ -47,6 +49,7 @@ export function actionOf(rule: RequestRule): ActionKind {
   if ("delay" in rule) return "delay";
   if ("lose" in rule) return "lose";
   if ("reset" in rule) return "reset";
+  if ("answer" in rule) return "answer";
   if ("truncate" in rule) return "truncate";
   if ("malform" in rule) return "malform";
   if ("throttle" in rule) return "throttle";
@@ -66,12 +69,14 @@ export function describeRule(rule: RequestRule, index: number): string {
             ? rule.reset === "stream"
               ? "reset stream"
               : "reset"
-            : describeAnswerAction(rule);
+            : "answer" in rule
+              ? `answer ${JSON.stringify(rule.answer)}`
+              : describeAnswerAction(rule);
   return `requests[${index}] match ${JSON.stringify(rule.match)} ${what}`;
 }
 
-const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", ...ANSWER_ACTION_KINDS, "probability", "times", "after"];
-const ACTIONS_TEXT = "fail, delay, lose, reset, truncate, malform, throttle or rateLimit";
+const RULE_FIELDS = ["match", "fail", "delay", "lose", "reset", "answer", ...ANSWER_ACTION_KINDS, "probability", "times", "after"];
+const ACTIONS_TEXT = "fail, delay, lose, reset, answer (dns), truncate, malform, throttle or rateLimit";
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -120,7 +125,7 @@ function matchValue(v: unknown, path: string, errors: FieldError[]): MatchValue 
 export function parseRequestRules(raw: unknown, path: string, errors: FieldError[]): RequestRule[] {
   if (raw === null || raw === "off" || raw === "none") return [];
   if (!Array.isArray(raw)) {
-    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|truncate|malform|throttle|rateLimit, ...}), got ${showValue(raw)}` });
+    errors.push({ path, message: `expected a list of rules ({match, fail|delay|lose|reset|answer|truncate|malform|throttle|rateLimit, ...}), got ${showValue(raw)}` });
     return [];
   }
   const rules: RequestRule[] = [];
@@ -185,6 +190,12 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     if (item.reset === true || item.reset === "connection") action = { reset: true };
     else if (item.reset === "stream") action = { reset: "stream" };
     else errors.push({ path: `${at}.reset`, message: `expected reset: true (or connection), or reset: stream (grpc: only the call's stream), got ${showValue(item.reset)}` });
+  } else if (kind === "answer") {
+    // the protocol checks the shape when the rule meets a proxy (dns: empty | {records: [...]})
+    const a = item.answer;
+    if (a === "empty") action = { answer: "empty" };
+    else if (isRecord(a)) action = { answer: { ...a } };
+    else errors.push({ path: `${at}.answer`, message: `expected answer: empty or answer: {records: [{type: A, data: 127.0.0.9, ttl: 5}]} (dns), got ${showValue(a)}` });
   } else if (kind !== undefined) {
     action = parseAnswerAction(kind, item, at, errors);
   }

@@ -79,6 +79,31 @@ function groupGone(pgid: number): boolean {
 }
 
 export const STOP_GRACE_MS = 5000;
+/** How long what a command left in its group has after SIGTERM before SIGKILL. */
+export const REAP_GRACE_MS = 2000;
+
+/** SIGTERM to the group, SIGKILL after REAP_GRACE_MS; resolves once it is gone (or a second after the SIGKILL). */
+async function reapGroup(pgid: number): Promise<void> {
+  const signal = (s: NodeJS.Signals): void => {
+    try {
+      process.kill(-pgid, s);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  const waitGone = async (ms: number): Promise<boolean> => {
+    const until = performance.now() + ms;
+    while (!groupGone(pgid)) {
+      if (performance.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return true;
+  };
+  signal("SIGTERM");
+  if (await waitGone(REAP_GRACE_MS)) return;
+  signal("SIGKILL");
+  await waitGone(1000);
+}
 
 export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
@@ -122,10 +147,16 @@ export function startCommand(argv: readonly string[], opts: { stdio?: "inherit" 
       resolve({ code: 126, signal: null, error: `cannot start the guard for ${JSON.stringify(argv[0])}: ${err.message}` });
     });
     child.once("exit", (code, signal) => {
-      running = false;
       const exit: CommandExit = { code: exitCodeOf(code, signal), signal };
       if (startError !== null) exit.error = `cannot start ${JSON.stringify(argv[0])}: ${startError}`;
-      resolve(exit);
+      const finish = (): void => {
+        running = false;
+        resolve(exit);
+      };
+      // what the command left in its process group (a `sleep &` of a shell that trapped the
+      // signal and exited) goes too: the run is over only when nothing of it is left
+      if (group && child.pid !== undefined && !groupGone(child.pid)) void reapGroup(child.pid).then(finish);
+      else finish();
     });
   });
   const killHard = (): void => {

@@ -257,8 +257,12 @@ class ScenarioRun {
         // a panic or clear cancels the run at the agent (which refuses its further bound
         // applies) and tells the session at once: the remaining steps stop here too
         s.client.onCancelled((c) => {
-          const were = c.proxies.length === 1 ? "was" : "were";
-          this.stop({ kind: "failed", message: `${c.proxies.join(", ")} on agent ${s.ref.name} ${were} cleared from outside the run (netimpair panic or clear), ${c.cause} by ${c.by}: the remaining steps are cancelled` });
+          // name what the run impaired there, not every proxy the panic or clear touched
+          const ours = c.proxies.filter((p) => s.applied.has(p));
+          const named = ours.length > 0 ? ours : c.proxies.filter((p) => this.scenarioProxies.includes(p));
+          const list = named.length > 0 ? named.join(", ") : "the run's proxies";
+          const were = named.length === 1 ? "was" : "were";
+          this.stop({ kind: "failed", message: `${list} on agent ${s.ref.name} ${were} cleared from outside the run (netimpair panic or clear), ${c.cause} by ${c.by}: the remaining steps are cancelled` });
         });
       }
       else problems.push(`agent ${agentLabel(this.opts.agents[i]!)} is unreachable: ${causeOf(o.reason)}`);
@@ -266,13 +270,17 @@ class ScenarioRun {
     if (problems.length === 0) {
       this.allProxies = [...new Set(this.sessions.flatMap((s) => [...s.proxies]))].sort();
       const used = new Set<string>();
+      // a proxy no agent has is said once, at the first step that names it
+      const missing = new Map<string, string[]>();
       for (const step of this.scenario.steps) {
         for (const p of stepProxies(step, this.allProxies)) {
           used.add(p);
-          if (!this.sessions.some((s) => s.proxies.has(p))) {
-            problems.push(`${describeFieldPath(step.path)}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
-          }
+          if (!this.sessions.some((s) => s.proxies.has(p))) missing.set(p, [...(missing.get(p) ?? []), describeFieldPath(step.path)]);
         }
+      }
+      for (const [p, paths] of missing) {
+        const more = paths.length > 1 ? ` (and ${paths.length - 1} more step${paths.length > 2 ? "s" : ""})` : "";
+        problems.push(`${paths[0]}${more}: proxy ${JSON.stringify(p)} is on no agent (they have: ${this.allProxies.join(", ") || "no proxies"})`);
       }
       this.scenarioProxies = [...used].sort();
       problems.push(...(await this.checkProfiles()));

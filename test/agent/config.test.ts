@@ -133,3 +133,25 @@ test("bad flags and unreadable files are named", async () => {
   await assert.rejects(loadAgentConfig(flags({ config: file("broken.yaml", "proxies: [\n") })), /broken\.yaml: not valid YAML/);
   await assert.rejects(loadAgentConfig(flags({ tlsCert: file("c.pem", "C") })), /both a certificate and a key/);
 });
+
+test("udp and dns proxies: protocol, udpIdle and udpMaxFlows in agent.yaml and --proxy; bad values named", async () => {
+  const cfg = file(
+    "udp.yaml",
+    `proxies:
+  - {name: dns, listen: "127.0.0.1:15353", upstream: "127.0.0.1:53", protocol: dns, udpIdle: 30s, udpMaxFlows: 256}
+  - {name: metrics, listen: "127.0.0.1:18125", upstream: "127.0.0.1:8125", protocol: udp}
+`,
+  );
+  const c = await loadAgentConfig(flags({ config: cfg, proxy: ["syslog=127.0.0.1:1514,127.0.0.1:514,udp"] }));
+  const byName = Object.fromEntries(c.proxies.map((p) => [p.name, p]));
+  assert.equal(byName.dns!.protocol, "dns");
+  assert.equal(byName.dns!.udpIdleMs, 30_000);
+  assert.equal(byName.dns!.udpMaxFlows, 256);
+  assert.equal(byName.metrics!.protocol, "udp");
+  assert.equal(byName.syslog!.protocol, "udp");
+  const bad = file("udp-bad.yaml", `proxies:\n  - {name: d, listen: "127.0.0.1:1", upstream: "127.0.0.1:2", protocol: dns, udpIdle: soon, udpMaxFlows: 0}\n`);
+  const err = (await loadAgentConfig(flags({ config: bad })).catch((e: unknown) => e)) as ConfigError;
+  assert.ok(err instanceof ConfigError, String(err));
+  assert.match(err.message, /proxies\[0\]\.udpIdle/);
+  assert.match(err.message, /proxies\[0\]\.udpMaxFlows/);
+});

@@ -33,6 +33,8 @@ before(async () => {
   // the redis proxy carries redis, so request faults apply to it
   const u = await runCli([...at, "proxy", "update", "cache", "--protocol", "redis"]);
   assert.equal(u.code, 0, u.stderr);
+  // it prints the proxy with its protocol, as proxy add does
+  assert.match(u.stdout, /^cache: 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379 \[redis\]$/m);
 });
 
 after(async () => {

@@ -15,6 +15,9 @@ import type { ProbeCheck, ProbeDef, Sample } from "../../src/experiment/types.js
 import { closedPort } from "../support/cli.js";
 import { blackHoleUpstream } from "../support/black-hole.js";
 import { startServer, sleep } from "../support/net.js";
+import { startCliAgent } from "../support/cli-agent.js";
+import { connect } from "../../src/control/client.js";
+import { RESET_WINDOW_MS } from "../../src/experiment/probes/tcp.js";
 
 /** A process that exited (or is a zombie nobody reaped yet: killed all the same). */
 function gone(pid: number): boolean {
@@ -35,7 +38,8 @@ function probe(check: ProbeCheck, timeout = 500, every = 100): ProbeDef {
 }
 
 async function once1(check: ProbeCheck, timeout = 500): Promise<{ ok: boolean; cause?: string }> {
-  return sampleOnce(probe(check, timeout), new AbortController().signal);
+  const { ok, cause } = await sampleOnce(probe(check, timeout), new AbortController().signal);
+  return cause === undefined ? { ok } : { ok, cause };
 }
 
 test("http: the expected status and body succeed; another status, a missing body, refused, a silent server and a cut answer fail by cause", async () => {
@@ -95,6 +99,28 @@ test("tcp: a connect succeeds; a closed port is refused; a dial that never compl
     assert.ok(results.some((r) => r.cause === "timeout"), JSON.stringify(results));
   } finally {
     await hole.close();
+    await peer.close();
+  }
+});
+
+test("tcp through an agent's partition (accepts, then resets): the reset is a failure, cause reset; cleared, it succeeds again", async () => {
+  const peer = await startServer(() => undefined);
+  const agent = await startCliAgent(["--proxy", `db=127.0.0.1:0,127.0.0.1:${peer.port}`]);
+  const ctl = await connect(agent.url);
+  try {
+    const check: ProbeCheck = { kind: "tcp", host: "127.0.0.1", port: agent.port("db") };
+    assert.deepEqual(await once1(check), { ok: true });
+    await ctl.apply("db", "partition");
+    for (let i = 0; i < 3; i++) assert.deepEqual(await once1(check), { ok: false, cause: "reset" });
+    await ctl.clear("db");
+    const t = performance.now();
+    const sample = await sampleOnce(probe(check), new AbortController().signal);
+    assert.equal(sample.ok, true);
+    // its time is the connect's, not the watch for a reset after it
+    assert.ok(sample.answeredAt !== undefined && sample.answeredAt - t < RESET_WINDOW_MS, `answered after ${(sample.answeredAt ?? 0) - t} ms`);
+  } finally {
+    await ctl.close();
+    await agent.stop();
     await peer.close();
   }
 });

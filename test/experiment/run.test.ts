@@ -281,6 +281,41 @@ test("abortWhen stops a long partition within its window: everything reverted at
   }
 });
 
+test("JUnit of an aborted run that broke the slo: one child per test case, totals that add up", async () => {
+  const l = await lab();
+  try {
+    const scenario = await file(
+      [
+        "name: abort-junit",
+        "proxies: [api]",
+        "probes:",
+        `  - {name: api, http: {url: "${l.health}"}, every: 100ms, timeout: 300ms}`,
+        "abortWhen: {probe: api, availabilityBelow: 50%, over: 1s}",
+        "slo: {api: {availability: 99%}}",
+        "steps:",
+        "  - {at: 300ms, name: long partition, apply: partition, for: 30s}",
+        "  - {at: 40s, name: never, clear: true}",
+      ].join("\n"),
+    );
+    const junitFile = join(dir, "abort-junit.xml");
+    const res = await run([scenario, "--agent", l.agent.url, "--junit", junitFile]);
+    assert.equal(res.code, 1, res.stderr);
+    const xml = await readFile(junitFile, "utf8");
+    // one child per test case (failure, error or skipped), and totals that add up
+    const cases = xml.split("<testcase ").slice(1);
+    for (const c of cases) assert.ok((c.match(/<failure |<error |<skipped /g) ?? []).length <= 1, `one child per test case:\n${c}`);
+    const count = (re: RegExp): number => (xml.match(re) ?? []).length;
+    const totals = /<testsuites name="netimpair" tests="(\d+)" failures="(\d+)" errors="(\d+)" skipped="(\d+)"/.exec(xml);
+    assert.ok(totals, xml);
+    assert.deepEqual(totals.slice(1).map(Number), [cases.length, count(/<failure /g), count(/<error /g), count(/<skipped /g)], xml);
+    assert.match(cases[0]!, /<failure message="slo broken: api availability [^"]*; the run stopped during this step: abortWhen/, "the step's one child says both");
+    assert.match(cases[1]!, /<skipped /);
+    assert.match(cases[2]!, /<failure message="aborted at \d+ ms: abortWhen/);
+  } finally {
+    await l.close();
+  }
+});
+
 test("a steadyState.before that does not hold applies nothing: not steady, exit 1, the command never runs", async () => {
   const l = await lab();
   l.service.status = 503;

@@ -1,7 +1,7 @@
 // The link math without sockets or waiting: release times from arrivals, exactly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LinkTiming, COALESCE_MS, type ScheduledPiece } from "../../src/link/timing.js";
+import { LinkTiming, COALESCE_MS, CATCH_UP_MS, type ScheduledPiece } from "../../src/link/timing.js";
 import { jitterSampler } from "../../src/link/jitter.js";
 import { GilbertElliottLossModel } from "../../src/link/loss.js";
 import { StallSchedule } from "../../src/faults/stall.js";
@@ -96,6 +96,27 @@ test("jitter distributions have the documented means", () => {
     const x = uniform();
     assert.ok(x >= 0 && x <= 20);
   }
+});
+
+test("falling behind: a backlogged sender read late catches up at most CATCH_UP_MS; an idle one never", () => {
+  // 8 Mbps = 1000 bytes per ms, 1000-byte segments: 1 ms each
+  const spec = dir({ bandwidth: 8_000_000, mtu: 1000 });
+  const late = new LinkTiming(spec, null, seeded(1));
+  late.schedule(0, 10_000); // departures 1..10 ms: the clock runs dry at 10
+  // the sender was held back by a full queue and read again at 15 (5 ms late): those 5 ms count
+  // as sent, so the next bytes depart right after 10, as if read on time
+  assert.equal(late.schedule(15, 1000, [], true)[0]!.release, 11);
+  // read 100 ms late: no more than CATCH_UP_MS is made up (the rest is lost, not burst)
+  late.schedule(200, 1000); // clock at 201
+  assert.equal(late.schedule(301, 1000, [], true)[0]!.release, 301 - CATCH_UP_MS + 1);
+  // a sender that was not held back (it had nothing to send) gets no credit
+  const idle = new LinkTiming(spec, null, seeded(1));
+  idle.schedule(0, 10_000);
+  assert.equal(idle.schedule(15, 1000)[0]!.release, 16);
+  // a link with no bandwidth has no clock to fall behind
+  const delayOnly = new LinkTiming(dir({ delay: 20 }), null, seeded(1));
+  delayOnly.schedule(0, 1000);
+  assert.equal(delayOnly.schedule(50, 1000, [], true)[0]!.release, 70);
 });
 
 test("a lost segment is released one rto late and holds what follows (head-of-line blocking)", () => {

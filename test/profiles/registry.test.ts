@@ -43,7 +43,7 @@ test("the built-in folder is found from the compiled module", () => {
 test("every built-in profile loads, has a description and a source, and resolves", async () => {
   const r = await ProfileRegistry.load([]);
   assert.deepEqual(r.loadErrors, []);
-  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean", "pg-serialization-failures", "mysql-deadlocks", "redis-oom", "http-503-storm", "grpc-unavailable", "http-partial-responses", "llm-stream-cut", "api-rate-limited"];
+  const expected = [...Object.keys(TABLE), "wifi", "lossy-wifi", "satellite", "flaky", "blackhole", "partition", "clean", "pg-serialization-failures", "mysql-deadlocks", "redis-oom", "http-503-storm", "grpc-unavailable", "http-partial-responses", "llm-stream-cut", "api-rate-limited", "dns-servfail", "dns-nxdomain-for", "dns-empty-answer", "dns-slow", "lossy-udp"];
   for (const name of expected) {
     const p = r.get(name);
     assert.ok(p, `missing built-in ${name}`);
@@ -259,4 +259,27 @@ test("built-in request profiles carry their rules: pg 40001 on writes, mysql 121
   const rd = r.get("redis-oom")!.spec.requests;
   assert.deepEqual("fail" in rd[0]! ? rd[0].fail : null, { error: "OOM" });
   assert.ok(Array.isArray(rd[0]!.match.command) && rd[0]!.match.command.includes("SET"));
+});
+
+test("built-in dns and udp profiles: servfail, nxdomain for a name set with set, empty answers, slow answers, lossy datagrams", async () => {
+  const r = await ProfileRegistry.load([]);
+  const servfail = r.get("dns-servfail")!.spec.requests;
+  assert.deepEqual("fail" in servfail[0]! ? servfail[0].fail : null, { error: "SERVFAIL" });
+  const empty = r.get("dns-empty-answer")!.spec.requests;
+  assert.deepEqual("answer" in empty[0]! ? empty[0].answer : null, "empty");
+  assert.deepEqual("delay" in r.get("dns-slow")!.spec.requests[0]! ? r.get("dns-slow")!.spec.requests[0] : null, { match: {}, delay: 5000, probability: 1, times: null, after: 0 });
+  const lossy = r.get("lossy-udp")!.spec;
+  assert.equal(lossy.up.duplicate, 0.005);
+  assert.equal(lossy.down.loss, 0.02);
+  // the name pattern of dns-nxdomain-for is set with set (as --set does)
+  const set = resolveImpairment(r, { profile: "dns-nxdomain-for", set: { "requests[0].match.name": "*.db.internal" } });
+  assert.ok(set.ok, JSON.stringify(set));
+  assert.deepEqual(set.spec.requests[0]!.match, { name: "*.db.internal" });
+  assert.deepEqual("fail" in set.spec.requests[0]! ? set.spec.requests[0].fail : null, { error: "NXDOMAIN" });
+  const bad = resolveImpairment(r, { profile: "dns-nxdomain-for", set: { "requests[3].match.name": "x" } });
+  assert.ok(!bad.ok);
+  assert.match(JSON.stringify(bad.errors), /set\.requests\[3\]\.match\.name.*has 1 request rule/);
+  const badValue = resolveImpairment(r, { profile: "dns-nxdomain-for", set: { "requests.0.probability": "lots" } });
+  assert.ok(!badValue.ok);
+  assert.match(JSON.stringify(badValue.errors), /set\.requests\[0\]\.probability/);
 });

@@ -25,7 +25,7 @@ after(async () => {
 test("a rule for a tcp proxy: params.requests, with the reason once and the way out", async () => {
   await assert.rejects(agent.ctl.apply("plain", undefined, { spec: { requests: [{ match: {}, fail: { status: 503 } }] } }), (err: Error) => {
     const text = JSON.stringify(err) + err.message;
-    assert.match(text, /params\.requests: proxy plain carries tcp; request rules need a protocol \(set protocol: postgres, mysql, redis, http or grpc\)/);
+    assert.match(text, /params\.requests: proxy plain carries tcp; request rules need a protocol \(set protocol: postgres, mysql, redis, http, grpc or dns\)/);
     assert.doesNotMatch(text, /requests: requests:/);
     return true;
   });

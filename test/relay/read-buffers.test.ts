@@ -1,5 +1,5 @@
-// The relay reads into reusable buffers (src/relay/reader.ts): a buffer lent to a pending write
-// is never read into again before that write is done, links get their own copy, and a quiet
+// The relay reads into reusable buffers (src/relay/reader.ts): a buffer lent to a pending write,
+// or to a link's queue, is never read into again before its last byte is written, and a quiet
 // connection holds no read buffer of its own. Checked with the numbered stream (a byte lost,
 // duplicated or overwritten shows at its offset) over real sockets.
 import { test } from "node:test";
@@ -54,13 +54,47 @@ test("mixed-size bytes both ways at once to readers that keep pausing arrive int
     const c = await dial(p.port);
     const down = readSlowly(c, 13);
     const up = writeMixed(c, total, 14);
-    // the links copy what they queue; the fast path writes the reader's buffer itself
+    // the links borrow what they queue, the fast path writes the reader's buffer itself
     for (let i = 0; i < 6; i++) {
       await sleep(40);
       if (i % 2 === 0) impair(p.proxy, (s) => ((s.up.delay = 2), (s.down.bandwidth = 400e6)));
       else p.proxy.setImpairment(null);
     }
     p.proxy.setImpairment(null);
+    await up;
+    const gotDown = await down;
+    assert.ok(upstreamDone, "the upstream was dialled");
+    const gotUp = await upstreamDone;
+    assert.equal(gotUp.firstMismatch, null, "up bytes in order, none overwritten");
+    assert.equal(gotDown.firstMismatch, null, "down bytes in order, none overwritten");
+    assert.equal(gotUp.received, total);
+    assert.equal(gotDown.received, total);
+    c.destroy();
+  } finally {
+    await p.close();
+    await upstream.close();
+  }
+});
+
+test("through links that hold the borrowed read buffers (own and shared, delay, jitter, re-applied live), mixed-size bytes arrive intact both ways", async () => {
+  const total = 16 * 1024 * 1024;
+  let upstreamDone = null as Promise<StreamChecker> | null;
+  const upstream = await startServer((s) => {
+    s.setNoDelay(true);
+    upstreamDone = readSlowly(s, 21);
+    void writeMixed(s, total, 22);
+  });
+  const p = await startProxy(upstream.address);
+  try {
+    impair(p.proxy, (s) => ((s.share = "connection"), (s.up.delay = 3), (s.up.jitter = 2), (s.down.bandwidth = 300e6), (s.down.delay = 1)));
+    const c = await dial(p.port);
+    const down = readSlowly(c, 23);
+    const up = writeMixed(c, total, 24);
+    // live re-applies re-time what is queued (lent buffers included); the last one shares a link
+    for (let i = 0; i < 4; i++) {
+      await sleep(60);
+      impair(p.proxy, (s) => ((s.share = i === 3 ? "client" : "connection"), (s.up.bandwidth = 200e6 + i * 50e6), (s.up.delay = 1 + i), (s.down.bandwidth = 250e6), (s.down.jitter = 1)));
+    }
     await up;
     const gotDown = await down;
     assert.ok(upstreamDone, "the upstream was dialled");

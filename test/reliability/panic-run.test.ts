@@ -120,3 +120,34 @@ test("a clear from another controller during a run cancels it too (exit 1), and 
     await echo.close();
   }
 });
+
+test("a panic during a run names the proxies the run impaired, not every proxy of the agent", { timeout: 60_000 }, async () => {
+  const echo = await echoServer();
+  const agent = await spawnAgent({
+    proxies: [
+      { name: "pg", listen: "127.0.0.1:0", upstream: echo.address },
+      { name: "bystander", listen: "127.0.0.1:0", upstream: echo.address },
+    ],
+  });
+  const run = startRun(agent, [await rampScenario("1s"), "--", "sleep", "20"]);
+  try {
+    const ctl = await connect(agent.url, { bindToSession: false });
+    try {
+      for (let i = 0; i < 100 && (await ctl.proxies()).find((p) => p.name === "pg")?.impairment === null; i++) await sleep(50);
+      await ctl.apply("bystander", "3g"); // impaired by someone else: the panic clears it too
+    } finally {
+      await ctl.close();
+    }
+    const panicked = await runCli(["panic", "--agent", agent.url]);
+    assert.equal(panicked.code, 0, panicked.stderr);
+    const exit = await Promise.race([run.exited, sleep(5000).then(() => null)]);
+    assert.ok(exit, "the run ended after the panic");
+    assert.equal(exit.code, 1, exit.stderr);
+    assert.match(exit.stderr, /pg on agent .* was cleared from outside the run \(netimpair panic or clear\), panic by /);
+    assert.doesNotMatch(exit.stderr, /bystander/);
+  } finally {
+    run.kill();
+    await agent.stop();
+    await echo.close();
+  }
+});

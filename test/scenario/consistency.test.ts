@@ -28,6 +28,11 @@ test("errors count steps from 1, as the step table does, and name nested repeat 
     const unknown = await run([await l.file("proxies: [pg]\nsteps:\n  - {at: 0s, apply: 3g}\n  - {at: 1s, apply: 2g, proxies: [pgg]}\n"), "--agent", l.agent.url]);
     assert.equal(unknown.code, 1, unknown.stderr);
     assert.match(unknown.stderr, /step 2: proxy "pgg" is on no agent \(they have: pg\)/);
+    // a scenario-wide proxy no agent has is said once, not once per step
+    const everyStep = await run([await l.file("proxies: [pg, cache]\nsteps:\n  - {at: 0s, apply: 3g}\n  - {at: 1s, apply: 2g}\n  - {at: 2s, clear: true}\n"), "--agent", l.agent.url]);
+    assert.equal(everyStep.code, 1, everyStep.stderr);
+    assert.equal(everyStep.stderr.split('proxy "cache" is on no agent').length - 1, 1, everyStep.stderr);
+    assert.match(everyStep.stderr, /step 1 \(and 2 more steps\): proxy "cache" is on no agent \(they have: pg\)/);
   } finally {
     await l.close();
   }

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { formatBitRate } from "../../src/units.js";
 import { renderJunit } from "../../src/report/junit.js";
 import { escapeXml } from "../../src/report/xml.js";
 import { renderMarkdown } from "../../src/report/markdown.js";
@@ -51,7 +52,7 @@ test("JUnit: the step the command failed in fails, unreached steps are skipped, 
   assert.doesNotMatch(cases[0]!, /<failure/);
   assert.match(cases[1]!, /name="step 2 at 1.000s: ramp x -&gt; y \(pg\)" time="1.500"/);
   assert.match(cases[1]!, /<failure message="npm test exited with 3 during this step"/);
-  assert.match(cases[0]!, /<system-out>pg: up 1.5KB/);
+  assert.match(cases[0]!, /<system-out>pg: up 1\.5kB \(12kbps\)/);
   assert.match(cases[2]!, /<skipped/);
   assert.equal(escapeXml("a\u0001b<"), "ab&lt;");
   const passed = renderJunit(report({ exitCode: 0, commandExit: { atMs: 2500, code: 0, signal: null, stoppedByRunner: false } }));
@@ -67,13 +68,19 @@ test("Markdown: a row per step and proxy, and the clean/impaired comparison with
   );
   assert.match(md, /^## netimpair run: a <b> & "c"$/m);
   assert.match(md, /`npm test` exited with \*\*3\*\* after 2\.5s/);
-  assert.match(md, /\| 1 \| 0ms \| apply p0 \| pg \| 1\.0s \| 1\.5 kB \| 2\.5 MB \| 1\.5 kB\/s \| 2\.5 MB\/s \| 2 \| reset 1 \| ok \|/);
+  assert.match(md, /\| 1 \| 0ms \| apply p0 \| pg \| 1\.0s \| 1\.5kB \| 2\.5MB \| 12kbps \| 20Mbps \| 2 \| reset 1 \| ok \|/);
   assert.match(md, /\| 2 \| 1\.0s \| ramp x -> y \| pg \| .* \| command failed \|/);
   assert.match(md, /\| 3 \| 5\.0s \| apply p2 \| pg \| - \| .* \| not reached \|/);
   assert.match(md, /\| duration \| 1\.0s \| 2\.5s \| \+150% \|/);
   assert.match(md, /\| exit code \| 0 \| 3 \| changed \|/);
-  assert.match(md, /\| pg throughput down \| 1\.0 kB\/s \| 400 B\/s \| -60% \|/);
-  assert.equal(humanBytes(999), "999 B");
+  assert.match(md, /\| pg throughput down \| 8kbps \| 3\.2kbps \| -60% \|/);
+  // one way to print sizes and rates (as conns and status do): SI units, three significant digits
+  assert.equal(humanBytes(999), "999B");
+  assert.equal(humanBytes(5364), "5.36kB");
+  assert.equal(humanBytes(10_485_760), "10.5MB");
+  assert.equal(formatBitRate(110_967), "111kbps");
+  assert.equal(formatBitRate(1_200_000), "1.2Mbps");
+  assert.equal(formatBitRate(999_700), "1Mbps");
   assert.equal(humanDuration(125_000), "2m05s");
 });
 

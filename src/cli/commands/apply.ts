@@ -29,7 +29,8 @@ export function requestFlag(text: string): Record<string, unknown> {
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new UsageError(`--request ${JSON.stringify(text)}: not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+    // yaml's first line ends in a colon that introduces the snippet below it
+    throw new UsageError(`--request ${JSON.stringify(text)}: not valid YAML: ${(err as Error).message.split("\n")[0]!.replace(/:\s*$/, "")}`);
   }
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
     throw new UsageError(`--request ${JSON.stringify(text)}: expected a rule like '{match: {command: SET}, fail: {error: OOM}}'`);
@@ -90,6 +91,8 @@ export function applyLabels(what: ProfileArg, requestTexts: readonly string[] | 
       const flag = text !== undefined ? `--request ${JSON.stringify(text)}` : "--request";
       return request[2] !== undefined ? `${flag}: ${request[2]}` : flag;
     }
+    // the rules of a named profile: say which profile carries them (a proxy that refuses them is named in the message)
+    if (request && "profile" in what) return `${what.profile}: ${p}`;
     if ("spec" in what && (p.startsWith("spec.") || request)) {
       const field = p.replace(/^spec\./, "");
       const line = what.locate(field.replace(/\[(\d+)\]/g, ".$1"));

@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import type { ConnInfo, ProxyInfo } from "../../control/protocol.js";
 import type { ControlClient } from "../../control/client.js";
-import { formatSize } from "../../units.js";
+import { formatBytes } from "../../units.js";
 import { collect, paramLabels, proxySelection } from "../flags.js";
 import { fleetContext } from "../globals.js";
 import { renderTable, report, type OkOutcome } from "../output.js";
@@ -12,7 +12,7 @@ import { describeToxics } from "../status-view.js";
 /** One connection as `conns --json` prints it: conn.list's fields, its proxy and the proxy's protocol. */
 export interface ConnRow extends ConnInfo {
   proxy: string;
-  /** tcp | http | grpc | postgres | mysql | redis */
+  /** tcp | http | grpc | postgres | mysql | redis | udp | dns */
   protocol: string;
 }
 
@@ -70,7 +70,9 @@ export function describeConnImpairment(c: ConnInfo, proxy: ProxyInfo | undefined
 
 /** The PROTOCOL cell: the proxy's protocol, and why request faults are off for this connection if they are. */
 export function describeConnProtocol(c: ConnRow): string {
-  return c.requestsOff ? `${c.protocol} (requests off: ${c.requestsOff})` : c.protocol;
+  // a UDP flow of a dns proxy says so (its TCP connections are plain "dns")
+  const what = c.transport === "udp" && c.protocol !== "udp" ? `${c.protocol}/udp` : c.protocol;
+  return c.requestsOff ? `${what} (requests off: ${c.requestsOff})` : what;
 }
 
 export function renderConnsTable(ok: OkOutcome<{ rows: ConnRow[]; proxies: ProxyInfo[] }>[], multi: boolean, nowMs = Date.now()): string {
@@ -85,8 +87,8 @@ export function renderConnsTable(ok: OkOutcome<{ rows: ConnRow[]; proxies: Proxy
         c.proxy,
         c.client,
         formatAge(nowMs - Date.parse(c.openedAt)),
-        formatSize(c.bytesUp),
-        formatSize(c.bytesDown),
+        formatBytes(c.bytesUp),
+        formatBytes(c.bytesDown),
         describeConnImpairment(c, byName.get(c.proxy)),
         describeConnProtocol(c),
       ]);

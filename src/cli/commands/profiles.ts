@@ -14,6 +14,7 @@ const PROBABILITY_FIELDS = new Set(["probability", "loss", "refuse", "pGoodToBad
 /** A resolved spec in the units people write (200ms, 1.6Mbps, 5%), for reading. */
 export function humanizeSpec(value: unknown, key = ""): unknown {
   if (value === null || value === undefined) return value;
+  if (key === "requests" && Array.isArray(value)) return value.map(humanizeRule);
   if (Array.isArray(value)) return value.map((v) => humanizeSpec(v));
   if (typeof value === "object") {
     const out: Record<string, unknown> = {};
@@ -29,13 +30,33 @@ export function humanizeSpec(value: unknown, key = ""): unknown {
   return value;
 }
 
-function describeProfile(p: ResolvedProfile): string {
+/**
+ * A request rule: `after` and `times` are counts of requests and `match`/`fail` are the
+ * protocol's own values, so only its delay and probability take units.
+ */
+function humanizeRule(rule: unknown): unknown {
+  if (rule === null || typeof rule !== "object" || Array.isArray(rule)) return rule;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rule as Record<string, unknown>)) {
+    if (k === "delay" && typeof v === "number") out[k] = formatDuration(v);
+    else if (k === "probability" && typeof v === "number") out[k] = formatProbability(v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * A resolved profile as a profile file: name, description, source, then every spec field. It is
+ * valid input again (`profiles show X > x.yaml`, `apply x.yaml`, or a profiles directory) and
+ * resolves to the same spec; the chain it extends is already applied, so it is only a comment.
+ */
+export function describeProfile(p: ResolvedProfile): string {
   const head: Record<string, unknown> = { name: p.name };
   if (p.description) head.description = p.description;
   if (p.source) head.source = p.source;
-  if (p.extends.length > 0) head.extends = p.extends;
-  head.spec = humanizeSpec(p.spec);
-  return toYaml(head, { lineWidth: 0 }).trimEnd();
+  Object.assign(head, humanizeSpec(p.spec));
+  const chain = p.extends.length > 0 ? `# extends ${p.extends.join(" -> ")} (resolved: every field below)\n` : "";
+  return chain + toYaml(head, { lineWidth: 0 }).trimEnd();
 }
 
 export function registerProfiles(program: Command): void {

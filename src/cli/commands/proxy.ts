@@ -13,6 +13,8 @@ interface AddFlags {
   upstream?: string;
   disabled?: boolean;
   protocol?: string;
+  udpIdle?: string;
+  udpMaxFlows?: string;
   tlsClient?: string;
   tlsUpstream?: string;
 }
@@ -40,7 +42,9 @@ export function registerProxy(program: Command): void {
     .option("--listen <host:port>", "address the proxy listens on")
     .option("--upstream <host:port>", "address it relays to")
     .option("--disabled", "create it without listening")
-    .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis (request faults need one)")
+    .option("--udp-idle <duration>", "udp and dns proxies: a flow silent this long closes (default 60s)")
+    .option("--udp-max-flows <n>", "udp and dns proxies: flows at most; the one idle the longest makes room (default 1024)")
+    .option("--protocol <protocol>", "what it carries: tcp (default) | http | grpc | postgres | mysql | redis | udp | dns (request faults need one; udp and dns listen for datagrams, dns on TCP too)")
     .option("--tls-client <spec>", TLS_CLIENT_HELP)
     .option("--tls-upstream <spec>", TLS_UPSTREAM_HELP)
     .action(async (name: string, flags: AddFlags, cmd: Command) => {
@@ -53,8 +57,12 @@ export function registerProxy(program: Command): void {
       if (flags.tlsUpstream !== undefined) tls.upstream = tlsUpstreamFlag(flags.tlsUpstream, false)!;
       const ctx = await fleetContext(cmd);
       const outcomes = await ctx.run(
-        (client) => client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol, Object.keys(tls).length > 0 ? tls : undefined),
-        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled", tls: "--tls-client/--tls-upstream" }),
+        (client) =>
+          client.createProxy(name, listen, upstream, flags.disabled ? false : undefined, flags.protocol, Object.keys(tls).length > 0 ? tls : undefined, {
+            ...(flags.udpIdle !== undefined ? { udpIdle: flags.udpIdle } : {}),
+            ...(flags.udpMaxFlows !== undefined ? { udpMaxFlows: /^\d+$/.test(flags.udpMaxFlows) ? Number(flags.udpMaxFlows) : (flags.udpMaxFlows as unknown as number) } : {}),
+          }),
+        paramLabels({ name: "NAME", listen: "--listen", upstream: "--upstream", protocol: "--protocol", enabled: "--disabled", tls: "--tls-client/--tls-upstream", udpIdle: "--udp-idle", udpMaxFlows: "--udp-max-flows" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
         perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
@@ -78,7 +86,7 @@ export function registerProxy(program: Command): void {
     .option("--upstream <host:port>", "new upstream (new connections dial it)")
     .option("--enable", "start listening")
     .option("--disable", "stop listening and close its connections")
-    .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis")
+    .option("--protocol <protocol>", "what it carries from now on (new connections): tcp | http | grpc | postgres | mysql | redis | udp | dns (between TCP and UDP only while disabled)")
     .option("--tls-client <spec>", `${TLS_CLIENT_HELP}, or off (new connections)`)
     .option("--tls-upstream <spec>", `${TLS_UPSTREAM_HELP}, or off (new connections)`)
     .option("--tls-off", "no TLS on either side from now on (new connections)")
@@ -103,7 +111,7 @@ export function registerProxy(program: Command): void {
         paramLabels({ name: "NAME", upstream: "--upstream", protocol: "--protocol", enabled: flags.enable ? "--enable" : "--disable", tls: "--tls-client/--tls-upstream" }),
       );
       process.exitCode = report(outcomes, ctx.json, (ok, multi) =>
-        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
+        perAgentLines(ok, multi, (p) => [`${p.name}: ${p.listen} -> ${p.upstream}${protocolNote(p.protocol)}${tlsNote(p.tls)}${p.enabled ? "" : " (disabled)"}`]),
       );
     });
 

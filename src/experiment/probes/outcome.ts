@@ -4,6 +4,11 @@ export interface Outcome {
   ok: boolean;
   /** why it failed: "timeout", "refused", "reset", "status 503", "exit 1", ... */
   cause?: string;
+  /**
+   * When the answer came (performance.now), if the sample went on after it (a tcp probe watching
+   * for a reset): its time is measured to here.
+   */
+  answeredAt?: number;
 }
 
 export const SUCCESS: Outcome = { ok: true };

@@ -48,7 +48,7 @@ export class ProbeLoop {
     const start = performance.now();
     this.starts.push(start);
     const pending = sampleOnce(this.def, this.abort.signal).then((o) => {
-      const end = performance.now();
+      const end = o.answeredAt ?? performance.now();
       if (this.stopped) return;
       const sample: Sample = { start, end, ok: o.ok, ms: end - start, ...(o.cause !== undefined ? { cause: o.cause } : {}) };
       this.samples.push(sample);

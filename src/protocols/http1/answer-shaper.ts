@@ -41,6 +41,7 @@ export function answerShaper(fault: AnswerFault): AnswerShaper {
     case "throttle":
       return { head: (_h, bytes) => bytes, body: (bytes) => ({ send: bytes, cut: false }), pace: fault.bytesPerSecond, then: "close" };
     case "truncateMessages":
+    case "truncateTc":
       // refused for http by the module's truncateBy; here for completeness: the answer as it is
       return { head: (_h, bytes) => bytes, body: (bytes) => ({ send: bytes, cut: false }), pace: 0, then: "close" };
   }

@@ -23,10 +23,10 @@ export interface IperfServer {
   close(): Promise<void>;
 }
 
-/** `iperf3 -s -1` on a free loopback port, once it listens. */
-export async function iperfServer(): Promise<IperfServer> {
+/** `iperf3 -s -1` on a free loopback port, once it listens (`oneShot` false: it serves test after test). */
+export async function iperfServer(oneShot = true): Promise<IperfServer> {
   const port = await freePort();
-  const child: ChildProcess = spawn("iperf3", ["-s", "-1", "--forceflush", "-B", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("iperf3", ["-s", ...(oneShot ? ["-1"] : []), "--forceflush", "-B", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
   child.on("error", () => {});
   await new Promise<void>((resolve, reject) => {
     let out = "";
@@ -56,9 +56,12 @@ export interface IperfResult {
   seconds: number;
 }
 
-/** `iperf3 -c` to 127.0.0.1:port for `seconds` (reverse: the server sends); received bytes and time. */
-export async function iperfClient(port: number, seconds: number, reverse: boolean): Promise<IperfResult> {
-  const args = ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-J", ...(reverse ? ["-R"] : [])];
+/**
+ * `iperf3 -c` to 127.0.0.1:port for `seconds` (reverse: the server sends); received bytes and
+ * time. `bps`: the sender paced at that rate (`-b`), else flat out.
+ */
+export async function iperfClient(port: number, seconds: number, reverse: boolean, bps: number | null = null): Promise<IperfResult> {
+  const args = ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-J", ...(reverse ? ["-R"] : []), ...(bps !== null ? ["-b", String(bps)] : [])];
   const child = spawn("iperf3", args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
