@@ -21,6 +21,24 @@ export function formatFileError(e: ProfileFileError): string {
   return e.path === "" ? `${where}: ${e.message}` : `${where}: ${e.path}: ${e.message}`;
 }
 
+/** Alias expansions a document may make: beyond it, it is refused (a "billion laughs" alias bomb). */
+export const MAX_YAML_ALIASES = 100;
+
+/**
+ * A parsed YAML document as plain data, or why not: a document whose aliases expand past
+ * MAX_YAML_ALIASES (an alias bomb) is refused with a message, never thrown at the caller.
+ */
+export function yamlData(doc: Document.Parsed): { ok: true; value: unknown } | { ok: false; message: string } {
+  try {
+    return { ok: true, value: doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) };
+  } catch (err) {
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      return { ok: false, message: `refused: its aliases expand past ${MAX_YAML_ALIASES} (an alias bomb, "billion laughs")` };
+    }
+    return { ok: false, message: `cannot read the YAML: ${(err as Error).message.split("\n")[0]}` };
+  }
+}
+
 /** Finds the line of a field path in a parsed document (the deepest part of the path present). */
 export type LineLocator = (path: string) => number | null;
 
@@ -106,7 +124,9 @@ export function parseProfileText(
     };
   }
   const locate = makeLocator(doc, lines);
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const data = yamlData(doc);
+  if (!data.ok) return { ok: false, errors: [{ file, line: null, path: "", message: data.message }] };
+  const raw = data.value;
   if (raw === null || raw === undefined) {
     return { ok: false, errors: [{ file, line: null, path: "", message: "the file is empty; a profile is a YAML mapping of fields" }] };
   }

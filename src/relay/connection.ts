@@ -24,6 +24,7 @@ import type { HostPort } from "./address.js";
 import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
+import { HeldRequests } from "../requests/holds.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -78,6 +79,8 @@ export class Connection {
   bytesUp = 0;
   bytesDown = 0;
   impaired = false;
+  /** the proxy's impairment reaches this connection (percent, clients): its request rules act here */
+  targeted = false;
   readonly faults: FaultKind[] = [];
 
   private upstream: Socket | null = null;
@@ -123,6 +126,8 @@ export class Connection {
   private requests: ProtocolStream | null = null;
   /** why request faults are off for this connection (TLS, a stream it cannot follow), else null */
   requestsOff: string | null = null;
+  /** requests its `delay` rules hold (let go early when a change takes the rule away) */
+  readonly held = new HeldRequests();
   /** request faults injected on this connection, in order */
   readonly requestFaults: string[] = [];
 
@@ -208,13 +213,21 @@ export class Connection {
 
   /** Applies (or clears) an impairment (and overlay); time triggers count from `origin`. */
   applyImpairment(impairment: ConnectionImpairment | null, origin: number, overlay: SpecOverlay | null = null): void {
-    if (this.state === "halfOpen" || this.state === "closing" || this.state === "closed") return;
-    this.disarmFaults();
-    const random = this.host.random;
+    if (this.state === "closing" || this.state === "closed") return;
     const targeted =
       impairment !== null && isTargeted(this.share, this.clientAddress, impairment.percent, impairment.clients);
     const base = targeted && impairment ? impairment.spec : null;
+    this.targeted = targeted;
     const spec = overlay !== null ? overlay(base, this.draw) : base;
+    if (this.state === "halfOpen") {
+      this.impaired = spec !== null;
+      // healed (no halfOpen asked for any more): the client is read again, its bytes discarded,
+      // so its FIN or RST is heard and the connection ends instead of lingering in CLOSE-WAIT
+      if (!spec?.halfOpen) this.client.resume();
+      return;
+    }
+    this.disarmFaults();
+    const random = this.host.random;
     this.impaired = spec !== null;
     this.spec = spec;
     this.originUp = this.bytesUp;
@@ -716,6 +729,7 @@ export class Connection {
     if (this.state === "closed") return;
     this.state = "closed";
     this.requests?.close();
+    this.held.clear();
     this.disarmFaults();
     this.closeLinks();
     this.halfOpenState?.cancel();

@@ -366,6 +366,19 @@ export class Proxy extends EventEmitter {
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, this.overlay);
     this.udp?.setImpairment(this.currentForConnections, this.overlay);
+    this.releaseHolds();
+  }
+
+  /**
+   * What a `delay` rule holds goes upstream at once, in order, on every connection the rule no
+   * longer reaches (panic, clear, a ttl, a closing session, an apply without it, untargeted now).
+   */
+  private releaseHolds(): void {
+    const engine = this.engine;
+    for (const c of this.conns.values()) {
+      if (c.held.size === 0) continue;
+      c.held.releaseUnless((rule) => c.targeted && engine !== null && engine.hasRule(rule));
+    }
   }
 
   /**
@@ -376,6 +389,7 @@ export class Proxy extends EventEmitter {
     this.overlay = overlay;
     const now = this.host.now();
     for (const c of this.conns.values()) c.applyImpairment(this.currentForConnections, now, overlay);
+    this.releaseHolds();
     this.udp?.setImpairment(this.currentForConnections, overlay);
   }
 
@@ -669,11 +683,17 @@ export class Proxy extends EventEmitter {
       path,
       upstream: formatHostPort(this.upstreamAddr.host, this.upstreamAddr.port),
       now: this.host.now,
-      hasRules: () => this.engine !== null,
-      decide: (info) => {
-        const d = this.engine?.decide(info, conn.clientAddress) ?? forward;
-        if (d.action === "forward") counts.forwarded++;
+      // request rules reach the connections the link does (percent, clients), sticky per connection
+      hasRules: () => this.engine !== null && conn.targeted,
+      decide: (info, uncounted = false) => {
+        const d = conn.targeted ? (this.engine?.decide(info, conn.clientAddress) ?? forward) : forward;
+        if (d.action === "forward") {
+          if (!uncounted) counts.forwarded++;
+        } else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
         return d;
+      },
+      passed: (count) => {
+        counts.forwarded += count;
       },
       injected: (outcome, rule, request, arrivedAt, ms, detail) => {
         counts[outcome]++;

@@ -148,6 +148,17 @@ export class AnswerQueue {
     return ok;
   }
 
+  /**
+   * Server bytes can no longer be framed: the injected answers still owed go now, in order,
+   * and the queue takes nothing more (what follows passes raw).
+   */
+  abandon(): boolean {
+    let ok = true;
+    for (const e of this.entries) if (e.answer !== null && !this.ended) ok = this.sink.toClient(e.answer) && ok;
+    this.clear();
+    return ok;
+  }
+
   /** The watched requests still waiting for their answers' start, each marked said (the client left). */
   unanswered(): Trace[] {
     const out: Trace[] = [];

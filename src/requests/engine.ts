@@ -4,6 +4,7 @@
 import type { FieldError } from "../field-error.js";
 import { monotonicNow, type Now, type Random } from "../clock.js";
 import { actionOf, describeRule, type RequestRule } from "./rule.js";
+import { timerHold } from "./holds.js";
 import { compileMatch, type Matcher } from "./match.js";
 import { RuleError, type Decision, type ProtocolModule, type RequestInfo } from "./protocol.js";
 import { answerFaultOf, truncateUnit } from "./answer-rule.js";
@@ -87,7 +88,7 @@ export class RuleEngine<F> {
           decision = { action: "limit", retryAfterMs: 0, rule: name };
         } else if ("truncate" in rule || "malform" in rule || "throttle" in rule) decision = { action: "answer", fault: answerFaultOf(rule), rule: name };
         else if ("fail" in rule) decision = { action: "fail", fail: module.compileFail(rule.fail), rule: name };
-        else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name };
+        else if ("delay" in rule) decision = { action: "delay", ms: rule.delay, rule: name, hold: timerHold(rule.delay) };
         else if ("lose" in rule) decision = { action: "lose", rule: name };
         else if ("reset" in rule) {
           if (rule.reset === "stream" && module.streamReset !== true) throw new RuleError("reset", `the ${module.name} protocol has no streams to reset (use reset: true)`);
@@ -105,6 +106,11 @@ export class RuleEngine<F> {
 
   get empty(): boolean {
     return this.rules.length === 0;
+  }
+
+  /** True when a rule of this name (describeRule) is among these rules. */
+  hasRule(name: string): boolean {
+    return this.rules.some((r) => r.name === name);
   }
 
   /** The first rule whose match fits decides; a rule that does not fire (after, times, probability) forwards. */

@@ -91,7 +91,8 @@ export class FramedStream<F> implements ProtocolStream {
   private carryBytes = 0;
   /** the current partial request already went (partly) upstream */
   private started = false;
-  private delayTimer: NodeJS.Timeout | null = null;
+  /** cancels the hold of the request being delayed (null: none is) */
+  private delayTimer: (() => void) | null = null;
   /** a lost request had no answer of its own: the next answer (the one it shares) is lost instead */
   private loseNextAnswer = false;
   private opaqueSaid = false;
@@ -152,6 +153,7 @@ export class FramedStream<F> implements ProtocolStream {
       const units = this.codec.skimRequests(chunk);
       if (this.codec.opaque !== null) return this.passRaw(chunk);
       this.started = this.codec.midRequest === true;
+      if (units > 0) this.ctx.passed(units);
       const ok = units > 0 ? this.queue.pushEach(units, this.ctx.now()) : true;
       return this.ctx.path.toUpstream(chunk) && ok;
     }
@@ -171,10 +173,15 @@ export class FramedStream<F> implements ProtocolStream {
       // no rule: the chunk goes on whole; entries only count answers (and time them)
       const now = this.ctx.now();
       let ok = true;
+      let passed = 0;
       for (const r of scanned) {
-        if (r.info !== null) this.codec.forwarded?.(r.info);
+        if (r.info !== null) {
+          passed++;
+          this.codec.forwarded?.(r.info);
+        }
         if (r.responses > 0) ok = this.queue.push({ awaiting: r.responses, relay: true, answer: null, then: "none", sentAt: now }) && ok;
       }
+      if (passed > 0) this.ctx.passed(passed);
       const last = scanned.length > 0 ? scanned[scanned.length - 1]!.end : 0;
       this.started = last < chunk.length ? true : false;
       return this.ctx.path.toUpstream(chunk) && ok;
@@ -219,10 +226,16 @@ export class FramedStream<F> implements ProtocolStream {
 
   fromUpstream(chunk: Buffer): boolean {
     if (this.closed) return true;
-    // answers owed from before the switch (an injected one behind a forwarded one) still go in order
-    if (this.codec.opaque !== null && this.queue.length === 0) return this.passRawDown(chunk);
+    // once requests are off, server bytes still go through the queue while answers are owed
+    // (an injected one behind a forwarded one): the client gets them in order, then raw bytes
+    const was = this.codec.opaque;
+    if (was !== null && this.queue.length === 0) return this.passRawDown(chunk);
     const ends = this.codec.scanResponses(chunk);
-    if (this.codec.opaque !== null && this.queue.length === 0) return this.passRawDown(chunk);
+    if (this.codec.opaque !== was) {
+      // the server's bytes cannot be framed: what the agent owes goes first, then raw
+      const ok = this.queue.abandon();
+      return this.passRawDown(chunk) && ok;
+    }
     if (this.queue.plain) {
       const ok = this.ctx.path.toClient(chunk);
       this.queue.completed(ends.length);
@@ -241,7 +254,7 @@ export class FramedStream<F> implements ProtocolStream {
   close(): void {
     if (!this.closed && !this.serverEnded) this.abandon();
     this.closed = true;
-    if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+    this.delayTimer?.();
     this.delayTimer = null;
     this.pending.length = 0;
     this.carry = [];
@@ -373,7 +386,7 @@ export class FramedStream<F> implements ProtocolStream {
           const trace = this.ctx.tracing() ? this.traceOf(p, { outcome: "delayed", rule: decision.rule }) : null;
           if (trace === null) this.ctx.injected("delayed", decision.rule, this.labelOf(p), p.at);
           this.delayedTrace = trace;
-          this.delayTimer = setTimeout(() => {
+          this.delayTimer = decision.hold(() => {
             this.delayTimer = null;
             this.delayedTrace = null;
             if (this.closed) return;
@@ -384,7 +397,7 @@ export class FramedStream<F> implements ProtocolStream {
             this.pump();
             if (this.pendingBytes < HOLD_LIMIT) this.ctx.path.resumeClient();
             this.endUpstreamWhenDone();
-          }, decision.ms);
+          });
           break;
         }
       }
@@ -403,7 +416,7 @@ export class FramedStream<F> implements ProtocolStream {
       this.pendingBytes = 0;
       this.carry = [];
       this.carryBytes = 0;
-      if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+      this.delayTimer?.();
       this.delayTimer = null;
       ok = this.ctx.path.toUpstream(held);
     }

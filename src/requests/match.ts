@@ -57,8 +57,9 @@ function fieldMatcher(name: string, kind: MatchKind, value: MatchValue): (info: 
         const map = info.maps?.[name];
         if (map === undefined) return false;
         return checks.every(([k, re]) => {
-          const v = map[k];
-          return v !== undefined && re.test(v);
+          // own entries only: a key like "constructor" never reads the map's prototype
+          const v = Object.hasOwn(map, k) ? map[k] : undefined;
+          return typeof v === "string" && re.test(v);
         });
       };
     }
@@ -69,7 +70,7 @@ function fieldMatcher(name: string, kind: MatchKind, value: MatchValue): (info: 
 export function compileMatch(protocol: string, table: Readonly<Record<string, MatchKind>>, match: Record<string, MatchValue>): Matcher {
   const parts: Matcher[] = [];
   for (const [name, value] of Object.entries(match)) {
-    const kind = table[name];
+    const kind = Object.hasOwn(table, name) ? table[name] : undefined;
     if (kind === undefined) {
       throw new RuleError(`match.${name}`, `the ${protocol} protocol has no match field ${JSON.stringify(name)} (it has ${Object.keys(table).join(", ")})`);
     }

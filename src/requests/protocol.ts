@@ -11,6 +11,7 @@
 // (HTTP/2 with node's http2 on both sides) implements ProtocolStream itself and still calls
 // decide() per request.
 import type { ActionKind, ProtocolName } from "./rule.js";
+import type { Hold } from "./holds.js";
 import type { AnswerFault, TruncateUnit } from "./answer-rule.js";
 
 /** What a request looks like to rules: the values of its protocol's match fields. */
@@ -40,7 +41,8 @@ export type MatchKind =
 export type Decision<F> =
   | { action: "forward" }
   | { action: "fail"; fail: F; rule: string }
-  | { action: "delay"; ms: number; rule: string }
+  /** `hold` starts the wait: a timer of `ms` that a change taking the rule away ends early */
+  | { action: "delay"; ms: number; rule: string; hold: Hold }
   | { action: "lose"; rule: string }
   /** scope "stream": only the request's own stream (a multiplexing protocol: gRPC's RST_STREAM) */
   | { action: "reset"; scope: "connection" | "stream"; rule: string }
@@ -101,8 +103,13 @@ export type RequestOutcome = "forwarded" | "failed" | "delayed" | "lost" | "rese
 export interface StreamContext<F> {
   /** true while the proxy has rules (asked per chunk: with none, a stream may only scan) */
   hasRules(): boolean;
-  /** the decision for one request (the rules current now: a new apply acts on live connections) */
-  decide(info: RequestInfo): Decision<F>;
+  /**
+   * The decision for one request (the rules current now: a new apply acts on live connections).
+   * `uncounted`: a forward is not counted as a request (a connection's startup message).
+   */
+  decide(info: RequestInfo, uncounted?: boolean): Decision<F>;
+  /** `count` requests went upstream while no rule acts on the connection (counted, never decided) */
+  passed(count: number): void;
   /**
    * A decision was carried out (not called for "forward"; forwarded ones are counted by decide).
    * `arrivedAt`: when the request arrived (now() time; default now); `ms`: arrival to the answer's

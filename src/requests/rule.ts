@@ -89,10 +89,31 @@ function count(v: unknown, path: string, errors: FieldError[]): number | undefin
   return undefined;
 }
 
+/**
+ * Keys no match map may have: copied into an object they would set its prototype or shadow its
+ * own machinery (`match: {__proto__: ...}` once resolved to `match: {}`, every request matching).
+ */
+const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** An error for a reserved key of a map at `path`, or null. */
+function reservedKey(key: string, path: string): FieldError | null {
+  if (!RESERVED_KEYS.has(key)) return null;
+  return { path: `${path}.${key}`, message: `${JSON.stringify(key)} cannot be a key here (reserved: ${[...RESERVED_KEYS].join(", ")})` };
+}
+
 function matchValue(v: unknown, path: string, errors: FieldError[]): MatchValue | undefined {
   if (typeof v === "string") return v;
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string")) return v as string[];
-  if (isRecord(v) && Object.values(v).every((x) => typeof x === "string")) return v as Record<string, string>;
+  if (isRecord(v) && Object.values(v).every((x) => typeof x === "string")) {
+    const bad = Object.keys(v)
+      .map((k) => reservedKey(k, path))
+      .filter((e): e is FieldError => e !== null);
+    if (bad.length > 0) {
+      errors.push(...bad);
+      return undefined;
+    }
+    return { ...(v as Record<string, string>) };
+  }
   errors.push({ path, message: `expected text, a non-empty list of names, or a map of name: glob, got ${showValue(v)}` });
   return undefined;
 }
@@ -130,6 +151,11 @@ function parseRule(item: unknown, at: string, errors: FieldError[]): RequestRule
     if (!isRecord(item.match)) errors.push({ path: `${at}.match`, message: `expected a mapping of match fields ({} fits every request), got ${showValue(item.match)}` });
     else {
       for (const [k, v] of Object.entries(item.match)) {
+        const reserved = reservedKey(k, `${at}.match`);
+        if (reserved !== null) {
+          errors.push(reserved);
+          continue;
+        }
         const m = matchValue(v, `${at}.match.${k}`, errors);
         if (m !== undefined) match[k] = m;
       }

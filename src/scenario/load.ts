@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, extname, resolve as resolvePath } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
-import { makeLocator } from "../profiles/load.js";
+import { makeLocator, yamlData } from "../profiles/load.js";
 import type { FieldError } from "../control/protocol.js";
 import { validateScenario } from "./schema.js";
 import { parseTraceCsv } from "./trace.js";
@@ -54,7 +54,9 @@ export async function parseScenarioText(file: string, text: string, readTrace: T
   if (doc.errors.length > 0) {
     throw new ScenarioLoadError(doc.errors.map((e) => ({ file, line: lines.linePos(e.pos[0]).line, path: "", message: `invalid YAML: ${e.message.split("\n")[0]}` })));
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const data = yamlData(doc);
+  if (!data.ok) throw new ScenarioLoadError([{ file, line: null, path: "", message: data.message }]);
+  const raw = data.value;
   if (raw === null || raw === undefined) throw new ScenarioLoadError([{ file, line: null, path: "", message: "the file is empty; a scenario is a YAML mapping with steps" }]);
   const locate = makeLocator(doc, lines);
   const at = (errors: FieldError[]): ScenarioFileError[] => errors.map((e) => ({ file, line: locate(e.path), path: e.path === "(root)" ? "" : e.path, message: e.message }));

@@ -68,3 +68,36 @@ test("a profile file that failed to load: the agent says so at start, and apply/
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** A "billion laughs": 10 aliases of 10 aliases..., 10^6 items once expanded. */
+const ALIAS_BOMB = [
+  'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+  ...["b", "c", "d", "e", "f"].map((k, i) => `${k}: &${k} [${Array(10).fill(`*${"abcdef"[i]}`).join(",")}]`),
+  "",
+].join("\n");
+
+test("a YAML alias bomb in --profiles is skipped naming the file (the agent starts); apply FILE refuses it without a stack trace", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "netimpair-profiles-dir-"));
+  const echo = await echoServer();
+  const profiles = join(dir, "profiles");
+  await mkdir(profiles);
+  const bomb = join(profiles, "laughs.yaml");
+  await writeFile(bomb, ALIAS_BOMB);
+  await writeFile(join(profiles, "fine.yaml"), "down: {delay: 5ms}\n");
+  const agent = await startCliAgent(["--profiles", profiles, "--proxy", `pg=127.0.0.1:0,${echo.address}`]);
+  try {
+    for (let waited = 0; !agent.stderr().includes("profile skipped") && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(agent.stderr().includes(`profile skipped: ${bomb}: refused: its aliases expand past 100`), agent.stderr());
+    const at = ["--agent", agent.url];
+    const ok = await runCli([...at, "apply", "fine", "--proxy", "pg"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const file = await runCli([...at, "apply", bomb, "--proxy", "pg"]);
+    assert.equal(file.code, 2, file.stderr);
+    assert.ok(file.stderr.includes(`${bomb}: refused: its aliases expand past 100 (an alias bomb`), file.stderr);
+    assert.doesNotMatch(file.stderr, /\n\s+at /, "no stack trace");
+  } finally {
+    await agent.stop();
+    await echo.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

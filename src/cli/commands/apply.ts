@@ -3,7 +3,7 @@ import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { basename } from "node:path";
 import { LineCounter, parse as parseYaml, parseDocument } from "yaml";
-import { makeLocator, type LineLocator } from "../../profiles/load.js";
+import { makeLocator, yamlData, type LineLocator } from "../../profiles/load.js";
 import { PROFILE_NAME_PATTERN } from "../../profiles/schema.js";
 import type { FieldLabeller } from "../fleet.js";
 import type { ApplyResult } from "../../control/protocol.js";
@@ -65,7 +65,9 @@ export async function readProfileArg(arg: string): Promise<ProfileArg> {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError !== undefined) throw new UsageError(`${arg}:${lines.linePos(yamlError.pos[0]).line}: not valid YAML: ${yamlError.message.split("\n")[0]}`);
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const data = yamlData(doc);
+  if (!data.ok) throw new UsageError(`${arg}: ${data.message}`);
+  const raw = data.value;
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
     throw new UsageError(`${arg}: expected a profile mapping (e.g. down: {delay: 100ms}), got ${JSON.stringify(raw) ?? "nothing"}`);
   }

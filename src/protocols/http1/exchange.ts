@@ -18,6 +18,7 @@ import {
 } from "./head.js";
 import { MessageSplitter } from "./splitter.js";
 import { encodeAnswer, type HttpFailure } from "./answer.js";
+import type { Hold } from "../../requests/holds.js";
 import { OutputRun } from "../../requests/output-run.js";
 import { IdentityHash } from "../../requests/identity.js";
 import type { AnswerFault } from "../../requests/answer-rule.js";
@@ -41,7 +42,8 @@ export type Http1Decision =
   | { kind: "fail"; failure: HttpFailure; outcome?: "limited" }
   /** forwarded; the answer is cut, malformed or slowed (answer-shaper.ts) */
   | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
-  | { kind: "delay"; ms: number }
+  /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
+  | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
   | { kind: "reset" };
 
@@ -144,7 +146,8 @@ export class Http1Exchange {
   /** a stream the agent could not frame was refused: client bytes are dropped, the 400 closes */
   private refusing = false;
   private dead = false;
-  private timer: NodeJS.Timeout | null = null;
+  /** cancels the hold of the request being delayed */
+  private cancelHold: (() => void) | null = null;
   private clientPaused = false;
   private upstreamPaused = false;
   private clientEnd: "open" | "ended" | "sent" = "open";
@@ -232,8 +235,8 @@ export class Http1Exchange {
   destroy(): void {
     if (!this.dead && this.upstreamEnd === "open") this.abandonWaiting();
     this.dead = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancelHold?.();
+    this.cancelHold = null;
     this.pacer?.stop();
   }
 
@@ -346,14 +349,14 @@ export class Http1Exchange {
         this.queue.push(pending);
         this.flushUp(); // what came before goes now
         this.hold = "delay";
-        this.timer = setTimeout(() => {
-          this.timer = null;
+        this.cancelHold = decision.hold(() => {
+          this.cancelHold = null;
           if (this.dead) return;
           pending.sentAt = performance.now();
           this.up.add(bytes);
           this.hold = "none";
           this.pumpUp();
-        }, decision.ms);
+        });
         return;
       }
       case "reset":

@@ -43,7 +43,7 @@ function toHttp1(d: Decision<HttpFailure>): Http1Decision {
     case "fail":
       return { kind: "fail", failure: d.fail };
     case "delay":
-      return { kind: "delay", ms: d.ms };
+      return { kind: "delay", ms: d.ms, hold: d.hold };
     case "lose":
       return { kind: "lose" };
     case "reset":

@@ -37,7 +37,7 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
     case "fail":
       return { kind: "fail", status: d.fail.status, message: d.fail.message };
     case "delay":
-      return { kind: "delay", ms: d.ms };
+      return { kind: "delay", ms: d.ms, hold: d.hold };
     case "lose":
       return { kind: "lose" };
     case "reset":

@@ -19,6 +19,7 @@ import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
 import type { AnswerFault } from "../../requests/answer-rule.js";
 import { relayShaped } from "./grpc-answer.js";
 import { IdentityHash } from "../../requests/identity.js";
+import type { Hold } from "../../requests/holds.js";
 
 /** The client's connection preface (RFC 9113 3.4). */
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -39,7 +40,8 @@ export interface H2Call {
 export type H2Decision =
   | { kind: "forward" }
   | { kind: "fail"; status: number; message: string }
-  | { kind: "delay"; ms: number }
+  /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
+  | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
   | { kind: "reset"; scope: "stream" | "connection"; code: number }
   /** forwarded; the response's messages are cut, replaced or slowed (grpc-answer.ts) */
@@ -98,7 +100,8 @@ export class H2Termination {
   private readonly upstreamSide: ByteDuplex;
   private readonly server: ServerHttp2Session;
   private readonly upstream: ClientHttp2Session;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** cancels of the holds of delayed calls */
+  private readonly timers = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -167,7 +170,7 @@ export class H2Termination {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const cancel of this.timers) cancel();
     this.timers.clear();
     this.server.destroy();
     this.upstream.destroy();
@@ -220,15 +223,15 @@ export class H2Termination {
       }
       case "delay": {
         stream.pause();
-        const t = setTimeout(() => {
-          this.timers.delete(t);
+        const cancel = decision.hold(() => {
+          this.timers.delete(cancel);
           if (stream.closed || this.closed) return;
           this.forward(stream, headers, flags, call, "delayed", false, null, watched);
-        }, decision.ms);
-        this.timers.add(t);
+        });
+        this.timers.add(cancel);
         stream.once("close", () => {
-          clearTimeout(t);
-          this.timers.delete(t);
+          cancel();
+          this.timers.delete(cancel);
         });
         return;
       }
