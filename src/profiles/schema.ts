@@ -413,7 +413,8 @@ export function parseSetOverrides(set: unknown, prefix = "set"): { patch: SpecPa
   const errors: FieldError[] = [];
   // one field of a request rule the profile has (a profile's match made to fit: dns-nxdomain-for)
   const given = set;
-  const plain: Record<string, unknown> = {};
+  // no prototype: a key "__proto__" stays a key (and is refused below as an unknown field)
+  const plain: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     const m = RULE_EDIT.exec(key);
     if (m === null) {
