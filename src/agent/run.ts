@@ -26,7 +26,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   });
   const proxies = running.agent
     .listProxies()
-    .map((p) => `${p.name} ${p.listen} -> ${p.upstream}`)
+    .map((p) => `${p.name} ${p.listen} -> ${p.upstream}${p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}`)
     .join(", ");
   process.stderr.write(`netimpair agent ${running.agent.version} control ${running.url}${proxies ? ` proxies: ${proxies}` : ""}\n`);
   // a profile file that did not load is skipped, not fatal: say so where a person looks

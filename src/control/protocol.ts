@@ -101,7 +101,7 @@ export interface ProxyInfo {
   /** bound address HOST:PORT (a port 0 request shows the port picked) */
   listen: string;
   upstream: string;
-  /** tcp | http | grpc | postgres | mysql | redis */
+  /** tcp | http | grpc | postgres | mysql | redis | udp | dns */
   protocol: string;
   enabled: boolean;
   impairment: ImpairmentState | null;

@@ -8,6 +8,7 @@ import { CLI_PATH, runCli } from "../support/cli.js";
 import { dial, echoServer, roundTrip } from "../support/net.js";
 import type { AgentInfo } from "../../src/control/protocol.js";
 import { connect } from "../../src/control/client.js";
+import { startCliAgent } from "../support/cli-agent.js";
 
 test("netimpair agent serves its proxies and control until SIGTERM (exit 0)", async () => {
   const echo = await echoServer();
@@ -75,5 +76,18 @@ test("netimpair agent: bad flags and config exit 2 naming the flag and value", a
     const r = await runCli(args);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, mention);
+  }
+});
+
+test("the agent's ready line names each proxy's protocol where it is not plain tcp, as status does", async () => {
+  const agent = await startCliAgent(["--proxy", "plain=127.0.0.1:0,127.0.0.1:6379", "--proxy", "cache=127.0.0.1:0,127.0.0.1:6379,redis"]);
+  try {
+    const line = agent.stderr().split("\n").find((l) => l.includes(" control ws://"));
+    assert.ok(line, agent.stderr());
+    assert.match(line, /plain 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379(,|$)/);
+    assert.match(line, /cache 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379 \[redis\]/);
+    assert.ok(agent.port("cache") > 0 && agent.port("plain") > 0, "both ports still read from the line");
+  } finally {
+    await agent.stop();
   }
 });
