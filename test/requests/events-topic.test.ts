@@ -4,8 +4,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Redis, ReplyError } from "ioredis";
-import { REDIS, requireService, serviceAddress } from "../support/services.js";
-import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
+import type { CliAgent } from "../support/protocol-agent.js";
+import { useRedisProxyRig } from "../support/redis-proxy-rig.js";
 import { connect, RpcError, type ControlClient } from "../../src/control/client.js";
 import type { EventNotification, RequestEventData } from "../../src/control/protocol.js";
 
@@ -29,17 +29,11 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 5000)
 }
 
 describe("events topic requests (redis proxy, ioredis, CLI agent)", () => {
+  const rig = useRedisProxyRig(prefix, ["--log-level", "info"]);
   let agent: CliAgent;
   let admin: Redis;
-  const clients: Redis[] = [];
   const controls: ControlClient[] = [];
-
-  function client(): Redis {
-    const c = new Redis({ host: "127.0.0.1", port: agent.port("rd"), maxRetriesPerRequest: 0, retryStrategy: () => null });
-    c.on("error", () => {});
-    clients.push(c);
-    return c;
-  }
+  const client = (): Redis => rig.client();
 
   async function control(): Promise<ControlClient> {
     const c = await connect(agent.url);
@@ -47,20 +41,13 @@ describe("events topic requests (redis proxy, ioredis, CLI agent)", () => {
     return c;
   }
 
-  before(async () => {
-    await requireService(REDIS);
-    agent = await startCliAgent([`rd=127.0.0.1:0,${serviceAddress(REDIS)},redis`], ["--log-level", "info"]);
-    admin = new Redis({ host: REDIS.host, port: REDIS.port });
-    admin.on("error", () => {});
+  before(() => {
+    agent = rig.agent();
+    admin = rig.admin();
   });
 
   after(async () => {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-    admin.disconnect();
-    for (const c of clients) c.disconnect();
     for (const c of controls) await c.close().catch(() => undefined);
-    await agent?.close();
   });
 
   test("a fault reaches subscribers of topic requests with its rule, connection, client and timing; forwarded ones do not by default", async () => {

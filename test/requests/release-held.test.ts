@@ -1,13 +1,13 @@
 // Every change that takes a `delay` rule away lets go of what it holds: the held requests go
 // upstream at once, in order (panic, ttl expiry, clear, an apply without the rule). Redis through
 // an agent started by the CLI, checked against what the server holds afterwards.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
-import { REDIS, requireService, serviceAddress } from "../support/services.js";
-import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
+import type { CliAgent } from "../support/protocol-agent.js";
+import { useRedisProxyRig } from "../support/redis-proxy-rig.js";
 import { connect } from "../../src/control/client.js";
 
 const prefix = `t_release_${process.pid}_${randomBytes(3).toString("hex")}:`;
@@ -18,30 +18,13 @@ const LONG = "60s";
 const SLACK_MS = 2500;
 
 describe("a delay rule's held requests are released by every revert (redis, CLI agent)", () => {
+  const rig = useRedisProxyRig(prefix);
   let agent: CliAgent;
   let admin: Redis;
-  const clients: Redis[] = [];
-
-  function client(): Redis {
-    const c = new Redis({ host: "127.0.0.1", port: agent.port("rd"), maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 30_000 });
-    c.on("error", () => {});
-    clients.push(c);
-    return c;
-  }
-
-  before(async () => {
-    await requireService(REDIS);
-    agent = await startCliAgent([`rd=127.0.0.1:0,${serviceAddress(REDIS)},redis`]);
-    admin = new Redis({ host: REDIS.host, port: REDIS.port });
-    admin.on("error", () => {});
-  });
-
-  after(async () => {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-    admin.disconnect();
-    for (const c of clients) c.disconnect();
-    await agent?.close();
+  const client = (): Redis => rig.client({ commandTimeout: 30_000 });
+  before(() => {
+    agent = rig.agent();
+    admin = rig.admin();
   });
 
   /**

@@ -1,33 +1,24 @@
 // When a connection stops being parsed (requests off: redis SUBSCRIBE puts it in push mode),
 // injected answers still owed reach the client in order first: a client never takes the next
 // reply for the answer to another command. Raw RESP through an agent started by the CLI, real Redis.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { REDIS, requireService, serviceAddress } from "../support/services.js";
-import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
+import type { CliAgent } from "../support/protocol-agent.js";
+import { useRedisProxyRig } from "../support/redis-proxy-rig.js";
 
 const prefix = `t_reqoff_${process.pid}_${randomBytes(3).toString("hex")}:`;
 const resp = (...words: string[]): string => `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join("")}`;
 
 describe("requests off: injected answers still queued go first, in order (redis, CLI agent)", () => {
+  const rig = useRedisProxyRig(prefix);
   let agent: CliAgent;
   let admin: Redis;
-
-  before(async () => {
-    await requireService(REDIS);
-    agent = await startCliAgent([`rd=127.0.0.1:0,${serviceAddress(REDIS)},redis`]);
-    admin = new Redis({ host: REDIS.host, port: REDIS.port });
-    admin.on("error", () => {});
-  });
-
-  after(async () => {
-    const keys = await admin.keys(`${prefix}*`);
-    if (keys.length) await admin.del(...keys);
-    admin.disconnect();
-    await agent?.close();
+  before(() => {
+    agent = rig.agent();
+    admin = rig.admin();
   });
 
   test("BLPOP (answer pending) + a failed SET, then SUBSCRIBE: nil, the error, then the subscribe reply", async () => {
