@@ -1,7 +1,8 @@
 // Runs every compiled test file (dist/test/**/*.test.js, benchmarks and soak excluded)
 // with node's built-in runner. Node 20 expands no globs, so the list is built here.
 // Usage: node scripts/run-tests.mjs [substring ...]   (filters files by substring)
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 
@@ -23,5 +24,12 @@ if (files.length === 0) {
   console.error("run-tests: no test files found under " + root);
   process.exit(1);
 }
-const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...files], { stdio: "inherit" });
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// An agent that makes its CA without --state-dir keeps it under $XDG_STATE_HOME/netimpair: the
+// suite's agents get a state directory of their own, so no test writes into the user's home.
+const state = mkdtempSync(join(tmpdir(), "netimpair-test-state-"));
+const env = { ...process.env, XDG_STATE_HOME: state };
+const child = spawn(process.execPath, ["--test", "--test-reporter=spec", ...files], { stdio: "inherit", env });
+child.on("exit", (code, signal) => {
+  rmSync(state, { recursive: true, force: true });
+  process.exit(code ?? (signal ? 1 : 0));
+});
