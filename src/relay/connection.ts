@@ -25,6 +25,7 @@ import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
 import { HeldRequests } from "../requests/holds.js";
+import { handshakeMs, type TlsHandshake } from "../tls/handshake-cost.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -137,6 +138,8 @@ export class Connection {
     private readonly host: ConnectionHost,
     /** TLS towards the upstream (null: plain) */
     private readonly upstreamWrap: UpstreamWrap | null = null,
+    /** the client's TLS handshake, done by the agent before the link (null: none) */
+    private readonly handshake: TlsHandshake | null = null,
   ) {
     const up = new SocketReader((chunk) => this.onData("up", chunk));
     // a TLS socket's bytes come decrypted through 'data'; bytes put back by a protocol's
@@ -259,10 +262,13 @@ export class Connection {
         this.reset();
         return;
       }
-      this.connectDelay = decision.delay;
+      // a client's TLS handshake, done before the link, is charged here: the link's round trips
+      // and serialization for it, counted from the accept, before the first request is read
+      const handshakeLeft = this.handshake !== null ? this.handshake.startedAt + handshakeMs(this.handshake, spec) - this.host.now() : 0;
+      this.connectDelay = Math.max(decision.delay, handshakeLeft);
       // held by a delay the new impairment no longer has: dial now (a delay still asked for
       // keeps its first deadline: a ramp's re-apply does not restart it)
-      releaseDial = this.dialTimer !== null && decision.delay === 0;
+      releaseDial = this.dialTimer !== null && this.connectDelay <= 0;
     }
 
     let byteTriggers = false;

@@ -1,6 +1,7 @@
 // A proxy: a named listener and its upstream. It accepts clients, dials the upstream for each
 // (never blocking other accepts), and hands every connection the current impairment.
 import net, { type Server, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { EventEmitter } from "node:events";
 import type { ImpairmentSpec } from "../profiles/types.js";
 import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type ProxyStats } from "../control/protocol.js";
@@ -26,6 +27,7 @@ import { datagramFieldErrors, isDatagramProtocol } from "./udp/transport-fields.
 import type { LoadedTls } from "../tls/settings.js";
 import { acceptTls, connectTls, TlsFailure, type ClientCertificates, type TlsSide } from "../tls/wrap.js";
 import { tlsNegotiation, tlsUnsupported } from "../tls/protocols.js";
+import { handshakeOf, type TlsHandshake } from "../tls/handshake-cost.js";
 
 /** A proxy's TLS as it runs: the loaded setting and the client side's certificates. */
 export interface ProxyTls {
@@ -617,14 +619,20 @@ export class Proxy extends EventEmitter {
     const negotiation = tlsNegotiation(this.protocolName);
     const timeoutMs = this.host.connectTimeoutMs;
     this.handshaking.add(socket);
+    const startedAt = this.host.now();
+    let asked = false;
     const ready: Promise<"tls" | "plain"> = negotiation.client !== undefined ? negotiation.client(socket, timeoutMs) : Promise.resolve("tls");
     ready
-      .then((how): Promise<Socket> | Socket => (how === "tls" ? acceptTls(socket, certs, negotiation.alpn, timeoutMs) : socket))
+      .then((how): Promise<Socket> | Socket => {
+        if (how !== "tls") return socket;
+        asked = negotiation.client !== undefined;
+        return acceptTls(socket, certs, negotiation.alpn, timeoutMs);
+      })
       .then(
         (s) => {
           this.handshaking.delete(socket);
           if (!this.isEnabled || this.closed) return void s.destroy();
-          this.startConnection(s, tls);
+          this.startConnection(s, tls, s instanceof TLSSocket ? handshakeOf(s, socket, startedAt, asked) : null);
         },
         (err: unknown) => {
           this.handshaking.delete(socket);
@@ -641,7 +649,7 @@ export class Proxy extends EventEmitter {
     this.emit("tlsFailure", event);
   }
 
-  private startConnection(socket: Socket, tls: ProxyTls | null): void {
+  private startConnection(socket: Socket, tls: ProxyTls | null, handshake: TlsHandshake | null = null): void {
     const upstreamTls = tls?.loaded.upstream ?? null;
     let wrap: UpstreamWrap | null = null;
     if (upstreamTls !== null) {
@@ -659,7 +667,7 @@ export class Proxy extends EventEmitter {
         }
       };
     }
-    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap);
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap, handshake);
     const module = this.module;
     if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { Redis, ReplyError } from "ioredis";
 import { REDIS, requireService, serviceAddress } from "../support/services.js";
 import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
@@ -16,6 +17,33 @@ import { runCli } from "../support/cli.js";
 
 const run = promisify(execFile);
 const prefix = `t_tlsrd_${process.pid}_${randomBytes(3).toString("hex")}:`;
+
+/** Opens a TLS connection verifying `ca`, sends PINGs one at a time; ms from the connect to each +PONG. */
+async function pings(port: number, ca: string, count: number, onConnecting?: () => void): Promise<number[]> {
+  const started = performance.now();
+  const socket: TLSSocket = tlsConnect({ host: "127.0.0.1", port, ca, servername: "localhost" });
+  onConnecting?.();
+  const times: number[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let buffered = "";
+      socket.once("error", reject);
+      socket.once("secureConnect", () => socket.write("PING\r\n"));
+      socket.on("data", (d: Buffer) => {
+        buffered += d.toString("latin1");
+        while (buffered.startsWith("+PONG\r\n")) {
+          buffered = buffered.slice(7);
+          times.push(performance.now() - started);
+          if (times.length === count) return resolve();
+          socket.write("PING\r\n");
+        }
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
+  return times;
+}
 
 describe("redis over TLS (tls.client auto, CLI agent)", () => {
   let agent: CliAgent;
@@ -113,5 +141,28 @@ describe("redis over TLS (tls.client auto, CLI agent)", () => {
     const metrics = await (await fetch(agent.url.replace(/^ws/, "http").replace(/\/control$/, "/metrics"))).text();
     assert.match(metrics, /netimpair_tls_failures_total\{proxy="rd",side="client"\} [1-9]/);
     assert.match(agent.stderr(), /proxy rd: client side TLS failed: the client refused the agent's certificate/);
+  });
+  test("a client's handshake crosses the link: a new connection's first answer takes the handshake's round trip and the request's; a clear lets a held handshake go", async () => {
+    const ca = await readFile(caFile, "utf8");
+    const port = agent.port("rd");
+    const clean = await pings(port, ca, 1);
+    await agent.ctl.apply("rd", undefined, { spec: { up: { delay: "150ms" }, down: { delay: "150ms" } } });
+    try {
+      // TLS 1.3: one round trip (300 ms) for the handshake, one for the PING; then one per PING
+      const [first, second] = await pings(port, ca, 2);
+      assert.ok(first! >= 580, `the first PONG after ${first!.toFixed(0)} ms: the handshake's round trip is missing (clean: ${clean[0]!.toFixed(0)} ms)`);
+      assert.ok(first! < 2000, `the first PONG after ${first!.toFixed(0)} ms`);
+      assert.ok(second! - first! >= 290 && second! - first! < 1500, `the second PING took ${(second! - first!).toFixed(0)} ms, one round trip`);
+      // 3 s each way: a handshake held 6 s; a clear 300 ms in lets it go at once
+      await agent.ctl.apply("rd", undefined, { spec: { up: { delay: "3s" }, down: { delay: "3s" } } });
+      let cleared: Promise<unknown> = Promise.resolve();
+      const [held] = await pings(port, ca, 1, () => {
+        cleared = new Promise((r) => setTimeout(r, 300)).then(() => agent.ctl.clear("rd"));
+      });
+      await cleared;
+      assert.ok(held! < 2000, `a clear releases the handshake's hold: the PONG came after ${held!.toFixed(0)} ms`);
+    } finally {
+      await agent.ctl.clear("rd");
+    }
   });
 });
