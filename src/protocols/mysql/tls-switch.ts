@@ -23,7 +23,7 @@ import { renumberConnectionPhase } from "./renumber.js";
 const CLIENT_SSL = 0x800;
 const PROTOCOL_10 = 0x0a;
 const ERR = 0xff;
-/** an SSLRequest's body: capabilities 4, max packet 4, charset 1, zeros 23 */
+/** an SSLRequest's body: capabilities 4, max packet 4, charset 1, filler 23 (MariaDB: its last 4 are extended capabilities) */
 const SSL_REQUEST_LENGTH = 32;
 /** ER_HANDSHAKE_ERROR: what the client is told when the agent cannot reach the server over TLS */
 const HANDSHAKE_ERROR = 1043;
@@ -108,8 +108,10 @@ export async function mysqlServerFirst(rawClient: Socket, rawUpstream: Socket, s
 
   let upstream = rawUpstream;
   if (upstreamTls !== null) {
+    // the response's fixed part as it is: capabilities, max packet, charset, and the filler
+    // whose last 4 bytes carry MariaDB's extended capabilities (which the server takes from here)
     const ssl = Buffer.alloc(SSL_REQUEST_LENGTH);
-    response.body.copy(ssl, 0, 0, Math.min(9, response.body.length));
+    response.body.copy(ssl, 0, 0, Math.min(SSL_REQUEST_LENGTH, response.body.length));
     ssl.writeUInt32LE((ssl.readUInt32LE(0) | CLIENT_SSL) >>> 0, 0);
     rawUpstream.write(packet(1, ssl));
     try {
