@@ -193,19 +193,19 @@ export class Connection {
 
   /** Where a request layer sends bytes and asks for ends and flow. */
   private readonly path: RelayPath = {
-      toUpstream: (buf) => this.relay("up", buf),
-      toClient: (buf) => this.relay("down", buf),
-      resumeClient: () => this.updateFlow("up"),
-      reset: () => this.reset(),
-      close: () => this.endBoth(),
-      endUpstream: () => this.endDirection("up"),
-      endClient: () => this.endDirection("down"),
-      readClient: () => {
-        if (this.state === "open") this.client.resume();
-      },
-      readUpstream: () => {
-        if (this.state === "open") this.upstream?.resume();
-      },
+    toUpstream: (buf) => this.relay("up", buf),
+    toClient: (buf) => this.relay("down", buf),
+    resumeClient: () => this.updateFlow("up"),
+    reset: () => this.reset(),
+    close: () => this.endBoth(),
+    endUpstream: () => this.endDirection("up"),
+    endClient: () => this.endDirection("down"),
+    readClient: () => {
+      if (this.state === "open") this.client.resume();
+    },
+    readUpstream: () => {
+      if (this.state === "open") this.upstream?.resume();
+    },
   };
 
   /** The request layer ended a direction: its FIN goes once the link has sent what it holds. */
