@@ -24,6 +24,7 @@ import type { HostPort } from "./address.js";
 import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
+import type { ServerFirstResult } from "../tls/negotiation.js";
 import { HeldRequests } from "../requests/holds.js";
 import { handshakeMs, type TlsHandshake } from "../tls/handshake-cost.js";
 
@@ -63,6 +64,13 @@ export interface ConnectionHost {
  */
 export type UpstreamWrap = (raw: Socket) => Promise<Socket>;
 
+/**
+ * A protocol whose server speaks first (mysql) comes to TLS over both sockets at once: given the
+ * raw client and the connected upstream, resolves with the sockets bytes then flow on (either may
+ * be TLS over the raw one) and a stage for the request layer; rejects with the reason.
+ */
+export type ServerFirstSwitch = (client: Socket, upstream: Socket) => Promise<ServerFirstResult>;
+
 type State = "connecting" | "open" | "halfOpen" | "closing" | "closed";
 
 /** After a limit closes both sides gracefully, peers get this long to finish before a destroy. */
@@ -75,8 +83,11 @@ export class Connection {
   readonly share: number;
   readonly clientAddress: string;
   readonly clientPort: number;
-  /** the client socket (the accepted one, moved into a Socket that reads into reusable buffers) */
-  readonly client: Socket;
+  /**
+   * the client socket (the accepted one, moved into a Socket that reads into reusable buffers;
+   * after a server-first switch, the socket it gave: TLS over the accepted one)
+   */
+  client: Socket;
   bytesUp = 0;
   bytesDown = 0;
   impaired = false;
@@ -140,24 +151,37 @@ export class Connection {
     private readonly upstreamWrap: UpstreamWrap | null = null,
     /** the client's TLS handshake, done by the agent before the link (null: none) */
     private readonly handshake: TlsHandshake | null = null,
+    /** both sides' TLS in one exchange once the upstream is connected (mysql); null: none */
+    private readonly serverFirst: ServerFirstSwitch | null = null,
   ) {
     const up = new SocketReader((chunk) => this.onData("up", chunk));
     // a TLS socket's bytes come decrypted through 'data'; bytes put back by a protocol's
-    // negotiation wait in the socket's buffer: neither can move its handle
-    const adoptable = !(accepted instanceof TLSSocket) && accepted.readableLength === 0;
+    // negotiation wait in the socket's buffer; a server-first switch reads the socket and may
+    // put TLS over it: none of these can move its handle
+    const adoptable = serverFirst === null && !(accepted instanceof TLSSocket) && accepted.readableLength === 0;
     const adopted = adoptable ? adoptAccepted(accepted, up.onread) : null;
     const client = adopted ?? accepted;
     this.client = client;
-    this.readers = { up: adopted !== null ? up : null, down: upstreamWrap === null ? new SocketReader((chunk) => this.onData("down", chunk)) : null };
+    const wrapped = upstreamWrap !== null || serverFirst !== null;
+    this.readers = { up: adopted !== null ? up : null, down: wrapped ? null : new SocketReader((chunk) => this.onData("down", chunk)) };
     this.acceptedAt = host.now();
     this.share = host.random();
     this.clientAddress = client.remoteAddress ?? "";
     this.clientPort = client.remotePort ?? 0;
     client.setNoDelay(true);
     client.pause();
-    client.on("error", (err: NodeJS.ErrnoException) => this.onSocketError("client", err));
-    client.on("close", () => this.onClientClose());
-    if (adopted === null) client.on("data", (chunk: Buffer) => this.onData("up", chunk));
+    client.on("error", this.onClientError);
+    client.on("close", this.onClientClosed);
+    // during a server-first switch the switch reads the client; its bytes flow once it is done
+    if (serverFirst === null) this.wireClientFlow(client, adopted !== null);
+  }
+
+  private readonly onClientError = (err: NodeJS.ErrnoException): void => this.onSocketError("client", err);
+  private readonly onClientClosed = (): void => this.onClientClose();
+
+  /** The client's bytes, end and drain reach the connection. */
+  private wireClientFlow(client: Socket, adopted: boolean): void {
+    if (!adopted) client.on("data", (chunk: Buffer) => this.onData("up", chunk));
     client.on("end", () => this.onEnd("up"));
     client.on("drain", () => this.onDrain("down"));
   }
@@ -167,22 +191,25 @@ export class Connection {
    * client -> layer -> up link -> upstream, upstream -> layer -> down link -> client.
    */
   attachRequests(open: (path: RelayPath) => ProtocolStream): void {
-    this.requests = open({
-      toUpstream: (buf) => this.relay("up", buf),
-      toClient: (buf) => this.relay("down", buf),
-      resumeClient: () => this.updateFlow("up"),
-      reset: () => this.reset(),
-      close: () => this.endBoth(),
-      endUpstream: () => this.endDirection("up"),
-      endClient: () => this.endDirection("down"),
-      readClient: () => {
-        if (this.state === "open") this.client.resume();
-      },
-      readUpstream: () => {
-        if (this.state === "open") this.upstream?.resume();
-      },
-    });
+    this.requests = open(this.path);
   }
+
+  /** Where a request layer sends bytes and asks for ends and flow. */
+  private readonly path: RelayPath = {
+    toUpstream: (buf) => this.relay("up", buf),
+    toClient: (buf) => this.relay("down", buf),
+    resumeClient: () => this.updateFlow("up"),
+    reset: () => this.reset(),
+    close: () => this.endBoth(),
+    endUpstream: () => this.endDirection("up"),
+    endClient: () => this.endDirection("down"),
+    readClient: () => {
+      if (this.state === "open") this.client.resume();
+    },
+    readUpstream: () => {
+      if (this.state === "open") this.upstream?.resume();
+    },
+  };
 
   /** The request layer ended a direction: its FIN goes once the link has sent what it holds. */
   private endDirection(dir: Direction): void {
@@ -353,6 +380,7 @@ export class Connection {
     upstream.on("close", onClose);
     upstream.once("connect", () => {
       if (this.state !== "connecting") return;
+      if (this.serverFirst !== null) return this.switchBoth(upstream, timeout, onError, onClose);
       if (this.upstreamWrap === null) return this.opened(upstream, timeout, reader !== null);
       // TLS first (the connect timeout covers it): the wrapped socket replaces the raw one
       this.upstreamWrap(upstream).then(
@@ -383,6 +411,54 @@ export class Connection {
         },
       );
     });
+  }
+
+  /** A server-first switch over both sockets (mysql's TLS), then bytes flow on what it gave. */
+  private switchBoth(upstream: Socket, timeout: NodeJS.Timeout, onError: (err: NodeJS.ErrnoException) => void, onClose: () => void): void {
+    const rawClient = this.client;
+    this.serverFirst!(rawClient, upstream).then(
+      (result) => {
+        if (result.upstream !== upstream) {
+          upstream.off("error", onError);
+          upstream.off("close", onClose);
+          upstream.on("error", () => {}); // its errors come to the TLS socket
+          result.upstream.on("error", onError);
+          result.upstream.on("close", onClose);
+          this.upstream = result.upstream;
+        }
+        if (result.client !== rawClient) {
+          rawClient.off("error", this.onClientError);
+          rawClient.off("close", this.onClientClosed);
+          rawClient.on("error", () => {});
+          result.client.on("error", this.onClientError);
+          result.client.on("close", this.onClientClosed);
+          this.client = result.client;
+        }
+        if (this.state !== "connecting") {
+          result.client.destroy();
+          result.upstream.destroy();
+          return;
+        }
+        result.upstream.setNoDelay(true);
+        this.client.setNoDelay(true);
+        this.client.pause();
+        this.wireClientFlow(this.client, false);
+        if (result.stage !== null) this.requests = result.stage(this.requests ?? passThrough(this.path));
+        this.opened(result.upstream, timeout, false);
+        // the switch read the raw upstream and left it paused
+        result.upstream.resume();
+      },
+      (err: Error) => {
+        if (this.state !== "connecting") return;
+        this.cancelTimer(timeout);
+        this.connectTimer = null;
+        this.error = err.message;
+        // the client sees its connection end, as a failed handshake ends it
+        this.state = "closing";
+        upstream.destroy();
+        this.client.destroy();
+      },
+    );
   }
 
   /** The upstream is there (its TLS done, if any): bytes flow. */
@@ -743,4 +819,9 @@ export class Connection {
     this.timers = [];
     this.host.closed(this, this.error);
   }
+}
+
+/** A request layer that passes bytes as they come (a stage's inner layer on a bytes-only proxy). */
+function passThrough(path: RelayPath): ProtocolStream {
+  return { fromClient: (b) => path.toUpstream(b), fromUpstream: (b) => path.toClient(b), close: () => {} };
 }

@@ -8,7 +8,7 @@ import { FAULT_KINDS, type FieldError, type ConnInfo, type FaultKind, type Proxy
 import { monotonicNow, mathRandom, type Now, type Random } from "../clock.js";
 import { parseHostPort, formatHostPort, type HostPort } from "./address.js";
 import { parseCidr, type Cidr } from "./targeting.js";
-import { Connection, type UpstreamWrap, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
+import { Connection, type UpstreamWrap, type ServerFirstSwitch, type ConnectionHost, type ConnectionImpairment, type SpecOverlay } from "./connection.js";
 
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
@@ -609,7 +609,8 @@ export class Proxy extends EventEmitter {
       return;
     }
     const tls = this.tlsSetting;
-    if (tls?.clientCerts) this.acceptTls(socket, tls, tls.clientCerts);
+    // a protocol whose server speaks first (mysql) comes to TLS once the upstream is connected
+    if (tls?.clientCerts && tlsNegotiation(this.protocolName).serverFirst === undefined) this.acceptTls(socket, tls, tls.clientCerts);
     else this.startConnection(socket, tls);
   }
 
@@ -651,9 +652,22 @@ export class Proxy extends EventEmitter {
 
   private startConnection(socket: Socket, tls: ProxyTls | null, handshake: TlsHandshake | null = null): void {
     const upstreamTls = tls?.loaded.upstream ?? null;
+    const negotiation = tlsNegotiation(this.protocolName);
     let wrap: UpstreamWrap | null = null;
-    if (upstreamTls !== null) {
-      const negotiation = tlsNegotiation(this.protocolName);
+    let serverFirst: ServerFirstSwitch | null = null;
+    const serverFirstWay = negotiation.serverFirst;
+    if (tls !== null && serverFirstWay !== undefined) {
+      const sides = { label: `proxy ${this.name}`, clientCerts: tls.clientCerts, upstreamTls, host: this.upstreamAddr.host, timeoutMs: this.host.connectTimeoutMs };
+      const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
+      serverFirst = async (rawClient, rawUpstream) => {
+        try {
+          return await serverFirstWay(rawClient, rawUpstream, sides);
+        } catch (err) {
+          this.tlsFailed(client, err);
+          throw err instanceof TlsFailure ? new Error(`${err.side} TLS: ${err.message}`) : err;
+        }
+      };
+    } else if (upstreamTls !== null) {
       const host = this.upstreamAddr.host;
       const timeoutMs = this.host.connectTimeoutMs;
       const client = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? 0}`;
@@ -667,7 +681,7 @@ export class Proxy extends EventEmitter {
         }
       };
     }
-    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap, handshake);
+    const conn = new Connection(`${this.name}-${this.nextId++}`, socket, this.host, wrap, handshake, serverFirst);
     const module = this.module;
     if (module !== null) conn.attachRequests((path) => module.open(this.streamContext(conn, path)));
     this.conns.set(conn.id, conn);

@@ -1,6 +1,7 @@
 // MySQL / MariaDB (client/server protocol): framing of commands and the server's ERR packet.
-// The handshake passes untouched (a TLS switch - CLIENT_SSL in the handshake response - makes
-// the connection opaque: request faults off for it). In the command phase every command but
+// The handshake passes untouched (without `tls` on the proxy, a TLS switch - CLIENT_SSL in the
+// handshake response - makes the connection opaque: request faults off for it; with `tls`,
+// tls-switch.ts terminates TLS and the decrypted connection comes here). In the command phase every command but
 // COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA gets one answer; MySQL clients wait for
 // an answer before the next command (no pipelining), so the answer's first packet marks it: that
 // is when the server has done the work (a lost response resets the connection there).
@@ -74,6 +75,8 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
   private readonly client = new PacketReader();
   private readonly server = new PacketReader();
   private phase: "handshake" | "command" = "handshake";
+  /** the client's handshake response has passed */
+  private responded = false;
   private user: string | undefined;
   private database: string | undefined;
   /** forwarded commands whose answer's first packet has not come yet */
@@ -83,7 +86,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
   private skimmed = 0;
   private readonly onSkim = (seq: number, _end: number, body: Buffer | null): void => {
     if (this.phase === "handshake") {
-      if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
+      this.handshakePacket(body);
       return;
     }
     if (body === null || body.length === 0 || seq !== 0) return;
@@ -109,7 +112,7 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
     const out: ScannedRequest[] = [];
     this.client.feed(chunk, ALWAYS, (seq, end, body) => {
       if (this.phase === "handshake") {
-        if (seq === 1 && body !== null && body.length >= 32 && this.user === undefined) this.handshakeResponse(body);
+        this.handshakePacket(body);
         out.push({ end, info: null, responses: 0 });
         return;
       }
@@ -128,6 +131,17 @@ class MysqlCodec implements FrameCodec<MysqlFail> {
       out.push({ end, info: new SqlRequest(query, this.user, this.database, other, false), responses: 1 });
     });
     return out;
+  }
+
+  /**
+   * The client's first packet is its handshake response (sequence 1; 2 when a TLS server is
+   * behind a proxy that speaks TLS to it: the agent's SSLRequest took 1); later packets of the
+   * phase are auth data.
+   */
+  private handshakePacket(body: Buffer | null): void {
+    if (this.responded) return;
+    this.responded = true;
+    if (body !== null && body.length >= 32) this.handshakeResponse(body);
   }
 
   private handshakeResponse(body: Buffer): void {
