@@ -26,7 +26,7 @@ import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
 import type { ServerFirstResult } from "../tls/negotiation.js";
 import { HeldRequests } from "../requests/holds.js";
-import { handshakeMs, type TlsHandshake } from "../tls/handshake-cost.js";
+import { handshakeMs, handshakeOf, type TlsHandshake } from "../tls/handshake-cost.js";
 
 /** The impairment a proxy hands its connections, with CIDRs already parsed. */
 export interface ConnectionImpairment {
@@ -112,6 +112,8 @@ export class Connection {
   private limit: ByteLimit | null = null;
   private corruptProbability = 0;
   private finDelayMs = 0;
+  /** a server-first switch's handshake waiting out its time on the link (mysql over TLS) */
+  private handshakeHold: { handshake: TlsHandshake; release: () => void; timer: NodeJS.Timeout } | null = null;
   /** ms to wait before dialling, decided by the connect fault at accept */
   private connectDelay = 0;
   /** where to dial, once started; the pending connect delay, and the upstream connect timeout */
@@ -297,6 +299,12 @@ export class Connection {
       // keeps its first deadline: a ramp's re-apply does not restart it)
       releaseDial = this.dialTimer !== null && this.connectDelay <= 0;
     }
+    const hold = this.handshakeHold;
+    if (hold !== null && hold.handshake.startedAt + handshakeMs(hold.handshake, spec) <= this.host.now()) {
+      // a held server-first handshake whose link went away goes on now
+      this.cancelTimer(hold.timer);
+      hold.release();
+    }
 
     let byteTriggers = false;
     if (spec?.reset && drawn(spec.reset.probability, random)) {
@@ -444,9 +452,25 @@ export class Connection {
         this.client.pause();
         this.wireClientFlow(this.client, false);
         if (result.stage !== null) this.requests = result.stage(this.requests ?? passThrough(this.path));
-        this.opened(result.upstream, timeout, false);
-        // the switch read the raw upstream and left it paused
-        result.upstream.resume();
+        const open = (): void => {
+          this.handshakeHold = null;
+          this.opened(result.upstream, timeout, false);
+          // the switch read the raw upstream and left it paused
+          result.upstream.resume();
+        };
+        // the greeting and the client's TLS handshake crossed no link: their time on the link
+        // passes before the connection phase goes on (a clear lets it go at once)
+        if (result.client instanceof TLSSocket) {
+          const handshake = handshakeOf(result.client, rawClient, this.acceptedAt, false, true);
+          const left = handshake.startedAt + handshakeMs(handshake, this.spec) - this.host.now();
+          if (left > 0) {
+            this.cancelTimer(timeout);
+            this.connectTimer = null;
+            this.handshakeHold = { handshake, release: open, timer: this.later(left, open) };
+            return;
+          }
+        }
+        open();
       },
       (err: Error) => {
         if (this.state !== "connecting") return;

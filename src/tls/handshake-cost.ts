@@ -18,13 +18,15 @@ export interface TlsHandshake {
   /** handshake bytes from the client, and to it */
   fromClient: number;
   toClient: number;
+  /** the server spoke first (mysql's greeting, which crossed no link either): one more trip down */
+  greeting: boolean;
 }
 
 /** The handshake a finished client-side TLS socket went through. `asked`: the protocol asked first (postgres' SSLRequest). */
-export function handshakeOf(tls: TLSSocket, raw: Socket, startedAt: number, asked: boolean): TlsHandshake {
+export function handshakeOf(tls: TLSSocket, raw: Socket, startedAt: number, asked: boolean, greeting = false): TlsHandshake {
   const tls13 = tls.getProtocol() === "TLSv1.3";
   const rounds = (tls13 || tls.isSessionReused() ? 1 : 2) + (asked ? 1 : 0);
-  return { startedAt, rounds, fromClient: raw.bytesRead, toClient: raw.bytesWritten };
+  return { startedAt, rounds, fromClient: raw.bytesRead, toClient: raw.bytesWritten, greeting };
 }
 
 function serializationMs(bytes: number, d: DirectionSpec | null | undefined): number {
@@ -35,5 +37,6 @@ function serializationMs(bytes: number, d: DirectionSpec | null | undefined): nu
 export function handshakeMs(h: TlsHandshake, spec: ImpairmentSpec | null): number {
   if (spec === null) return 0;
   const roundTrip = (spec.up?.delay ?? 0) + (spec.down?.delay ?? 0);
-  return h.rounds * roundTrip + serializationMs(h.fromClient, spec.up) + serializationMs(h.toClient, spec.down);
+  const greeting = h.greeting ? (spec.down?.delay ?? 0) : 0;
+  return h.rounds * roundTrip + greeting + serializationMs(h.fromClient, spec.up) + serializationMs(h.toClient, spec.down);
 }

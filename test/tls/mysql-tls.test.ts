@@ -245,6 +245,25 @@ describe("mysql over TLS (CLI agent, a second mariadbd with TLS)", () => {
     }
   });
 
+  test("client side over a link: the greeting and the TLS handshake take their trips on it, as through a real path", async () => {
+    const ca = await readFile(agentCa, "utf8");
+    await agent.ctl.apply("cl", undefined, { spec: { up: { delay: "150ms" }, down: { delay: "150ms" } } });
+    try {
+      const started = performance.now();
+      const c = await connect("cl", { database: "test", ssl: { ca } });
+      await c.query("SELECT 1");
+      const ms = performance.now() - started;
+      // a real 300 ms path: greeting down (150), SSLRequest and ClientHello up, the server's
+      // flight down (300), Finished and the handshake response up, OK down (300), the query's
+      // round trip (300): 1050 ms. Had the greeting and handshake crossed no link: 600 ms
+      assert.ok(ms >= 1000, `connect and SELECT 1 took ${ms.toFixed(0)} ms over a 300 ms round trip`);
+      assert.ok(ms < 6000, `connect and SELECT 1 took ${ms.toFixed(0)} ms`);
+      c.destroy();
+    } finally {
+      await agent.ctl.clear("cl");
+    }
+  });
+
   test("client side: the MariaDB CLI with --ssl-ca --ssl-verify-server-cert gets ERROR 1213; without the CA, a certificate error", async () => {
     const port = String(agent.port("cl"));
     const verified = ["-P", port, "-u", "root", "--ssl", `--ssl-ca=${agentCa}`, "--ssl-verify-server-cert", "test"];
