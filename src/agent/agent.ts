@@ -190,10 +190,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Checks and loads a proxy's tls param (its CA made if needed); field errors name params.tls... */
   private async proxyTls(name: string, protocol: ProtocolName, value: unknown, baseDir: string | undefined, proxy: () => Proxy | undefined): Promise<ProxyTls | null> {
     if (value === undefined || value === null) return null;
-    const unsupported = tlsUnsupported(protocol);
-    if (unsupported !== null) throw invalidParams([{ path: "params.tls", message: `proxy ${name}: ${unsupported}` }]);
     const checked = checkTlsSpec(value, "params.tls");
     if (checked.spec === null) throw invalidParams(checked.errors.map((e) => ({ ...e, message: `proxy ${name}: ${e.message}` })));
+    const refused = tlsUnsupported(protocol, { client: checked.spec.client != null, upstream: checked.spec.upstream != null });
+    if (refused !== null) throw invalidParams([{ path: `params.tls.${refused.side}`, message: `proxy ${name}: ${refused.side} side: ${refused.why}` }]);
     let loaded;
     try {
       loaded = await loadTls(checked.spec, "params.tls", baseDir);

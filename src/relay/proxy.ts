@@ -160,7 +160,7 @@ export class Proxy extends EventEmitter {
     this.udpMaxFlows = opts.udpMaxFlows ?? DEFAULT_MAX_FLOWS;
     this.onRequestDuration = opts.onRequestDuration;
     this.tlsSetting = opts.tls ?? null;
-    if (this.tlsSetting !== null) this.checkTls(this.protocolName);
+    if (this.tlsSetting !== null) this.checkTls(this.protocolName, this.tlsSetting);
     this.setProtocol(opts.protocol ?? "tcp");
     this.listenAddr = mustParse("listen", opts.listen);
     this.upstreamAddr = mustParse("upstream", opts.upstream);
@@ -286,13 +286,15 @@ export class Proxy extends EventEmitter {
 
   /** Sets (or removes) TLS; new connections take it, live ones keep theirs. */
   setTls(tls: ProxyTls | null): void {
-    if (tls !== null) this.checkTls(this.protocolName);
+    if (tls !== null) this.checkTls(this.protocolName, tls);
     this.tlsSetting = tls;
   }
 
-  private checkTls(protocol: ProtocolName): void {
-    const why = tlsUnsupported(protocol);
-    if (why !== null) throw new ProxyError(`tls: proxy ${this.name}: ${why}`, "EINVAL", [{ path: "tls", message: `proxy ${this.name}: ${why}` }]);
+  private checkTls(protocol: ProtocolName, tls: ProxyTls): void {
+    const refused = tlsUnsupported(protocol, { client: tls.loaded.client !== null, upstream: tls.loaded.upstream !== null });
+    if (refused === null) return;
+    const message = `proxy ${this.name}: ${refused.side} side: ${refused.why}`;
+    throw new ProxyError(`tls.${refused.side}: ${message}`, "EINVAL", [{ path: `tls.${refused.side}`, message }]);
   }
 
   get protocol(): ProtocolName {
@@ -315,7 +317,7 @@ export class Proxy extends EventEmitter {
     const module = protocolModule(protocol);
     if (module === undefined) throw new ProxyError(`protocol: ${protocol} is not built into this agent yet`, "EINVAL");
     const engine = this.compileRules(module, protocol, this.current?.spec.requests ?? []);
-    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol);
+    if (this.tlsSetting !== undefined && this.tlsSetting !== null) this.checkTls(protocol, this.tlsSetting);
     this.protocolName = protocol;
     this.module = module;
     this.engine = engine;

@@ -13,12 +13,33 @@ const NEGOTIATIONS: Partial<Record<ProtocolName, TlsNegotiation>> = {
   grpc: { alpn: ["h2"] },
 };
 
-/** Protocols whose way to TLS this agent does not speak yet, with what to do instead (none now). */
-const NOT_YET: Partial<Record<ProtocolName, string>> = {};
+/** The sides of a proxy that ask for TLS. */
+export interface TlsSides {
+  client: boolean;
+  upstream: boolean;
+}
 
-/** Why `protocol` cannot have TLS on a proxy, or null. */
-export function tlsUnsupported(protocol: ProtocolName): string | null {
-  return NOT_YET[protocol] ?? null;
+/** Sides of TLS a protocol cannot have, with why (datagram protocols: TLS needs a stream). */
+const REFUSED: Partial<Record<ProtocolName, Partial<Record<keyof TlsSides, string>>>> = {
+  udp: {
+    client: "a udp proxy carries datagrams and TLS needs a stream (DTLS is not supported)",
+    upstream: "a udp proxy carries datagrams and TLS needs a stream (DTLS is not supported)",
+  },
+  dns: {
+    upstream:
+      "a dns proxy sends its clients' UDP queries to the upstream as datagrams, so it cannot speak DNS over TLS to it (tls.client works: DNS over TLS on the proxy's TCP side)",
+  },
+};
+
+/** Why `protocol` cannot have TLS on the given sides (the first refused side and why), or null. */
+export function tlsUnsupported(protocol: ProtocolName, sides: TlsSides): { side: keyof TlsSides; why: string } | null {
+  const refused = REFUSED[protocol];
+  if (refused === undefined) return null;
+  for (const side of ["client", "upstream"] as const) {
+    const why = refused[side];
+    if (sides[side] && why !== undefined) return { side, why };
+  }
+  return null;
 }
 
 export function tlsNegotiation(protocol: ProtocolName): TlsNegotiation {
