@@ -114,8 +114,7 @@ interface Unsigned {
 }
 
 function signCertificate(u: Unsigned, signer: KeyObject): string {
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f; // a positive INTEGER
+  const serial = serialNumber(randomBytes(16));
   const algorithm = new AlgorithmIdentifier({ algorithm: ECDSA_SHA256 });
   const tbs = new TBSCertificate({
     version: Version.v3,
@@ -132,6 +131,17 @@ function signCertificate(u: Unsigned, signer: KeyObject): string {
   const signature = sign("sha256", tbsDer, signer);
   const der = Buffer.from(AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: toArrayBuffer(signature) })));
   return toPem(der, "CERTIFICATE");
+}
+
+/**
+ * A certificate's serial from random bytes, as DER wants it: a positive INTEGER in its shortest
+ * form. The top byte is kept in 0x40-0x7f: a 0 there (1 time in 128 with only the sign bit
+ * cleared) made the encoding padded, and OpenSSL refused such a leaf (illegal padding).
+ */
+export function serialNumber(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
+  return serial;
 }
 
 function nameOf(commonName: string, organization?: string): Name {
