@@ -1,6 +1,7 @@
 // `netimpair agent`: load the config, start, print the control URL, stop cleanly on SIGTERM/SIGINT.
 import { loadAgentConfig, type AgentFlags } from "./config.js";
 import { startAgent, toStartProxies } from "./start.js";
+import type { ProxyTlsSpec } from "../control/protocol.js";
 
 export type { AgentFlags };
 
@@ -26,7 +27,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   });
   const proxies = running.agent
     .listProxies()
-    .map((p) => `${p.name} ${p.listen} -> ${p.upstream}${p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}`)
+    .map((p) => `${p.name} ${p.listen} -> ${p.upstream}${p.protocol !== "tcp" ? ` [${p.protocol}]` : ""}${tlsSides(p.tls)}`)
     .join(", ");
   process.stderr.write(`netimpair agent ${running.agent.version} control ${running.url}${proxies ? ` proxies: ${proxies}` : ""}\n`);
   // a profile file that did not load is skipped, not fatal: say so where a person looks
@@ -54,4 +55,10 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
   });
+}
+
+/** " tls(client)", " tls(upstream)", " tls(both)" on the ready line, as status marks a proxy. */
+function tlsSides(tls: ProxyTlsSpec | undefined): string {
+  if (tls === undefined) return "";
+  return ` tls(${tls.client !== undefined && tls.upstream !== undefined ? "both" : tls.client !== undefined ? "client" : "upstream"})`;
 }

@@ -79,14 +79,15 @@ test("netimpair agent: bad flags and config exit 2 naming the flag and value", a
   }
 });
 
-test("the agent's ready line names each proxy's protocol where it is not plain tcp, as status does", async () => {
-  const agent = await startCliAgent(["--proxy", "plain=127.0.0.1:0,127.0.0.1:6379", "--proxy", "cache=127.0.0.1:0,127.0.0.1:6379,redis"]);
+test("the agent's ready line names each proxy's protocol where it is not plain tcp, and its TLS sides, as status does", async () => {
+  const agent = await startCliAgent(["--proxy", "plain=127.0.0.1:0,127.0.0.1:6379", "--proxy", "cache=127.0.0.1:0,127.0.0.1:6379,redis", "--proxy", "secure=127.0.0.1:0,127.0.0.1:6379,redis", "--proxy-tls", "secure=client:auto"]);
   try {
     const line = agent.stderr().split("\n").find((l) => l.includes(" control ws://"));
     assert.ok(line, agent.stderr());
     assert.match(line, /plain 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379(,|$)/);
-    assert.match(line, /cache 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379 \[redis\]/);
-    assert.ok(agent.port("cache") > 0 && agent.port("plain") > 0, "both ports still read from the line");
+    assert.match(line, /cache 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379 \[redis\](,|$)/);
+    assert.match(line, /secure 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:6379 \[redis\] tls\(client\)(,|$)/);
+    assert.ok(agent.port("cache") > 0 && agent.port("plain") > 0 && agent.port("secure") > 0, "every port still read from the line");
   } finally {
     await agent.stop();
   }
