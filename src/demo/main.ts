@@ -8,6 +8,7 @@ import { startMeasureUpstream } from "./upstream.js";
 import { openClient, pingMs, downloadBps, uploadBps } from "./measure.js";
 import { expectedRtt } from "./expected.js";
 import { measureSharing } from "./sharing.js";
+import { demoKind } from "./profile-kind.js";
 import { performance } from "node:perf_hooks";
 
 /** How long each bandwidth measurement should take, in seconds. */
@@ -133,15 +134,23 @@ async function main(): Promise<void> {
     const linkRows: Row[] = [];
     const faultRows: string[][] = [];
     const requestProfiles: string[] = [];
+    const datagramProfiles: string[] = [];
     for (const name of names) {
       const profile = await ctl.profile(name);
       const spec = profile.spec;
-      // request-fault profiles act on a protocol's requests: the demo's proxy is plain TCP
-      if (spec.requests.length > 0) {
-        requestProfiles.push(name);
+      // request-fault profiles act on a protocol's requests, datagram ones on a udp or dns
+      // proxy: the demo's proxy is plain TCP
+      const kind = demoKind(spec);
+      if (kind !== "link") {
+        (kind === "request" ? requestProfiles : datagramProfiles).push(name);
         continue;
       }
-      await ctl.apply("demo", name);
+      const applied = await ctl.apply("demo", name).catch((e: Error) => e);
+      if (applied instanceof Error) {
+        // one profile the agent refuses is told in its row; the others are still measured
+        linkRows.push({ profile: name, cells: [`not applied: ${applied.message}`] });
+        continue;
+      }
       if (process.stdout.isTTY) process.stdout.write(`  measuring ${name}...\r`);
       const connectionFault = spec.halfOpen !== null || spec.connect !== null || spec.reset !== null || spec.stall !== null;
       if (spec.halfOpen !== null || spec.connect?.refuse) {
@@ -169,6 +178,9 @@ async function main(): Promise<void> {
     }
     if (requestProfiles.length > 0) {
       console.log(`\nRequest-fault profiles, not measured here (they need a proxy that says its protocol, see docs/request-faults.md): ${requestProfiles.join(", ")}`);
+    }
+    if (datagramProfiles.length > 0) {
+      console.log(`Datagram profiles, not measured here (they need a udp or dns proxy, see docs/dns-and-udp.md): ${datagramProfiles.join(", ")}`);
     }
     console.log("\nBandwidth is timed from the first byte to the last (the delay is not counted against it);");
     console.log(`RTT compares medians with medians: the set value is the link model's median round trip of a 64-byte ping`);
