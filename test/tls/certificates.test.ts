@@ -16,12 +16,12 @@ test("a serial is a positive INTEGER in its shortest form whatever the random by
   }
 });
 
-test("a thousand leaves and CAs all parse (OpenSSL refused about 1 in 128 before)", () => {
+test("four hundred leaves and CAs all parse (OpenSSL refused about 1 in 256 before)", () => {
   const notBefore = new Date(Date.now() - 3600_000);
   const notAfter = new Date(Date.now() + 86_400_000);
   const ca = createCa("netimpair test CA", notBefore, notAfter);
   const refused: string[] = [];
-  for (let i = 0; i < 1000; i++) {
+  for (let i = 0; i < 400; i++) {
     const leaf = i % 10 === 0 ? createCa(`ca ${i}`, notBefore, notAfter) : issue(ca, { names: ["localhost", "127.0.0.1"], notBefore, notAfter });
     try {
       const parsed = new X509Certificate(leaf.cert);
