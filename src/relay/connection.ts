@@ -24,6 +24,7 @@ import type { HostPort } from "./address.js";
 import { SocketReader } from "./reader.js";
 import { adoptAccepted } from "./adopt.js";
 import type { ProtocolStream, RelayPath } from "../requests/protocol.js";
+import { AnswerGate, answerTripMs } from "./answer-gate.js";
 import type { ServerFirstResult } from "../tls/negotiation.js";
 import { HeldRequests } from "../requests/holds.js";
 import { handshakeMs, handshakeOf, type TlsHandshake } from "../tls/handshake-cost.js";
@@ -142,6 +143,23 @@ export class Connection {
   requestsOff: string | null = null;
   /** requests its `delay` rules hold (let go early when a change takes the rule away) */
   readonly held = new HeldRequests();
+  /** answers the agent made, waiting out their request's trip up the link, and what follows them */
+  private readonly gate = new AnswerGate({
+    deliver: (buf) => this.relay("down", buf),
+    drained: () => this.updateFlow("down"),
+    emptied: () => {
+      if (!this.finWaiting) return;
+      this.finWaiting = false;
+      const link = this.links.down;
+      if (link === null || link.idle) this.forwardFin("down");
+      // else the link's onIdle forwards it
+    },
+    now: () => this.host.now(),
+    later: (ms, fn) => this.later(ms, fn),
+    cancel: (t) => this.cancelTimer(t),
+  });
+  /** the client's FIN, held while the gate holds bytes for it */
+  private finWaiting = false;
   /** request faults injected on this connection, in order */
   readonly requestFaults: string[] = [];
 
@@ -199,7 +217,8 @@ export class Connection {
   /** Where a request layer sends bytes and asks for ends and flow. */
   private readonly path: RelayPath = {
     toUpstream: (buf) => this.relay("up", buf),
-    toClient: (buf) => this.relay("down", buf),
+    toClient: (buf) => this.gate.pass(buf),
+    answerClient: (buf, requestBytes) => this.gate.answer(buf, answerTripMs(this.spec?.up, requestBytes)),
     resumeClient: () => this.updateFlow("up"),
     reset: () => this.reset(),
     close: () => this.endBoth(),
@@ -280,6 +299,8 @@ export class Connection {
     }
     this.setLink("up", spec, stall);
     this.setLink("down", spec, stall);
+    // answers waiting out a trip the link no longer has (clear, panic, a ttl) go now
+    if (answerTripMs(spec?.up, 0) <= 0) this.gate.release();
 
     let releaseDial = false;
     if (this.state === "connecting" && this.upstream === null) {
@@ -647,6 +668,11 @@ export class Connection {
 
   private forwardFin(dir: Direction): void {
     if (this.finSent[dir]) return;
+    if (dir === "down" && this.gate.holding) {
+      // an answer the agent made still waits out its trip: the FIN follows it
+      this.finWaiting = true;
+      return;
+    }
     this.finSent[dir] = true;
     const send = (): void => {
       this.finTimers[dir] = null;
@@ -836,6 +862,7 @@ export class Connection {
     this.state = "closed";
     this.requests?.close();
     this.held.clear();
+    this.gate.clear();
     this.disarmFaults();
     this.closeLinks();
     this.halfOpenState?.cancel();

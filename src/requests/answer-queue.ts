@@ -12,6 +12,11 @@ export interface Entry {
   relay: boolean;
   /** sent to the client once its server units are done */
   answer: Buffer | null;
+  /**
+   * Set when the answer stands for a server's answer to a request that never went up (a
+   * rule's fail): the request's size, so the answer waits out the request's trip up the link.
+   */
+  madeFor?: number;
   then: Then;
   /** when its request went upstream (for request_duration_seconds); null = not measured */
   sentAt: number | null;
@@ -41,6 +46,8 @@ export interface Trace {
 
 export interface QueueSink {
   toClient(buf: Buffer): boolean;
+  /** an answer made in the server's place for a request of `requestBytes` that never went up */
+  answerClient(buf: Buffer, requestBytes: number): boolean;
   reset(): void;
   close(): void;
   answered(seconds: number, count: number): void;
@@ -129,6 +136,11 @@ export class AnswerQueue {
     }
   }
 
+  /** An entry's injected answer, made in the server's place or appended to the server's. */
+  private send(e: Entry): boolean {
+    return e.madeFor !== undefined ? this.sink.answerClient(e.answer!, e.madeFor) : this.sink.toClient(e.answer!);
+  }
+
   /** Sends every finished entry at the head. */
   private flush(): boolean {
     let ok = true;
@@ -136,7 +148,7 @@ export class AnswerQueue {
       const e = this.entries.shift()!;
       if (!isPlain(e)) this.special--;
       if (e.sentAt !== null && e.relay && e.each !== true) this.sink.answered((this.sink.now() - e.sentAt) / 1000, 1);
-      if (e.answer !== null) ok = this.sink.toClient(e.answer) && ok;
+      if (e.answer !== null) ok = this.send(e) && ok;
       if (e.then === "reset") {
         this.ended = true;
         this.sink.reset();
@@ -154,7 +166,7 @@ export class AnswerQueue {
    */
   abandon(): boolean {
     let ok = true;
-    for (const e of this.entries) if (e.answer !== null && !this.ended) ok = this.sink.toClient(e.answer) && ok;
+    for (const e of this.entries) if (e.answer !== null && !this.ended) ok = this.send(e) && ok;
     this.clear();
     return ok;
   }

@@ -10,6 +10,8 @@ export interface DatagramPath {
   toUpstream(buf: Buffer): void;
   /** through the down link to the client */
   toClient(buf: Buffer): void;
+  /** an answer made in the server's place for a query of `requestBytes` that never went up: after its trip up the link, then the down link */
+  answerClient(buf: Buffer, requestBytes: number): void;
   /** runs `fn` after `ms` unless the flow closes first */
   later(ms: number, fn: () => void): void;
   /** counts a datagram the handler dropped on purpose (a `lose` rule's answer) */

@@ -135,6 +135,7 @@ export class FramedStream<F> implements ProtocolStream {
   ) {
     this.queue = new AnswerQueue({
       toClient: (b) => ctx.path.toClient(b),
+      answerClient: (b, n) => ctx.path.answerClient(b, n),
       reset: () => ctx.path.reset(),
       close: () => ctx.path.close(),
       answered: (s, n) => ctx.answered(s, n),
@@ -358,7 +359,7 @@ export class FramedStream<F> implements ProtocolStream {
             this.queue.push({ awaiting: units, relay: effect.answer === undefined, answer: effect.answer ?? null, then, sentAt: null });
             ok = this.ctx.path.toUpstream(effect.substitute) && ok;
           } else {
-            ok = this.queue.push({ awaiting: 0, relay: false, answer: effect.answer ?? null, then, sentAt: null }) && ok;
+            ok = this.queue.push({ awaiting: 0, relay: false, answer: effect.answer ?? null, then, sentAt: null, madeFor: p.buf.length }) && ok;
           }
           break;
         }

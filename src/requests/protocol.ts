@@ -67,6 +67,12 @@ export interface RelayPath {
   toUpstream(buf: Buffer): boolean;
   /** bytes toward the client (through the down link) */
   toClient(buf: Buffer): boolean;
+  /**
+   * An answer the agent made in the server's place for a request of `requestBytes` that never
+   * went up: it reaches the client after the request's trip up the link, then the down link, as
+   * the server's would (bytes for the client after it wait behind it).
+   */
+  answerClient(buf: Buffer, requestBytes: number): boolean;
   /** the layer can take client bytes again after fromClient returned false */
   resumeClient(): void;
   /** a RST both ways now */

@@ -2,7 +2,8 @@
 // TCP request is. A query no rule takes (and anything that is not a query) goes to the server
 // byte for byte, and the server's answer comes back byte for byte. `lose: response` sends the
 // query on and drops the answer with its id; `delay` holds the query; `fail`, `answer` and
-// `truncate` answer in the server's place through the flow's down link.
+// `truncate` answer in the server's place, after the query's trip up the link, through the
+// flow's down link.
 import type { Decision, RequestInfo, RequestOutcome } from "../../requests/protocol.js";
 import type { DatagramHandler, DatagramPath } from "../../requests/datagram.js";
 import { buildReply, messageId, parseQuery, type DnsReply } from "./message.js";
@@ -33,7 +34,7 @@ export function dnsDatagrams(flow: DatagramPath, rules: DatagramRules, now: () =
           return flow.toUpstream(buf);
         case "fail":
           rules.injected("failed", d.rule, query.info.label);
-          return flow.toClient(buildReply(query, d.fail));
+          return flow.answerClient(buildReply(query, d.fail), buf.length);
         case "delay":
           rules.injected("delayed", d.rule, query.info.label);
           return flow.later(d.ms, () => flow.toUpstream(buf));

@@ -70,6 +70,8 @@ export interface Http1Host {
   toUpstream(buf: Buffer): boolean;
   /** bytes to the client; false = full (wait for clientDrained) */
   toClient(buf: Buffer): boolean;
+  /** an answer made in the server's place for a request of `requestBytes` that never went up (after its trip up the link) */
+  answerClient(buf: Buffer, requestBytes: number): boolean;
   /** RST both sockets now */
   resetConnection(reason: string): void;
   /** both sides end once written bytes have left (a truncated answer) */
@@ -96,6 +98,8 @@ interface Pending {
   outcome: Http1Outcome;
   /** injected answer bytes; null = the server answers */
   answer: Buffer | null;
+  /** a rule's answer in the server's place: its request head's size (the trip it did not take up the link) */
+  madeFor?: number;
   /** ms the request went upstream (performance.now), for the answer time */
   sentAt: number;
   upgrade: boolean;
@@ -337,6 +341,7 @@ export class Http1Exchange {
         const expectsContinue = hasBody && (headerValue(head.headers, "expect") ?? "").toLowerCase() === "100-continue";
         pending.outcome = decision.outcome ?? "failed";
         pending.answer = encodeAnswer(decision.failure, { head: head.method === "HEAD", expectsContinue, closes: closes(head) });
+        pending.madeFor = bytes.length;
         this.answeredSelf = true;
         this.upBody = "drop";
         this.queue.push(pending);
@@ -391,6 +396,12 @@ export class Http1Exchange {
     // 100-continue sends no body until it hears)
     while (this.queue.length > 0 && this.queue[0]!.answer !== null) {
       const p = this.queue.shift()!;
+      if (p.madeFor !== undefined) {
+        // it waits out its request's trip up the link; what was gathered before it goes first
+        this.flushDown();
+        if (!this.host.answerClient(p.answer!, p.madeFor)) this.downBlocked = true;
+        continue;
+      }
       this.down.add(p.answer!);
       any = true;
     }

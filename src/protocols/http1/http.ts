@@ -122,6 +122,7 @@ function openHttp(ctx: StreamContext<HttpFailure>): ProtocolStream {
     },
     toUpstream: (b) => path.toUpstream(b),
     toClient: (b) => path.toClient(b),
+    answerClient: (b, n) => path.answerClient(b, n),
     endUpstream: () => path.endUpstream(),
     endClient: () => path.endClient(),
     resetConnection: () => path.reset(),

@@ -3,7 +3,7 @@
 // link per direction. A protocol handler (dns) may sit between the client and the up link.
 import dgram, { type Socket } from "node:dgram";
 import net from "node:net";
-import type { ImpairmentSpec } from "../../profiles/types.js";
+import type { DirectionSpec, ImpairmentSpec } from "../../profiles/types.js";
 import { cleanDirection } from "../../profiles/types.js";
 import type { Now, Random } from "../../clock.js";
 import { StallSchedule } from "../../faults/stall.js";
@@ -13,6 +13,7 @@ import { DatagramLink, type DropCause } from "./datagram-link.js";
 import type { DepartureClock } from "./departure-clock.js";
 import type { Direction } from "../../faults/limit.js";
 import type { DatagramHandler, DatagramPath } from "../../requests/datagram.js";
+import { answerTripMs } from "../answer-gate.js";
 
 export type { DatagramHandler } from "../../requests/datagram.js";
 
@@ -56,6 +57,8 @@ export class UdpFlow implements DatagramPath {
   private corrupt = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** the up direction as applied (an answer made in the server's place waits out its trip) */
+  private upSpec: DirectionSpec | null = null;
 
   constructor(
     readonly id: string,
@@ -112,6 +115,7 @@ export class UdpFlow implements DatagramPath {
       this.host.stalled(this, spec.stall.duration);
     }
     this.corrupt = spec?.corrupt?.probability ?? 0;
+    this.upSpec = spec?.up ?? null;
     for (const dir of ["up", "down"] as const) {
       const d = spec === null ? cleanDirection() : spec[dir];
       const clock = spec === null ? null : this.host.clockFor(dir, spec, this.clientAddress);
@@ -142,6 +146,13 @@ export class UdpFlow implements DatagramPath {
 
   toClient(buf: Buffer): void {
     this.down.push(buf);
+  }
+
+  answerClient(buf: Buffer, requestBytes: number): void {
+    // the query never went up: its answer waits out the trip it would have taken
+    const ms = answerTripMs(this.upSpec, requestBytes);
+    if (ms <= 0) this.toClient(buf);
+    else this.later(ms, () => this.toClient(buf));
   }
 
   later(ms: number, fn: () => void): void {
