@@ -349,7 +349,8 @@ export class H2Splice {
     if (c.watched !== null) c.watched.data(payloadOf(f));
     if (c.upstreamId !== 0) this.uSide.passAs(f, c.upstreamId);
     else if (c.state === "held") {
-      c.held.push({ data: f.buf.subarray(f.start + FRAME_HEADER, f.end), flags: f.flags, flowBytes: f.length });
+      // a copy: a view would keep the whole read buffer while the call waits
+      c.held.push({ data: Buffer.from(f.buf.subarray(f.start + FRAME_HEADER, f.end)), flags: f.flags, flowBytes: f.length });
       c.heldBytes += f.length;
     } else if (f.length > 0) {
       // answered here: dropped, both windows given back (the stream's while the client may send more)
