@@ -204,7 +204,8 @@ export class H2Splice {
       buf = buf.subarray(n);
     }
     try {
-      if (buf.length > 0) this.cSide.reader.push(buf, (f) => this.clientFrame(f));
+      // (once the connection is reset, the rest of the read is not looked at)
+      if (buf.length > 0) this.cSide.reader.push(buf, (f) => this.dead || this.clientFrame(f));
     } catch (e) {
       return this.fail("client", e);
     }
@@ -214,7 +215,7 @@ export class H2Splice {
   fromUpstream(chunk: Buffer): boolean {
     if (this.dead) return true;
     try {
-      this.uSide.reader.push(chunk, (f) => this.upstreamFrame(f));
+      this.uSide.reader.push(chunk, (f) => this.dead || this.upstreamFrame(f));
     } catch (e) {
       return this.fail("upstream", e);
     }
