@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { startProxyRig, type ProxyRig } from "./rig.js";
 
 const ECHO = "/splice.S/Echo";
+const UPLOAD = "/splice.S/Upload";
 const id = (b: Buffer): Buffer => b;
 
 interface Echoed {
@@ -24,11 +25,14 @@ describe("gRPC through the splice: HPACK kept in step around calls the agent ans
   let client: grpc.Client;
   /** metadata of every call the server handled */
   const handled: Echoed[] = [];
+  /** uploads the server saw begin */
+  let uploads = 0;
 
   before(async () => {
     server = new grpc.Server();
     const service: grpc.ServiceDefinition = {
       Echo: { path: ECHO, requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
+      Upload: { path: UPLOAD, requestStream: true, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id },
     };
     server.addService(service, {
       Echo: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
@@ -40,6 +44,13 @@ describe("gRPC through the splice: HPACK kept in step around calls the agent ans
         md.set("x-answer", `answer-${e.body}`);
         c.sendMetadata(md);
         cb(null, Buffer.from(JSON.stringify(e)));
+      },
+      Upload: (c: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        uploads++;
+        let n = 0;
+        c.on("data", (b: Buffer) => (n += b.length));
+        c.on("end", () => cb(null, Buffer.from(String(n))));
+        c.on("error", () => {});
       },
     });
     const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
@@ -135,5 +146,36 @@ describe("gRPC through the splice: HPACK kept in step around calls the agent ans
     // with no rule, the same channel goes on (ids mapped since the held calls went upstream later)
     const r = await echo({ "x-tenant": "after" }, "after");
     assert.equal(r.echoed.tenant, "after");
+  });
+
+  test("DATA the agent drops (held calls the client cancels) comes back to the client's window: a large upload follows on the same channel", async () => {
+    await rig.apply(undefined, { spec: { requests: [{ match: { metadata: { "x-hold": "yes" } }, delay: "5s" }] } });
+    const uploadsBefore = uploads;
+    try {
+      // 6 uploads of 60 KB each held, then cancelled: 360 KB the upstream never sees, more than any window
+      for (let i = 0; i < 6; i++) {
+        const meta = new grpc.Metadata();
+        meta.set("x-hold", "yes");
+        const done = new Promise<grpc.ServiceError | null>((res) => {
+          const call = client.makeClientStreamRequest(UPLOAD, id, id, meta, { deadline: Date.now() + 10_000 }, (e) => res(e));
+          for (let k = 0; k < 6; k++) call.write(Buffer.alloc(10_000, k));
+          setTimeout(() => call.cancel(), 200);
+        });
+        assert.equal((await done)?.code, grpc.status.CANCELLED);
+      }
+      // then 400 KB through the same connection, not held: it completes only if the windows came back
+      const meta = new grpc.Metadata();
+      const started = performance.now();
+      const got = await new Promise<string>((res, rej) => {
+        const call = client.makeClientStreamRequest(UPLOAD, id, id, meta, { deadline: Date.now() + 5_000 }, (e, r) => (e ? rej(e) : res(r!.toString())));
+        for (let k = 0; k < 40; k++) call.write(Buffer.alloc(10_000, k));
+        call.end();
+      });
+      assert.equal(got, "400000");
+      assert.ok(performance.now() - started < 4_000);
+      assert.equal(uploads - uploadsBefore, 1, "the cancelled uploads never reached the server");
+    } finally {
+      await rig.clear();
+    }
   });
 });
