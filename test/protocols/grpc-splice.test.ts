@@ -5,8 +5,38 @@
 // every header right. @grpc/grpc-js on one channel (node's encoder indexes new metadata).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
+import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { startProxyRig, type ProxyRig } from "./rig.js";
+
+/** A small deterministic generator, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x / 0x80000000;
+  };
+}
+
+/** Frames of random types, flags, streams and payloads (HEADERS blocks partly valid HPACK). */
+function randomFrames(seed: number, n: number): Buffer {
+  const r = rng(seed);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const type = Math.floor(r() * 11);
+    const len = r() < 0.1 ? Math.floor(r() * 2000) : Math.floor(r() * 40);
+    const payload = Buffer.alloc(len);
+    for (let k = 0; k < len; k++) payload[k] = r() < 0.5 ? 0x80 + Math.floor(r() * 62) : Math.floor(r() * 256);
+    const h = Buffer.alloc(9);
+    h.writeUIntBE(len, 0, 3);
+    h[3] = type;
+    h[4] = Math.floor(r() * 256);
+    h.writeUInt32BE(r() < 0.3 ? 0 : 1 + 2 * Math.floor(r() * 8), 5);
+    parts.push(h, payload);
+  }
+  return Buffer.concat(parts);
+}
 
 const ECHO = "/splice.S/Echo";
 const UPLOAD = "/splice.S/Upload";
@@ -177,5 +207,50 @@ describe("gRPC through the splice: HPACK kept in step around calls the agent ans
     } finally {
       await rig.clear();
     }
+  });
+
+  test("random frames from a client, and from a server, harm nothing else: the agent serves the next call", async () => {
+    const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+    const SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const send = async (port: number, bytes: Buffer): Promise<void> => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("error", () => {});
+      await once(s, "connect");
+      s.resume();
+      // in pieces of random sizes, as reads would cut them
+      const r = rng(bytes.length);
+      for (let i = 0; i < bytes.length; ) {
+        const n = 1 + Math.floor(r() * 300);
+        s.write(bytes.subarray(i, i + n));
+        i += n;
+      }
+      await Promise.race([once(s, "close"), new Promise((res) => setTimeout(res, 150))]);
+      s.destroy();
+    };
+    for (let seed = 1; seed <= 40; seed++) await send(rig.port, Buffer.concat([PREFACE, SETTINGS, randomFrames(seed, 60)]));
+    assert.equal((await echo({ "x-tenant": "after-fuzz" }, "ok")).echoed.tenant, "after-fuzz");
+
+    // a server that answers the client's preface with random frames
+    let seed = 100;
+    const hostile = net.createServer((s) => {
+      s.on("error", () => {});
+      s.write(Buffer.concat([SETTINGS, randomFrames(seed++, 60)]));
+      s.on("data", () => {});
+      setTimeout(() => s.destroy(), 150);
+    });
+    hostile.listen(0, "127.0.0.1");
+    await once(hostile, "listening");
+    const bad = await startProxyRig("rpc", `127.0.0.1:${(hostile.address() as net.AddressInfo).port}`, "grpc");
+    try {
+      for (let i = 0; i < 20; i++) {
+        const c = new grpc.Client(`127.0.0.1:${bad.port}`, grpc.credentials.createInsecure());
+        await new Promise<void>((res) => c.makeUnaryRequest(ECHO, id, id, Buffer.from("x"), { deadline: Date.now() + 500 }, () => res()));
+        c.close();
+      }
+    } finally {
+      await bad.close();
+      hostile.close();
+    }
+    assert.equal((await echo({ "x-tenant": "after-hostile-server" }, "ok")).echoed.tenant, "after-hostile-server");
   });
 });
