@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
+import http2 from "node:http2";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { startProxyRig, type ProxyRig } from "./rig.js";
@@ -252,5 +253,52 @@ describe("gRPC through the splice: HPACK kept in step around calls the agent ans
       hostile.close();
     }
     assert.equal((await echo({ "x-tenant": "after-hostile-server" }, "ok")).echoed.tenant, "after-hostile-server");
+  });
+});
+
+describe("HTTP/2 beyond gRPC through the splice", () => {
+  test("a server push (PUSH_PROMISE, the pushed stream) reaches the client, after a call a rule failed", async () => {
+    const server = http2.createServer();
+    server.on("stream", (s, h) => {
+      if (h[":path"] !== "/page") return s.respond({ ":status": 404 }, { endStream: true });
+      s.pushStream({ ":path": "/style.css" }, (err, push) => {
+        if (err) return;
+        push.respond({ ":status": 200, "x-pushed": "yes" });
+        push.end("body { }");
+      });
+      s.respond({ ":status": 200 });
+      s.end("page");
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const rig = await startProxyRig("h2", `127.0.0.1:${(server.address() as net.AddressInfo).port}`, "grpc");
+    const c = http2.connect(`http://127.0.0.1:${rig.port}`);
+    c.on("error", () => {});
+    try {
+      await rig.apply(undefined, { spec: { requests: [{ match: { method: "/ruled" }, fail: { status: "UNAVAILABLE" } }] } });
+      const ruled = c.request({ ":path": "/ruled", "x-new": "indexed" }, { endStream: true });
+      const [head] = (await once(ruled, "response")) as [http2.IncomingHttpHeaders];
+      assert.equal(head["grpc-status"], "14");
+      ruled.resume();
+      const pushed = new Promise<{ path: string; flag: string; body: string }>((resolve) => {
+        c.once("stream", (push: http2.ClientHttp2Stream, h: http2.IncomingHttpHeaders) => {
+          let body = "";
+          let flag = "";
+          push.on("push", (ph: http2.IncomingHttpHeaders) => (flag = String(ph["x-pushed"])));
+          push.on("data", (d: Buffer) => (body += d.toString()));
+          push.on("end", () => resolve({ path: String(h[":path"]), flag, body }));
+        });
+      });
+      const page = c.request({ ":path": "/page", "x-new": "indexed" }, { endStream: true });
+      let body = "";
+      page.on("data", (d: Buffer) => (body += d.toString()));
+      await once(page, "end");
+      assert.equal(body, "page");
+      assert.deepEqual(await pushed, { path: "/style.css", flag: "yes", body: "body { }" });
+    } finally {
+      c.destroy();
+      await rig.close();
+      server.close();
+    }
   });
 });

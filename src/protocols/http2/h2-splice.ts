@@ -80,6 +80,8 @@ interface Block {
 /** Bounds per connection, whatever the peers do. */
 const MAX_BLOCK_BYTES = 256 * 1024;
 const MAX_LIVE_CALLS = 4096;
+/** what the agent may have for the client before the server's preface */
+const MAX_EARLY_BYTES = 256 * 1024;
 /** stream id mappings kept after their call ends, for frames still on their way */
 const CLOSED_MAPPINGS = 1024;
 
@@ -134,6 +136,13 @@ class Side {
     this.out.push(r.start === 0 && r.end === r.buf.length ? r.buf : r.buf.subarray(r.start, r.end));
   }
 
+  /** Bytes batched so far. */
+  pending(): number {
+    let n = this.run === null ? 0 : this.run.end - this.run.start;
+    for (const b of this.out) n += b.length;
+    return n;
+  }
+
   /** What is batched, as one buffer; null when nothing. */
   take(): Buffer | null {
     this.closeRun();
@@ -172,6 +181,8 @@ export class H2Splice {
   private onClientDemandFn: (() => void) | null = null;
   private onUpstreamDemandFn: (() => void) | null = null;
   private flushing = false;
+  /** the server sent its first frame (its SETTINGS): until then nothing the agent writes may reach the client */
+  private serverSpoke = false;
 
   constructor(
     private readonly host: SpliceHost,
@@ -206,6 +217,8 @@ export class H2Splice {
     try {
       // (once the connection is reset, the rest of the read is not looked at)
       if (buf.length > 0) this.cSide.reader.push(buf, (f) => this.dead || this.clientFrame(f));
+      // before the server's preface, what the agent has for the client waits, bounded
+      if (!this.serverSpoke && this.cSide.pending() > MAX_EARLY_BYTES) throw new FrameError("the server has not spoken and the client keeps asking", ENHANCE_YOUR_CALM);
     } catch (e) {
       return this.fail("client", e);
     }
@@ -272,6 +285,7 @@ export class H2Splice {
       case WINDOW_UPDATE:
         return this.clientWindowUpdate(f);
       case PRIORITY: {
+        if (f.stream % 2 === 0) return this.uSide.pass(f);
         const c = this.calls.get(f.stream);
         if (c !== undefined && c.upstreamId !== 0) this.uSide.passAs(f, c.upstreamId);
         return;
@@ -318,6 +332,8 @@ export class H2Splice {
       if (inc > 0) this.uSide.write(windowUpdate(0, inc));
       return;
     }
+    // the server's own streams (even: pushes) keep their ids
+    if (f.stream % 2 === 0) return this.uSide.pass(f);
     const c = this.calls.get(f.stream);
     if (c === undefined || c.upstreamId === 0) return;
     if (c.streamDebt === 0) return this.uSide.passAs(f, c.upstreamId);
@@ -329,6 +345,7 @@ export class H2Splice {
 
   private clientReset(f: Frame): void {
     if (f.length !== 4) throw new FrameError("RST_STREAM of " + f.length + " bytes", PROTOCOL_ERROR);
+    if (f.stream !== 0 && f.stream % 2 === 0) return this.uSide.pass(f);
     const c = this.calls.get(f.stream);
     if (c === undefined) return;
     this.resetBudget.take();
@@ -538,6 +555,14 @@ export class H2Splice {
 
   private upstreamFrame(f: Frame): void {
     const side = this.uSide;
+    if (!this.serverSpoke) {
+      // the server's preface (its SETTINGS) goes first: what the agent wrote the client before it waited
+      this.serverSpoke = true;
+      const early = this.cSide.take();
+      this.upstreamFrame(f);
+      if (early !== null) this.cSide.write(early);
+      return;
+    }
     if (side.block !== null && f.type !== CONTINUATION) throw new FrameError("a frame inside a header block", PROTOCOL_ERROR);
     switch (f.type) {
       case SETTINGS:
@@ -582,6 +607,8 @@ export class H2Splice {
 
   /** The client's id of an upstream stream; 0 when unknown and ids are mapped. */
   private toClientId(upstreamId: number): number {
+    // the server's own streams (even: pushes) keep their ids
+    if (upstreamId % 2 === 0) return upstreamId;
     const c = this.byUpstream.get(upstreamId);
     if (c !== undefined) return c.clientId;
     if (!this.remapped) return upstreamId;
@@ -754,7 +781,7 @@ export class H2Splice {
   /** Writes what both sides batched; false when `reader`'s peer should wait. */
   private flush(reader: Side): boolean {
     const toUp = this.uSide.take();
-    const toClient = this.cSide.take();
+    const toClient = this.serverSpoke ? this.cSide.take() : null;
     let ok = true;
     if (toUp !== null && !this.dead && !this.host.toUpstream(toUp)) {
       ok = false;
@@ -770,7 +797,7 @@ export class H2Splice {
 
   private flushAll(): void {
     const toUp = this.uSide.take();
-    const toClient = this.cSide.take();
+    const toClient = this.serverSpoke ? this.cSide.take() : null;
     if (this.dead) return;
     if (toUp !== null) this.host.toUpstream(toUp);
     if (toClient !== null) this.host.toClient(toClient);
