@@ -1,4 +1,4 @@
-// Request faults on a grpc proxy (protocol: grpc, HTTP/2 terminated on both sides) with
+// Request faults on a grpc proxy (protocol: grpc, HTTP/2 spliced by the agent) with
 // @grpc/grpc-js: unary, server streaming and bidi calls; the server counts what reaches it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -57,14 +57,14 @@ export function relayShaped(up: ClientHttp2Stream, stream: ServerHttp2Stream, fa
 }
 
 /** A message's 5-byte prefix and the message: uncompressed. */
-function framed(bytes: Buffer): Buffer {
+export function framed(bytes: Buffer): Buffer {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
 }
 
 /** Finds gRPC message boundaries in a stream of DATA bytes. */
-class MessageReader {
+export class MessageReader {
   /** complete messages seen */
   count = 0;
   private readonly header = Buffer.alloc(5);

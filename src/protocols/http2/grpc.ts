@@ -1,5 +1,6 @@
-// The grpc protocol module: HTTP/2 in cleartext terminated on both sides (grpc-exchange.ts,
-// h2-termination.ts), each call decided by the shared rule engine. Match fields: method (the
+// The grpc protocol module: HTTP/2 in cleartext spliced (grpc-exchange.ts, h2-splice.ts: the
+// agent reads every frame and header block, passes what it does not act on), each call decided
+// by the shared rule engine. Match fields: method (the
 // /package.Service/Method glob), metadata (key: glob). A `fail` is {status: name or 1..16,
 // message}: a trailers-only answer. `reset: stream` resets only the call's stream (RST_STREAM).
 import { constants } from "node:http2";

@@ -3,8 +3,9 @@
 // stream the client opens is decided on (forward, fail, delay, lose, reset) and, when forwarded,
 // re-opened upstream with the same headers; DATA, trailers and resets are relayed stream by
 // stream. Each side keeps its own HPACK tables and flow-control windows, so a stream answered,
-// held or dropped here leaves both connections consistent (a byte-level splice could not: a
-// dropped header block desynchronises HPACK for every later stream).
+// held or dropped here leaves both connections consistent. The older path, several times the
+// CPU per call: the grpc proxy splices instead (h2-splice.ts, which re-encodes header blocks once
+// a dropped one moved the HPACK table); NETIMPAIR_GRPC_TERMINATE=1 picks this one.
 import http2, {
   constants,
   type ClientHttp2Session,
