@@ -9,8 +9,7 @@
 //    rule and with 10 rules that never match; interleaved rounds, medians and their spread.
 //    `requests-http` runs only this part.
 // c. gRPC unary calls/s (grpc-js, 16 calls in flight on one channel) through a tcp proxy and a
-//    grpc proxy (HTTP/2 spliced: h2-splice.ts; NETIMPAIR_GRPC_TERMINATE=1 measures the older
-//    termination by node's http2 on both sides) holding a rule that never matches.
+//    grpc proxy (HTTP/2 spliced: h2-splice.ts) holding a rule that never matches.
 //    `requests-grpc` runs only this part. Goal (issue 27): >= 0.85x the tcp proxy's calls/s and
 //    <= 5x its agent CPU per call.
 // Goal: a protocol proxy with non-matching rules costs <= 10 % against the tcp proxy.
@@ -309,7 +308,7 @@ interface GrpcFigures {
 }
 
 const GRPC_TCP = "tcp proxy";
-const GRPC_PROXY = process.env.NETIMPAIR_GRPC_TERMINATE === "1" ? "grpc proxy (HTTP/2 terminated), non-matching rule" : "grpc proxy (HTTP/2 spliced), non-matching rule";
+const GRPC_PROXY = "grpc proxy (HTTP/2 spliced), non-matching rule";
 const GRPC_IN_FLIGHT = 16;
 
 async function grpcRates(seconds: number, rounds: number): Promise<GrpcFigures> {
@@ -394,7 +393,7 @@ async function grpcTable(ctx: BenchContext): Promise<void> {
     })),
     notes: [
       `${rounds} interleaved rounds x ${seconds} s per path; ratios per round against that round's tcp proxy`,
-      "client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of reading every frame and header block (NETIMPAIR_GRPC_TERMINATE=1: of terminating HTTP/2 on both sides)",
+      "client and server (grpc-js) in the bench process, the agent (CLI) in its own; the grpc row is the cost of reading every frame and header block",
       `goal (issue 27): grpc proxy >= 0.85x the tcp proxy's calls/s and <= 5x its agent CPU per call; here ${rateRatio.toFixed(2)}x and ${cpuRatio.toFixed(1)}x (${met ? "met" : "NOT met"})`,
     ],
   });

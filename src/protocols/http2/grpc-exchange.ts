@@ -1,25 +1,9 @@
 // One connection of a grpc proxy: the client's first bytes say what it speaks. The HTTP/2
 // connection preface starts the splice (h2-splice.ts: the agent frames HTTP/2 itself and passes
-// what it does not act on as it came); NETIMPAIR_GRPC_TERMINATE=1 picks the older termination
-// instead (h2-termination.ts: node's http2 on both sides, several times the CPU per call). TLS,
-// or anything else, passes through untouched with request faults off for this connection (said once).
-import { H2_PREFACE, H2Termination, type H2Call, type H2Decision, type H2Outcome, type H2Settle } from "./h2-termination.js";
+// what it does not act on as it came). TLS, or anything else, passes through untouched with
+// request faults off for this connection (said once).
+import { H2_PREFACE, type H2Call, type H2Decision, type H2Outcome, type H2Settle } from "./h2-call.js";
 import { H2Splice } from "./h2-splice.js";
-
-/** What carries HTTP/2 between the two sockets: the splice or the termination. */
-interface H2Engine {
-  fromClient(chunk: Buffer): boolean;
-  fromUpstream(chunk: Buffer): boolean;
-  onClientDemand(fn: () => void): void;
-  onUpstreamDemand(fn: () => void): void;
-  clientEnded(): void;
-  upstreamEnded(): void;
-  clientDrained(): void;
-  upstreamDrained(): void;
-  destroy(): void;
-}
-
-const TERMINATE = process.env.NETIMPAIR_GRPC_TERMINATE === "1";
 
 export interface GrpcHost {
   decide(call: H2Call): H2Decision;
@@ -46,7 +30,7 @@ export class GrpcExchange {
   private early: Buffer[] = [];
   private earlyBytes = 0;
   private sniffedBytes = 0;
-  private term: H2Engine | null = null;
+  private term: H2Splice | null = null;
   private passing = false;
   private dead = false;
   private clientEndedEarly = false;
@@ -55,8 +39,6 @@ export class GrpcExchange {
 
   constructor(
     private readonly host: GrpcHost,
-    /** HOST:PORT of the upstream (the default :authority of the upstream session) */
-    private readonly authority: string,
   ) {}
 
   onDemand(client: () => void, upstream: () => void): void {
@@ -148,7 +130,7 @@ export class GrpcExchange {
   }
 
   private start(): void {
-    this.term = TERMINATE ? this.terminate() : this.splice();
+    this.term = this.splice();
     this.term.onClientDemand(() => this.onClientDemand?.());
     this.term.onUpstreamDemand(() => this.onUpstreamDemand?.());
   }
@@ -172,27 +154,5 @@ export class GrpcExchange {
         if (!this.dead) host.close();
       },
     });
-  }
-
-  private terminate(): H2Termination {
-    const host = this.host;
-    return new H2Termination(
-      {
-        decide: (call) => host.decide(call),
-        toClient: { write: (b) => host.toClient(b), end: () => host.endClient() },
-        toUpstream: { write: (b) => host.toUpstream(b), end: () => host.endUpstream() },
-        resetConnection: (reason) => {
-          this.dead = true;
-          host.resetConnection(reason);
-        },
-        settled: (call, outcome, seconds, detail) => host.settled(call, outcome, seconds, detail),
-        identifying: () => host.identifying?.() === true,
-        broken: (side, reason) => host.broken(side, reason),
-        finished: () => {
-          if (!this.dead) host.close();
-        },
-      },
-      this.authority,
-    );
   }
 }

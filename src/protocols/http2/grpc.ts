@@ -7,7 +7,7 @@ import { constants } from "node:http2";
 import { owningStream } from "../shared/exchange-stream.js";
 import { RuleError, type Decision, type ProtocolModule, type ProtocolStream, type RequestDetail, type StreamContext } from "../../requests/protocol.js";
 import { GrpcExchange } from "./grpc-exchange.js";
-import type { H2Call, H2Decision } from "./h2-termination.js";
+import type { H2Call, H2Decision } from "./h2-call.js";
 import { defaultGrpcMessage, parseGrpcStatus } from "./grpc-status.js";
 
 /** A compiled grpc `fail`: the status and its grpc-message. */
@@ -85,7 +85,6 @@ function openGrpc(ctx: StreamContext<GrpcFail>): ProtocolStream {
       broken: () => {},
       close: () => path.close(),
     },
-    ctx.upstream,
   );
   return owningStream(ex, path);
 }

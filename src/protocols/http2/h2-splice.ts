@@ -49,7 +49,7 @@ import { encodeLiteral, HpackDecoder, HpackError, type HeaderField } from "./hpa
 import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
 import { SpliceCall, WatchedSpliceCall } from "./splice-call.js";
 import { shaperFor, type ShaperOut } from "./splice-answer.js";
-import type { H2Call, H2Decision, H2Outcome, H2Settle } from "./h2-termination.js";
+import type { H2Call, H2Decision, H2Outcome, H2Settle } from "./h2-call.js";
 
 /** What the splice needs from the connection that owns it. */
 export interface SpliceHost {

@@ -4,7 +4,7 @@
 // message's bytes replaced by the text's; `throttle`: the DATA trickles at a rate, the trailers
 // behind it. What the client never gets is given back to the upstream's flow-control window.
 import type { AnswerFault } from "../../requests/answer-rule.js";
-import { framed, MessageReader } from "./grpc-answer.js";
+import { framed, MessageReader } from "./grpc-message.js";
 import type { HeaderField } from "./hpack.js";
 
 /** A slice of a throttled answer carries about this many ms of it. */

@@ -1,7 +1,7 @@
 // One call (stream) through the HTTP/2 splice (h2-splice.ts): its ids on both connections, what
 // the rules decided, what is held for it, how far each side got, and, while someone watches,
 // its identity and answer (settled once whole, as H2Termination's watched calls are).
-import type { H2Call, H2Host, H2Outcome, H2Settle } from "./h2-termination.js";
+import type { H2Call, H2Outcome, H2Settle } from "./h2-call.js";
 import type { HeaderField } from "./hpack.js";
 import { IdentityHash } from "../../requests/identity.js";
 import type { AnswerShaper } from "./splice-answer.js";
@@ -63,7 +63,7 @@ export class WatchedSpliceCall {
 
   constructor(
     private readonly call: H2Call,
-    private readonly host: Pick<H2Host, "settled">,
+    private readonly host: { settled(call: H2Call, outcome: H2Outcome, seconds: number | null, detail?: H2Settle): void },
     private readonly now: () => number,
     private readonly planned: H2Outcome,
   ) {
