@@ -253,6 +253,11 @@ export class Connection {
     else this.dial(upstream);
   }
 
+  /** How long a request of `requestBytes` takes up this connection's link now (ms; 0: clean). */
+  answerTripMs(requestBytes: number): number {
+    return answerTripMs(this.spec?.up, requestBytes);
+  }
+
   /** The client's address as HOST:PORT. */
   get clientLabel(): string {
     return this.clientAddress.includes(":") ? `[${this.clientAddress}]:${this.clientPort}` : `${this.clientAddress}:${this.clientPort}`;

@@ -714,6 +714,10 @@ export class Proxy extends EventEmitter {
         if (d.action === "forward") {
           if (!uncounted) counts.forwarded++;
         } else if (d.action === "delay") return { ...d, hold: conn.held.hold(d.rule, d.ms) };
+        else if (d.action === "fail" || d.action === "limit") {
+          const trip = conn.answerTripMs(0);
+          if (trip > 0) return { ...d, trip: conn.held.hold(d.rule, trip) };
+        }
         return d;
       },
       passed: (count) => {

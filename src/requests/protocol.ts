@@ -40,7 +40,12 @@ export type MatchKind =
 /** A rule's decision for one request. `rule` names the rule for events (describeRule). */
 export type Decision<F> =
   | { action: "forward" }
-  | { action: "fail"; fail: F; rule: string }
+  /**
+   * `trip`, set when the up link has a delay: the made answer's wait for its request's trip up
+   * (a hold, let go early when the rule goes away). A multiplexing protocol (gRPC) waits on it
+   * per call; the others give the answer to path.answerClient, which waits in order.
+   */
+  | { action: "fail"; fail: F; rule: string; trip?: Hold }
   /** `hold` starts the wait: a timer of `ms` that a change taking the rule away ends early */
   | { action: "delay"; ms: number; rule: string; hold: Hold }
   | { action: "lose"; rule: string }
@@ -49,7 +54,7 @@ export type Decision<F> =
   /** forwarded; the answer is cut, malformed or slowed on its way back (answer-rule.ts) */
   | { action: "answer"; fault: AnswerFault; rule: string }
   /** over a rateLimit's budget: answered in the server's place (429, RESOURCE_EXHAUSTED) */
-  | { action: "limit"; retryAfterMs: number; rule: string };
+  | { action: "limit"; retryAfterMs: number; rule: string; trip?: Hold };
 
 /** Thrown by a protocol module's checks; `path` is below the rule (e.g. "fail.code"). */
 export class RuleError extends Error {

@@ -9,7 +9,8 @@ import net from "node:net";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { describeError, elapsed, failureOf, measured, startProxyRig, type ProxyRig } from "./rig.js";
+import { performance } from "node:perf_hooks";
+import { describeError, elapsed, failureOf, measured, sleep, startProxyRig, type ProxyRig } from "./rig.js";
 
 const PROTO = `
 syntax = "proto3";
@@ -154,6 +155,31 @@ describe("gRPC request faults (protocol: grpc)", () => {
         assert.equal((await call(c, "Get", { seq: 3 }, { "x-tenant": "other" })).text, "got 3");
       },
     );
+  });
+
+  test("fail over a slow up link: the status comes after the call's trip up, as a failing server's would; a clear lets a waiting one go", async () => {
+    const c = client();
+    await call(c, "Get", { seq: 0 });
+    const rule = { match: { method: "/shop.Orders/Place*" }, fail: { status: "UNAVAILABLE" } };
+    const before = handled.length;
+    await rig.apply(undefined, { spec: { up: { delay: "400ms" }, requests: [rule] } });
+    try {
+      const f = await failureOf(call(c, "Place", { seq: 1 }), 10_000, "failed Place");
+      assert.equal((f.error as grpc.ServiceError).code, grpc.status.UNAVAILABLE);
+      assert.ok(f.ms >= 395, `UNAVAILABLE came ${f.ms.toFixed(0)} ms after the call: its trip up is 400 ms`);
+      await rig.apply(undefined, { spec: { up: { delay: "30s" }, requests: [rule] } });
+      const waiting = failureOf(call(c, "Place", { seq: 2 }), 10_000, "held Place");
+      await sleep(300);
+      const clearedAt = performance.now();
+      await rig.clear();
+      const g = await waiting;
+      assert.equal((g.error as grpc.ServiceError).code, grpc.status.UNAVAILABLE);
+      assert.ok(performance.now() - clearedAt < 2500, `the waiting status came ${(performance.now() - clearedAt).toFixed(0)} ms after the clear`);
+      assert.equal(handled.length, before, "no failed call reached the server");
+      assert.equal((await call(c, "Get", { seq: 3 })).text, "got 3");
+    } finally {
+      await rig.clear();
+    }
   });
 
   test("a channel with 30 % injected failures over 1,000 calls: every other call right, no reconnects", async (t) => {

@@ -36,7 +36,7 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
     case "forward":
       return { kind: "forward" };
     case "fail":
-      return { kind: "fail", status: d.fail.status, message: d.fail.message };
+      return { kind: "fail", status: d.fail.status, message: d.fail.message, ...(d.trip !== undefined ? { trip: d.trip } : {}) };
     case "delay":
       return { kind: "delay", ms: d.ms, hold: d.hold };
     case "lose":
@@ -46,7 +46,7 @@ function toH2(d: Decision<GrpcFail>): H2Decision {
     case "answer":
       return { kind: "answer", fault: d.fault, outcome: d.fault.kind === "malform" ? "malformed" : d.fault.kind === "throttle" ? "throttled" : "truncated" };
     case "limit":
-      return { kind: "limit", retryAfterMs: d.retryAfterMs };
+      return { kind: "limit", retryAfterMs: d.retryAfterMs, ...(d.trip !== undefined ? { trip: d.trip } : {}) };
   }
 }
 

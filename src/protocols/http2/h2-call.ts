@@ -21,7 +21,8 @@ export interface H2Call {
 
 export type H2Decision =
   | { kind: "forward" }
-  | { kind: "fail"; status: number; message: string }
+  /** trip: the answer waits on it (its request's trip up the link), when the up link has a delay */
+  | { kind: "fail"; status: number; message: string; trip?: Hold }
   /** hold: the wait (requests/holds.ts), let go early when the rule goes away */
   | { kind: "delay"; ms: number; hold: Hold }
   | { kind: "lose" }
@@ -29,7 +30,7 @@ export type H2Decision =
   /** forwarded; the response's messages are cut, replaced or slowed (splice-answer.ts) */
   | { kind: "answer"; fault: AnswerFault; outcome: "truncated" | "malformed" | "throttled" }
   /** over a rateLimit's budget: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms */
-  | { kind: "limit"; retryAfterMs: number };
+  | { kind: "limit"; retryAfterMs: number; trip?: Hold };
 
 /** How a call ended, for counters and events. */
 export type H2Outcome = "forwarded" | "failed" | "delayed" | "lost" | "reset" | "truncated" | "malformed" | "throttled" | "limited";

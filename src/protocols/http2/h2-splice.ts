@@ -50,6 +50,7 @@ import { GRPC_STATUS, trailersOnly } from "./grpc-status.js";
 import { SpliceCall, WatchedSpliceCall } from "./splice-call.js";
 import { shaperFor, type ShaperOut } from "./splice-answer.js";
 import type { H2Call, H2Decision, H2Outcome, H2Settle } from "./h2-call.js";
+import type { Hold } from "../../requests/holds.js";
 
 /** What the splice needs from the connection that owns it. */
 export interface SpliceHost {
@@ -469,11 +470,11 @@ export class H2Splice {
       case "limit": {
         const answer = trailersOnly(GRPC_STATUS.RESOURCE_EXHAUSTED, "rate limited", contentTypeOf(call));
         answer["grpc-retry-pushback-ms"] = String(Math.max(1, Math.ceil(decision.retryAfterMs)));
-        this.answer(c, b, changed, answer as Record<string, string | number>, "limited");
+        this.answer(c, b, changed, answer as Record<string, string | number>, "limited", decision.trip);
         return;
       }
       case "fail":
-        this.answer(c, b, changed, trailersOnly(decision.status, decision.message, contentTypeOf(call)) as Record<string, string | number>, "failed");
+        this.answer(c, b, changed, trailersOnly(decision.status, decision.message, contentTypeOf(call)) as Record<string, string | number>, "failed", decision.trip);
         return;
       case "reset":
         this.skipped(side, changed);
@@ -522,14 +523,27 @@ export class H2Splice {
     this.byUpstream.set(id, c);
   }
 
-  /** A trailers-only answer from the agent in the server's place. */
-  private answer(c: SpliceCall, b: Block, changed: boolean, headers: Record<string, string | number>, outcome: H2Outcome): void {
+  /**
+   * A trailers-only answer from the agent in the server's place; with `trip` it leaves once its
+   * request would have reached the server up the link (other calls' frames go on meanwhile).
+   */
+  private answer(c: SpliceCall, b: Block, changed: boolean, headers: Record<string, string | number>, outcome: H2Outcome, trip?: Hold): void {
     this.skipped(this.cSide, changed);
     c.state = "answered";
     c.responseStarted = true;
     c.responseDone = true;
     const fields: HeaderField[] = Object.entries(headers).map(([k, v]) => [k, String(v)]);
-    this.cSide.write(...headerFrames(c.clientId, encodeLiteral(fields), true, this.cSide.maxFrame));
+    const frames = headerFrames(c.clientId, encodeLiteral(fields), true, this.cSide.maxFrame);
+    if (trip === undefined) this.cSide.write(...frames);
+    else {
+      const cancel = trip(() => {
+        this.timers.delete(cancel);
+        if (this.dead) return;
+        this.cSide.write(...frames);
+        this.flushLater();
+      });
+      this.timers.add(cancel);
+    }
     this.settle(c, outcome, null);
     if (b.endStream) this.clientDone(c);
   }
