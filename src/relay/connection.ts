@@ -433,16 +433,7 @@ export class Connection {
           wrapped.on("close", onClose);
           this.opened(wrapped, timeout, false);
         },
-        (err: Error) => {
-          if (this.state !== "connecting") return;
-          this.cancelTimer(timeout);
-          this.connectTimer = null;
-          this.error = err.message;
-          // the client sees its connection end, as a failed handshake ends it
-          this.state = "closing";
-          upstream.destroy();
-          this.client.destroy();
-        },
+        (err: Error) => this.handshakeFailed(err, upstream, timeout),
       );
     });
   }
@@ -498,17 +489,20 @@ export class Connection {
         }
         open();
       },
-      (err: Error) => {
-        if (this.state !== "connecting") return;
-        this.cancelTimer(timeout);
-        this.connectTimer = null;
-        this.error = err.message;
-        // the client sees its connection end, as a failed handshake ends it
-        this.state = "closing";
-        upstream.destroy();
-        this.client.destroy();
-      },
+      (err: Error) => this.handshakeFailed(err, upstream, timeout),
     );
+  }
+
+  /** A TLS handshake or server-first switch failed while connecting: both sockets end. */
+  private handshakeFailed(err: Error, upstream: Socket, timeout: NodeJS.Timeout): void {
+    if (this.state !== "connecting") return;
+    this.cancelTimer(timeout);
+    this.connectTimer = null;
+    this.error = err.message;
+    // the client sees its connection end, as a failed handshake ends it
+    this.state = "closing";
+    upstream.destroy();
+    this.client.destroy();
   }
 
   /** The upstream is there (its TLS done, if any): bytes flow. */

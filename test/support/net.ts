@@ -111,6 +111,16 @@ export function endOf(s: Socket, timeoutMs = 10_000, onEnd?: (s: Socket) => Prom
   });
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server the test starts in another process). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  s.listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

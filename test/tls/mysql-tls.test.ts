@@ -16,12 +16,12 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import net from "node:net";
 import mysql from "mysql2/promise";
 import { MARIADB, requireService, serviceAddress } from "../support/services.js";
 import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
 import { runCli } from "../support/cli.js";
 import { createCa, issue, type KeyedCertificate } from "../../src/tls/certificates.js";
+import { freePort } from "../support/net.js";
 
 const run = promisify(execFile);
 const HOUR = 3600_000;
@@ -29,13 +29,6 @@ const table = `wave3b_mysqltls_${process.pid}_${randomBytes(3).toString("hex")}`
 const DB = "wave3b_mysqltls";
 const DEADLOCK = [{ match: { query: "'boom'" }, fail: { errno: 1213 } }];
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The MariaDB CLI; resolves with what it printed, or what it said when it failed. */
 async function cli(args: string[]): Promise<{ ok: boolean; out: string }> {

@@ -13,7 +13,6 @@ import { chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import net from "node:net";
 import tls from "node:tls";
 import { once } from "node:events";
 import pg from "pg";
@@ -21,6 +20,7 @@ import { POSTGRES, requireService, serviceAddress } from "../support/services.js
 import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
 import { runCli } from "../support/cli.js";
 import { createCa, issue } from "../../src/tls/certificates.js";
+import { freePort } from "../support/net.js";
 
 const run = promisify(execFile);
 const table = `t_tlspg_${process.pid}_${randomBytes(3).toString("hex")}`;
@@ -32,13 +32,6 @@ function pgBin(name: string): string {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe("postgres over TLS (CLI agent)", () => {
   let agent: CliAgent;

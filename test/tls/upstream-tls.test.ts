@@ -17,17 +17,11 @@ import { once } from "node:events";
 import { Redis, ReplyError } from "ioredis";
 import { createCa, issue, type KeyedCertificate } from "../../src/tls/certificates.js";
 import { startCliAgent, type CliAgent } from "../support/protocol-agent.js";
+import { freePort } from "../support/net.js";
 
 const HOUR = 3600_000;
 const prefix = `t_tlsup_${process.pid}_${randomBytes(3).toString("hex")}:`;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Waits until a TCP port accepts. */
 async function waitForPort(port: number, ms = 10_000): Promise<void> {

@@ -1,21 +1,12 @@
 // iperf3 (the Debian package) as the bulk load: a one-shot server as the upstream, a client
 // through the relay; bytes and seconds from its JSON report.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import net, { type AddressInfo } from "node:net";
 import { once } from "node:events";
+import { freePort } from "../../support/net.js";
 
 /** True when an iperf3 binary is on the PATH. */
 export function haveIperf3(): boolean {
   return spawnSync("iperf3", ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 export interface IperfServer {

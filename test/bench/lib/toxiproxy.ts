@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { once } from "node:events";
-import net, { type AddressInfo } from "node:net";
 import { procUsage } from "./proc.js";
+import { freePort } from "../../support/net.js";
 
 /** The server binary from TOXIPROXY_BIN, or null when it is not set. */
 export function toxiproxyBin(): string | null {
@@ -27,15 +27,6 @@ export interface ToxiproxyRelay {
   /** CPU (user + system, us) of the server process from /proc */
   cpuUs(): number;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 async function api(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
