@@ -1,7 +1,7 @@
 // The link math without sockets or waiting: release times from arrivals, exactly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LinkTiming, COALESCE_MS, CATCH_UP_MS, type ScheduledPiece } from "../../src/link/timing.js";
+import { LinkTiming, COALESCE_MS, COALESCE_BYTES, MAX_COALESCE_MS, CATCH_UP_MS, type ScheduledPiece } from "../../src/link/timing.js";
 import { jitterSampler } from "../../src/link/jitter.js";
 import { GilbertElliottLossModel } from "../../src/link/loss.js";
 import { StallSchedule } from "../../src/faults/stall.js";
@@ -55,11 +55,23 @@ test("fast segments due within the coalescing window are merged into one piece",
   const pieces = t.schedule(0, 64 * 1024);
   assert.equal(pieces.length, 1);
   assert.equal(pieces[0]!.size, 64 * 1024);
-  const slow = new LinkTiming(dir({ bandwidth: 10_000_000 }), null, seeded(1)); // 1.168 ms per segment
-  const p2 = slow.schedule(0, 10 * 1460);
+  // 100 Mbps: 0.117 ms per segment; a run holds about COALESCE_BYTES (2.6 ms of the link)
+  const fast = new LinkTiming(dir({ bandwidth: 100_000_000 }), null, seeded(1));
+  const p1 = fast.schedule(0, 64 * 1024);
+  assert.equal(totalBytes(p1), 64 * 1024);
+  for (const p of p1.slice(0, -1)) assert.ok(p.size >= COALESCE_BYTES && p.size <= COALESCE_BYTES + 1460, `a ${p.size}-byte piece at 100 Mbps`);
+  // 10 Mbps: 1.168 ms per segment; runs span at most MAX_COALESCE_MS (3 segments)
+  const slow = new LinkTiming(dir({ bandwidth: 10_000_000 }), null, seeded(1));
+  const p2 = slow.schedule(0, 30 * 1460);
   for (let i = 1; i < p2.length; i++) assert.ok(p2[i]!.release - p2[i - 1]!.release > 0);
-  for (const p of p2) assert.ok(p.size <= 2 * 1460, "no run spans more than the window");
-  assert.ok(COALESCE_MS <= 1);
+  for (const p of p2) assert.ok(p.size <= 3 * 1460, "no run spans more than the window");
+  assert.ok(p2.some((p) => p.size === 3 * 1460));
+  // the first segment of a piece waits for its last: never longer than MAX_COALESCE_MS
+  for (const p of p2) assert.ok(p.release - (p.offset / 1460 + 1) * 1.168 < MAX_COALESCE_MS, `piece at ${p.offset} released at ${p.release}`);
+  // 1 Mbps: 11.68 ms per segment, longer than the window: segment by segment
+  const oneMbps = new LinkTiming(dir({ bandwidth: 1_000_000 }), null, seeded(1));
+  for (const p of oneMbps.schedule(0, 20 * 1460)) assert.equal(p.size, 1460);
+  assert.ok(COALESCE_MS <= 1 && MAX_COALESCE_MS <= 3);
 });
 
 test("jitter never reorders: releases are monotonic for every distribution", () => {
