@@ -13,13 +13,13 @@ import type { DirectionSpec } from "../profiles/types.js";
 import type { Now, Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
 import { LinkTiming, type ScheduledPiece } from "./timing.js";
-import { queueBound } from "./bound.js";
+import { streamQueueBound } from "./bound.js";
 import type { SharedLink } from "./shared.js";
 import type { SharedFlow } from "./shared-clock.js";
 import type { FlowSlot } from "./scheduler.js";
 import { PieceQueue, type Release } from "./pieces.js";
 
-export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
+export { queueBound, streamQueueBound, MIN_QUEUE_BYTES, MIN_QUEUE_MS, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
 /**
  * Called once the bytes of a pushed chunk have all been written: its buffer may be reused; with
@@ -108,7 +108,7 @@ export class Link implements SharedFlow {
     shared: SharedLink<Link> | null = null,
   ) {
     this.timing = new LinkTiming(spec, stall, random);
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
     if (shared !== null) {
       this.shared = shared;
       this.slot = shared.join(this, spec);
@@ -198,7 +198,7 @@ export class Link implements SharedFlow {
     this.timing.configure(spec, stall);
     this.timing.restartClock(lastDue);
     this.heldBack = false;
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
     const pending: { buf: Buffer; arrival: number; done: Release | null }[] = [];
     for (let i = due; i < queue.length; i++) pending.push({ buf: queue.view(i), arrival: queue.arrival(i), done: queue.done(i) });
     for (let i = this.waitHead; i < this.waiting.length; i++) {

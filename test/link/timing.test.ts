@@ -5,7 +5,7 @@ import { LinkTiming, COALESCE_MS, COALESCE_BYTES, MAX_COALESCE_MS, CATCH_UP_MS, 
 import { jitterSampler } from "../../src/link/jitter.js";
 import { GilbertElliottLossModel } from "../../src/link/loss.js";
 import { StallSchedule } from "../../src/faults/stall.js";
-import { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "../../src/link/link.js";
+import { queueBound, streamQueueBound, MIN_QUEUE_BYTES, MIN_QUEUE_MS, UNLIMITED_QUEUE_BYTES } from "../../src/link/link.js";
 import { cleanDirection, type DirectionSpec } from "../../src/profiles/types.js";
 import { seededRandom as seeded } from "../support/random.js";
 
@@ -203,9 +203,15 @@ test("re-timing: a restarted clock continues after the last delivered release, i
   assert.equal(after[after.length - 1]!.release, 50);
 });
 
-test("queue bound: about twice the bandwidth-delay product, at least 64 KiB, 4 MiB when unlimited", () => {
+test("queue bound: about twice the bandwidth-delay product, at least 64 KiB (a stream link: and 20 ms of its rate), 4 MiB when unlimited", () => {
   assert.equal(queueBound(dir({ bandwidth: 64_000, delay: 10 })), MIN_QUEUE_BYTES);
   // 100 Mbps x 200 ms = 2.5 MB BDP -> 5 MB
   assert.equal(queueBound(dir({ bandwidth: 100_000_000, delay: 200 })), 5_000_000);
   assert.equal(queueBound(dir({})), UNLIMITED_QUEUE_BYTES);
+  // a stream link holds at least MIN_QUEUE_MS of its rate: 100 Mbps for 20 ms = 250 kB
+  assert.equal(streamQueueBound(dir({ bandwidth: 100_000_000 })), 250_000);
+  assert.equal(streamQueueBound(dir({ bandwidth: 100_000_000, delay: 200 })), 5_000_000);
+  assert.equal(streamQueueBound(dir({ bandwidth: 1_000_000 })), MIN_QUEUE_BYTES);
+  assert.equal(streamQueueBound(dir({ bandwidth: 10_000_000_000 })), UNLIMITED_QUEUE_BYTES);
+  assert.equal(MIN_QUEUE_MS, 20);
 });
