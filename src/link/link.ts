@@ -12,19 +12,20 @@
 import type { DirectionSpec } from "../profiles/types.js";
 import type { Now, Random } from "../clock.js";
 import type { StallSchedule } from "../faults/stall.js";
-import { COALESCE_MS, LinkTiming, type ScheduledPiece } from "./timing.js";
-import { queueBound } from "./bound.js";
+import { LinkTiming, type ScheduledPiece } from "./timing.js";
+import { streamQueueBound } from "./bound.js";
 import type { SharedLink } from "./shared.js";
 import type { SharedFlow } from "./shared-clock.js";
 import type { FlowSlot } from "./scheduler.js";
+import { PieceQueue, type Release } from "./pieces.js";
 
-export { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "./bound.js";
+export { queueBound, streamQueueBound, MIN_QUEUE_BYTES, MIN_QUEUE_MS, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
 /**
  * Called once the bytes of a pushed chunk have all been written: its buffer may be reused; with
  * a truthy `dropped` when they never will be (the buffer is then left to the collector).
  */
-export type Release = (dropped?: unknown) => void;
+export type { Release } from "./pieces.js";
 
 export interface LinkSink {
   /**
@@ -48,19 +49,11 @@ export interface LinkEvents {
   onIdle(): void;
 }
 
-interface QueuedPiece {
-  buf: Buffer;
-  /** the release of the chunk this piece ends (lent chunks), else null */
-  done: Release | null;
-  arrival: number;
-  release: number;
-  /** release of the first segment merged into this piece (shared links coalesce as they depart) */
-  first: number;
-}
-
-/** A segment waiting for the shared clock. */
+/** A segment waiting for the shared clock: `len` bytes at `off` of the chunk `buf`. */
 interface WaitingSegment {
   buf: Buffer;
+  off: number;
+  len: number;
   /** the release of the chunk this segment ends (lent chunks), else null */
   done: Release | null;
   arrival: number;
@@ -73,15 +66,10 @@ export const EARLY_MS = 0.5;
 /** What a member of a shared link may hold back beyond its share of the shared queue: one socket read. */
 export const HELD_READ_BYTES = 64 * 1024;
 
-/** True when `b` starts where `a` ends in memory: the two can be handed over as one view. */
-function adjacent(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset;
-}
-
 export class Link implements SharedFlow {
   private readonly timing: LinkTiming;
-  private queue: QueuedPiece[] = [];
-  private head = 0;
+  /** the pieces scheduled (departed, on a shared link), in release order */
+  private readonly queue = new PieceQueue();
   private bytes = 0;
   private bound: number;
   private timer: NodeJS.Timeout | null = null;
@@ -120,7 +108,7 @@ export class Link implements SharedFlow {
     shared: SharedLink<Link> | null = null,
   ) {
     this.timing = new LinkTiming(spec, stall, random);
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
     if (shared !== null) {
       this.shared = shared;
       this.slot = shared.join(this, spec);
@@ -136,7 +124,7 @@ export class Link implements SharedFlow {
   }
 
   get idle(): boolean {
-    return this.head >= this.queue.length && this.waitHead >= this.waiting.length;
+    return this.queue.length === 0 && this.waitHead >= this.waiting.length;
   }
 
   /** The shared link this one is a member of, or null (its own bandwidth clock). */
@@ -177,7 +165,7 @@ export class Link implements SharedFlow {
       if (wasIdle) {
         // Bytes already due on an idle link (a link that shapes nothing measurable) leave now,
         // without a trip through the event loop.
-        if (!this.blocked && this.queue[this.head]!.release <= arrival + EARLY_MS) this.flush();
+        if (!this.blocked && this.queue.release(0) <= arrival + EARLY_MS) this.flush();
         else this.arm();
       }
     }
@@ -198,22 +186,26 @@ export class Link implements SharedFlow {
     // Pieces already due have crossed the link and only wait for a full sink: they stay as they
     // are. The rest is re-timed, continuing after the last of those.
     const now = this.now();
-    let due = this.head;
+    const queue = this.queue;
+    let due = 0;
     let dueBytes = 0;
     let lastDue = this.lastDelivered;
-    while (due < this.queue.length && this.queue[due]!.release <= now) {
-      dueBytes += this.queue[due]!.buf.length;
-      lastDue = Math.max(lastDue, this.queue[due]!.release);
+    while (due < queue.length && queue.release(due) <= now) {
+      dueBytes += queue.len(due);
+      lastDue = Math.max(lastDue, queue.release(due));
       due++;
     }
     this.timing.configure(spec, stall);
     this.timing.restartClock(lastDue);
     this.heldBack = false;
-    this.bound = queueBound(spec);
-    const pending: { buf: Buffer; arrival: number; done: Release | null }[] = this.queue.slice(due);
-    for (let i = this.waitHead; i < this.waiting.length; i++) pending.push(this.waiting[i]!);
-    this.queue = this.queue.slice(this.head, due);
-    this.head = 0;
+    this.bound = streamQueueBound(spec);
+    const pending: { buf: Buffer; arrival: number; done: Release | null }[] = [];
+    for (let i = due; i < queue.length; i++) pending.push({ buf: queue.view(i), arrival: queue.arrival(i), done: queue.done(i) });
+    for (let i = this.waitHead; i < this.waiting.length; i++) {
+      const w = this.waiting[i]!;
+      pending.push({ buf: w.buf.subarray(w.off, w.off + w.len), arrival: w.arrival, done: w.done });
+    }
+    queue.truncate(due);
     this.waiting = [];
     this.waitHead = 0;
     this.admittedEnd = 0;
@@ -247,10 +239,9 @@ export class Link implements SharedFlow {
 
   /** Drops everything queued (the far side is gone). */
   discard(): void {
-    for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.done?.(true);
+    for (let i = 0; i < this.queue.length; i++) this.queue.done(i)?.(true);
     for (let i = this.waitHead; i < this.waiting.length; i++) this.waiting[i]!.done?.(true);
-    this.queue = [];
-    this.head = 0;
+    this.queue.truncate(0);
     const hadWaiting = this.waitHead < this.waiting.length;
     this.waiting = [];
     this.waitHead = 0;
@@ -279,7 +270,7 @@ export class Link implements SharedFlow {
   }
 
   headSize(): number {
-    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.buf.length : 0;
+    return this.waitHead < this.admittedEnd ? this.waiting[this.waitHead]!.len : 0;
   }
 
   depart(departure: number, serialization: number): void {
@@ -299,15 +290,20 @@ export class Link implements SharedFlow {
     const release = this.timing.releaseAt(departure, serialization);
     this.reportLoss();
     const queue = this.queue;
-    const last = queue.length > this.head ? queue[queue.length - 1]! : null;
-    if (last !== null && last.done === null && this.timing.direction.slice === null && release - last.first < COALESCE_MS && adjacent(last.buf, seg.buf)) {
-      last.buf = Buffer.from(last.buf.buffer, last.buf.byteOffset, last.buf.length + seg.buf.length);
-      last.release = release;
-      last.done = seg.done;
+    const n = queue.length;
+    if (
+      n > 0 &&
+      queue.done(n - 1) === null &&
+      this.timing.direction.slice === null &&
+      release - queue.first(n - 1) < this.timing.coalesceMs &&
+      queue.buf(n - 1) === seg.buf &&
+      queue.off(n - 1) + queue.len(n - 1) === seg.off
+    ) {
+      queue.extendLast(seg.len, release, seg.done);
       return;
     }
-    queue.push({ buf: seg.buf, done: seg.done, arrival: seg.arrival, release, first: release });
-    if (last === null) this.arm();
+    queue.push(seg.buf, seg.off, seg.len, seg.done, seg.arrival, release, release);
+    if (n === 0) this.arm();
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -343,8 +339,7 @@ export class Link implements SharedFlow {
     const lastIndex = pieces.length - 1;
     for (let i = 0; i <= lastIndex; i++) {
       const p = pieces[i]!;
-      const slice = p.offset === 0 && p.size === buf.length ? buf : buf.subarray(p.offset, p.offset + p.size);
-      this.queue.push({ buf: slice, done: i === lastIndex ? done : null, arrival, release: p.release, first: p.release });
+      this.queue.push(buf, p.offset, p.size, i === lastIndex ? done : null, arrival, p.release, p.release);
     }
     pieces.length = 0;
     this.addBytes(buf.length);
@@ -356,8 +351,7 @@ export class Link implements SharedFlow {
     const seg = this.timing.pieceSize();
     for (let offset = 0; offset < buf.length; offset += seg) {
       const end = Math.min(offset + seg, buf.length);
-      const whole = offset === 0 && end === buf.length;
-      this.waiting.push({ buf: whole ? buf : buf.subarray(offset, end), done: end === buf.length ? done : null, arrival, admitted: arrival });
+      this.waiting.push({ buf, off: offset, len: end - offset, done: end === buf.length ? done : null, arrival, admitted: arrival });
     }
     this.heldBytes += buf.length;
     this.addBytes(buf.length);
@@ -382,8 +376,8 @@ export class Link implements SharedFlow {
     while (this.admittedEnd < this.waiting.length && (inLink < share || inLink === 0)) {
       const seg = this.waiting[this.admittedEnd++]!;
       seg.admitted = now;
-      inLink += seg.buf.length;
-      this.heldBytes -= seg.buf.length;
+      inLink += seg.len;
+      this.heldBytes -= seg.len;
       n++;
     }
     this.updateShared();
@@ -398,8 +392,8 @@ export class Link implements SharedFlow {
   }
 
   private arm(): void {
-    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.head >= this.queue.length) return;
-    const wait = this.queue[this.head]!.release - this.now();
+    if (this.timer !== null || this.immediate !== null || this.blocked || this.closed || this.queue.length === 0) return;
+    const wait = this.queue.release(0) - this.now();
     if (wait === Infinity) return; // bandwidth 0: nothing leaves until the link is reconfigured
     if (wait <= EARLY_MS) {
       this.immediate = setImmediate(this.flush);
@@ -432,38 +426,44 @@ export class Link implements SharedFlow {
     this.immediate = null;
     if (this.blocked || this.closed) return;
     const now = this.now();
+    const due = now + EARLY_MS;
     const queue = this.queue;
+    const onDelay = this.events.onDelay;
     // Slicing promises the receiver separate reads: a late timer must not merge due pieces
     // into one write, so a slicing link hands over one piece per tick.
     const onePerTick = this.timing.direction.slice !== null;
     let corked = false;
     let written = 0;
-    while (this.head < queue.length && !this.blocked && !this.closed) {
-      const piece = queue[this.head]!;
-      if (piece.release > now + EARLY_MS || (onePerTick && written > 0)) break;
+    while (queue.length > 0 && !this.blocked && !this.closed) {
+      if (queue.release(0) > due || (onePerTick && written > 0)) break;
       written++;
-      queue[this.head] = undefined as unknown as QueuedPiece; // let the buffer go
-      this.head++;
-      this.addBytes(-piece.buf.length);
-      this.lastDelivered = piece.release;
-      // several pieces due together go out as one writev; a single one as a plain write
-      if (!corked && !onePerTick && this.sink.cork && this.head < queue.length && queue[this.head]!.release <= now + EARLY_MS) {
+      // the due pieces that follow in the same chunk go in the same write: one view of them all
+      const buf = queue.buf(0);
+      const off = queue.off(0);
+      let end = off + queue.len(0);
+      let done = queue.done(0);
+      let release = queue.release(0);
+      onDelay?.((now - queue.arrival(0)) / 1000);
+      queue.shift();
+      while (!onePerTick && done === null && queue.length > 0 && queue.buf(0) === buf && queue.off(0) === end && queue.release(0) <= due) {
+        end += queue.len(0);
+        done = queue.done(0);
+        release = queue.release(0);
+        onDelay?.((now - queue.arrival(0)) / 1000);
+        queue.shift();
+      }
+      this.addBytes(off - end);
+      this.lastDelivered = release;
+      // several writes due together go out as one writev; a single one as a plain write
+      if (!corked && !onePerTick && this.sink.cork && queue.length > 0 && queue.release(0) <= due) {
         this.sink.cork();
         corked = true;
       }
-      this.events.onDelay?.((now - piece.arrival) / 1000);
-      if (!this.sink.write(piece.buf, piece.done)) this.blocked = true;
+      if (!this.sink.write(off === 0 && end === buf.length ? buf : buf.subarray(off, end), done)) this.blocked = true;
     }
     if (corked) this.sink.uncork?.();
     if (this.closed) return;
     if (this.blocked) this.updateShared();
-    if (this.head >= queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > queue.length) {
-      this.queue = queue.slice(this.head);
-      this.head = 0;
-    }
     this.admit(false);
     this.checkWritable();
     if (this.idle) this.events.onIdle();

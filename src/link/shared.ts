@@ -8,7 +8,7 @@ import type { DirectionSpec, QueueDiscipline } from "../profiles/types.js";
 import type { Now } from "../clock.js";
 import { SharedClock, type SharedFlow } from "./shared-clock.js";
 import type { FlowSlot } from "./scheduler.js";
-import { queueBound } from "./bound.js";
+import { streamQueueBound } from "./bound.js";
 
 export class SharedLink<F extends SharedFlow = SharedFlow> {
   private readonly clock: SharedClock<F>;
@@ -31,7 +31,7 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
     private readonly onEmpty: () => void = () => {},
   ) {
     this.clock = new SharedClock<F>(bandwidth, discipline);
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
   }
 
   get discipline(): QueueDiscipline {
@@ -70,7 +70,7 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
   /** A member joins; `spec` (the direction it runs) sets the bound. */
   join(flow: F, spec: DirectionSpec): FlowSlot<F> {
     this.members++;
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
     return this.clock.attach(flow);
   }
 
@@ -79,7 +79,7 @@ export class SharedLink<F extends SharedFlow = SharedFlow> {
    * the clock starts over, as a link of its own would.
    */
   rejoin(slot: FlowSlot<F>, flow: F, spec: DirectionSpec): FlowSlot<F> {
-    this.bound = queueBound(spec);
+    this.bound = streamQueueBound(spec);
     this.clock.restart();
     return this.renew(slot, flow);
   }

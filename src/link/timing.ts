@@ -27,6 +27,25 @@ export interface ScheduledPiece {
 /** Pieces whose release times lie this close together are handed over as one write. */
 export const COALESCE_MS = 1;
 /**
+ * At rates where a millisecond carries several segments, a write may carry up to this many bytes
+ * of consecutive segments (a socket read's worth, as Toxiproxy's 32 KiB), however many
+ * milliseconds they span up to MAX_COALESCE_MS: the first of them waits for the last, so no byte
+ * leaves before its time and none more than MAX_COALESCE_MS after it. Each write and each timer
+ * wake-up is what a shaped link costs, not each byte (issue 27).
+ */
+export const COALESCE_BYTES = 32 * 1024;
+/** The longest a segment waits for the ones it is written with (see COALESCE_BYTES). */
+export const MAX_COALESCE_MS = 3;
+
+/**
+ * The window within which consecutive segments of a link at `msPerByte` are merged into one
+ * piece: COALESCE_BYTES' time on the link, within [COALESCE_MS, MAX_COALESCE_MS]. A link slow
+ * enough that one segment takes longer than MAX_COALESCE_MS never merges two.
+ */
+export function coalesceWindow(msPerByte: number): number {
+  return Math.min(MAX_COALESCE_MS, Math.max(COALESCE_MS, COALESCE_BYTES * msPerByte));
+}
+/**
  * The most a link catches up after falling behind (the agent starved of CPU, a timer fired late,
  * a paused sender read late): the bandwidth clock counts up to this much of its idle time as
  * sent, so those bytes leave at once, back to back. Never more: what it lost beyond is lost.
@@ -35,6 +54,8 @@ export const CATCH_UP_MS = 20;
 
 export class LinkTiming {
   private msPerByte = 0;
+  /** segments released within this many ms of the first of a run are one piece (coalesceWindow) */
+  coalesceMs = COALESCE_MS;
   private jitter: JitterSampler = () => 0;
   private loss: LossModel = { lost: () => false };
   private lastDeparture = -Infinity;
@@ -61,6 +82,7 @@ export class LinkTiming {
     this.spec = spec;
     this.stall = stall;
     this.msPerByte = spec.bandwidth === null ? 0 : 8000 / spec.bandwidth;
+    this.coalesceMs = coalesceWindow(this.msPerByte);
     this.jitter = jitterSampler(spec.jitterDistribution, spec.jitter, this.random);
     this.loss = lossModel(spec, this.random);
   }
@@ -82,7 +104,7 @@ export class LinkTiming {
 
   /**
    * Schedules `length` bytes that arrived at `arrival`. Consecutive segments released within
-   * COALESCE_MS of the first one of a run are merged into one piece (never with slicing).
+   * coalesceMs of the first one of a run are merged into one piece (never with slicing).
    * `backlogged`: the sender had these bytes waiting while the link held it back (its queue was
    * full): if the bandwidth clock ran dry meanwhile, the time it idled was the agent's lateness,
    * not the sender's, and up to CATCH_UP_MS of it is counted as sent (the bytes depart as if
@@ -93,6 +115,7 @@ export class LinkTiming {
     const seg = this.pieceSize();
     const sliceGap = spec.slice ? spec.slice.delay : 0;
     const coalesce = spec.slice === null;
+    const window = this.coalesceMs;
     let runStart = -1;
     let run: ScheduledPiece | null = null;
     const varied = spec.slice?.variation ? slicePieces(length, spec.slice.size, spec.slice.variation, this.random) : null;
@@ -103,7 +126,7 @@ export class LinkTiming {
       const departure = Math.max(arrival, this.lastDeparture) + serialization;
       this.lastDeparture = departure;
       const release = this.releaseAt(departure, serialization, sliceGap);
-      if (coalesce && run !== null && release - runStart < COALESCE_MS) {
+      if (coalesce && run !== null && release - runStart < window) {
         run.size += size;
         run.release = release;
       } else {

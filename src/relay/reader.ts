@@ -32,28 +32,61 @@ export const SMALL_READ = 4 * 1024;
 export const KEEP_MIN = LARGE_READ / 2;
 /**
  * Free LARGE buffers kept for reuse across all connections: 32 (2 MiB), plus one for each buffer
- * links hold now (kept), so buffers coming back from a queue in bursts are reused rather than
- * dropped and allocated again; trimmed back as the links empty.
+ * links held at the most within the last KEEP_MS, so buffers coming back from a queue in bursts
+ * are reused rather than dropped and allocated again (each new one is external memory, which
+ * V8 counts toward its next mark-compact); trimmed back once the links have held fewer for that
+ * long.
  */
 const POOL_MAX = 32;
+/** How long the pool keeps room for the buffers links held at their most (see POOL_MAX). */
+export const KEEP_MS = 2000;
 
 const pool: Buffer[] = [];
 const shared = Buffer.allocUnsafeSlow(SMALL_READ);
 /** buffers kept by links now (lent with keep(), not yet released) */
 let kept = 0;
+/** the most buffers links held within the last KEEP_MS (at least `kept`), and since when */
+let keptPeak = 0;
+let keptPeakAt = 0;
+/** trims the pool once the peak is older than KEEP_MS, while the pool is above what is kept now */
+let trimTimer: NodeJS.Timeout | null = null;
 
 function takeLarge(): Buffer {
   return pool.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ);
 }
 
 function giveBack(buf: Buffer): void {
-  if (buf !== shared && pool.length < POOL_MAX + kept) pool.push(buf);
+  if (buf !== shared && pool.length < POOL_MAX + keptPeak) pool.push(buf);
+}
+
+function keepOne(): void {
+  if (++kept >= keptPeak) {
+    keptPeak = kept;
+    keptPeakAt = performance.now();
+  }
 }
 
 /** A kept buffer came back from its link (null: dropped, not to be reused). */
 function giveBackKept(buf: Buffer | null): void {
   kept--;
   if (buf !== null) giveBack(buf);
+  if (pool.length > POOL_MAX + kept && trimTimer === null) {
+    trimTimer = setTimeout(trim, KEEP_MS);
+    trimTimer.unref();
+  }
+}
+
+/** Lowers the room kept for links' buffers to what they hold now once the peak is KEEP_MS old. */
+function trim(): void {
+  trimTimer = null;
+  const age = performance.now() - keptPeakAt;
+  if (age < KEEP_MS) {
+    trimTimer = setTimeout(trim, KEEP_MS - age);
+    trimTimer.unref();
+    return;
+  }
+  keptPeak = kept;
+  keptPeakAt = performance.now();
   while (pool.length > POOL_MAX + kept) pool.pop();
 }
 
@@ -115,7 +148,7 @@ export class SocketReader {
     // the next read goes into another buffer; this one is not in `lent` (writes of it complete
     // in the link's order, not this socket's)
     this.lentNow = true;
-    kept++;
+    keepOne();
     let held = true;
     return (dropped?: unknown) => {
       if (!held) return;

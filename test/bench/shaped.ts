@@ -14,6 +14,7 @@ import { cleanSpec, type ImpairmentSpec } from "../../src/profiles/types.js";
 import type { BenchContext } from "./lib/context.js";
 import { haveIperf3, iperfClient, iperfServer } from "./lib/iperf.js";
 import { Worker } from "./lib/ipc.js";
+import { procUsage } from "./lib/proc.js";
 import { startRelay } from "./lib/relay.js";
 import type { Row } from "./lib/report.js";
 import { dial, echo, sleep } from "./lib/sockets.js";
@@ -78,7 +79,8 @@ async function start(relay: RelayName, c: Case, upstreamPort: number): Promise<R
   const usage = async (): Promise<{ cpuUs: number; majorGcs: number }> => (await r.usage())!;
   return {
     port: r.port,
-    cpuUs: async () => (await usage()).cpuUs,
+    // from /proc alone: the agent's usage() also scrapes its /metrics, CPU it would count
+    cpuUs: async () => procUsage(r.pid).cpuUs,
     majorGcs: async () => {
       const m = (await usage()).majorGcs;
       return Number.isFinite(m) ? m : null;
@@ -112,8 +114,10 @@ async function iperfRetry(port: number, seconds: number, reverse: boolean, bps: 
 }
 
 async function measureIperf(r: Running, dir: Dir, seconds: number, bps: number | null): Promise<Sample> {
-  const c0 = await r.cpuUs();
+  // the /metrics scrape that counts GCs costs the agent CPU: done before the CPU count starts
+  // and after it ends, so the figures carry only the relaying
   const g0 = await r.majorGcs();
+  const c0 = await r.cpuUs();
   const res = await iperfRetry(r.port, seconds, dir === "down", bps);
   const c1 = await r.cpuUs();
   const g1 = await r.majorGcs();
@@ -127,8 +131,8 @@ async function measureFanout(r: Running, clients: Worker, windowMs: number): Pro
   while ((await clients.call<{ bytes: number[] }>("counts")).bytes.some((b) => b === 0) && performance.now() < deadline) await sleep(250);
   await sleep(2000);
   const a = await clients.call<{ at: number; bytes: number[] }>("counts");
+  const g0 = await r.majorGcs(); // (before the CPU count: see measureIperf)
   const c0 = await r.cpuUs();
-  const g0 = await r.majorGcs();
   await sleep(windowMs);
   const b = await clients.call<{ at: number; bytes: number[] }>("counts");
   const c1 = await r.cpuUs();

@@ -1,11 +1,11 @@
 // The link math without sockets or waiting: release times from arrivals, exactly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LinkTiming, COALESCE_MS, CATCH_UP_MS, type ScheduledPiece } from "../../src/link/timing.js";
+import { LinkTiming, COALESCE_MS, COALESCE_BYTES, MAX_COALESCE_MS, CATCH_UP_MS, type ScheduledPiece } from "../../src/link/timing.js";
 import { jitterSampler } from "../../src/link/jitter.js";
 import { GilbertElliottLossModel } from "../../src/link/loss.js";
 import { StallSchedule } from "../../src/faults/stall.js";
-import { queueBound, MIN_QUEUE_BYTES, UNLIMITED_QUEUE_BYTES } from "../../src/link/link.js";
+import { queueBound, streamQueueBound, MIN_QUEUE_BYTES, MIN_QUEUE_MS, UNLIMITED_QUEUE_BYTES } from "../../src/link/link.js";
 import { cleanDirection, type DirectionSpec } from "../../src/profiles/types.js";
 import { seededRandom as seeded } from "../support/random.js";
 
@@ -55,11 +55,23 @@ test("fast segments due within the coalescing window are merged into one piece",
   const pieces = t.schedule(0, 64 * 1024);
   assert.equal(pieces.length, 1);
   assert.equal(pieces[0]!.size, 64 * 1024);
-  const slow = new LinkTiming(dir({ bandwidth: 10_000_000 }), null, seeded(1)); // 1.168 ms per segment
-  const p2 = slow.schedule(0, 10 * 1460);
+  // 100 Mbps: 0.117 ms per segment; a run holds about COALESCE_BYTES (2.6 ms of the link)
+  const fast = new LinkTiming(dir({ bandwidth: 100_000_000 }), null, seeded(1));
+  const p1 = fast.schedule(0, 64 * 1024);
+  assert.equal(totalBytes(p1), 64 * 1024);
+  for (const p of p1.slice(0, -1)) assert.ok(p.size >= COALESCE_BYTES && p.size <= COALESCE_BYTES + 1460, `a ${p.size}-byte piece at 100 Mbps`);
+  // 10 Mbps: 1.168 ms per segment; runs span at most MAX_COALESCE_MS (3 segments)
+  const slow = new LinkTiming(dir({ bandwidth: 10_000_000 }), null, seeded(1));
+  const p2 = slow.schedule(0, 30 * 1460);
   for (let i = 1; i < p2.length; i++) assert.ok(p2[i]!.release - p2[i - 1]!.release > 0);
-  for (const p of p2) assert.ok(p.size <= 2 * 1460, "no run spans more than the window");
-  assert.ok(COALESCE_MS <= 1);
+  for (const p of p2) assert.ok(p.size <= 3 * 1460, "no run spans more than the window");
+  assert.ok(p2.some((p) => p.size === 3 * 1460));
+  // the first segment of a piece waits for its last: never longer than MAX_COALESCE_MS
+  for (const p of p2) assert.ok(p.release - (p.offset / 1460 + 1) * 1.168 < MAX_COALESCE_MS, `piece at ${p.offset} released at ${p.release}`);
+  // 1 Mbps: 11.68 ms per segment, longer than the window: segment by segment
+  const oneMbps = new LinkTiming(dir({ bandwidth: 1_000_000 }), null, seeded(1));
+  for (const p of oneMbps.schedule(0, 20 * 1460)) assert.equal(p.size, 1460);
+  assert.ok(COALESCE_MS <= 1 && MAX_COALESCE_MS <= 3);
 });
 
 test("jitter never reorders: releases are monotonic for every distribution", () => {
@@ -191,9 +203,15 @@ test("re-timing: a restarted clock continues after the last delivered release, i
   assert.equal(after[after.length - 1]!.release, 50);
 });
 
-test("queue bound: about twice the bandwidth-delay product, at least 64 KiB, 4 MiB when unlimited", () => {
+test("queue bound: about twice the bandwidth-delay product, at least 64 KiB (a stream link: and 20 ms of its rate), 4 MiB when unlimited", () => {
   assert.equal(queueBound(dir({ bandwidth: 64_000, delay: 10 })), MIN_QUEUE_BYTES);
   // 100 Mbps x 200 ms = 2.5 MB BDP -> 5 MB
   assert.equal(queueBound(dir({ bandwidth: 100_000_000, delay: 200 })), 5_000_000);
   assert.equal(queueBound(dir({})), UNLIMITED_QUEUE_BYTES);
+  // a stream link holds at least MIN_QUEUE_MS of its rate: 100 Mbps for 20 ms = 250 kB
+  assert.equal(streamQueueBound(dir({ bandwidth: 100_000_000 })), 250_000);
+  assert.equal(streamQueueBound(dir({ bandwidth: 100_000_000, delay: 200 })), 5_000_000);
+  assert.equal(streamQueueBound(dir({ bandwidth: 1_000_000 })), MIN_QUEUE_BYTES);
+  assert.equal(streamQueueBound(dir({ bandwidth: 10_000_000_000 })), UNLIMITED_QUEUE_BYTES);
+  assert.equal(MIN_QUEUE_MS, 20);
 });
