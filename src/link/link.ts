@@ -399,9 +399,11 @@ export class Link implements SharedFlow {
       this.immediate = setImmediate(this.flush);
       return;
     }
-    // timers fire on whole milliseconds of the loop's clock: a wait of 1.2 ms fires after 2, as
-    // setTimeout(fn, 1.2) would; at a steady rate the wait repeats and one Timeout serves
-    const ms = Math.ceil(wait);
+    // timers fire on whole milliseconds of the loop's clock, and the flush takes what is due
+    // within EARLY_MS: a wait of 20.3 ms is armed for 20 (ceil of 19.8), not 21, so a release
+    // is as often early as late by a fraction of a millisecond instead of always late (a 20 ms
+    // link added 20.8 ms at p50); at a steady rate the wait repeats and one Timeout serves
+    const ms = Math.max(1, Math.ceil(wait - EARLY_MS));
     if (this.spare !== null && this.spareMs === ms) this.timer = this.spare.refresh();
     else {
       this.timer = this.spare = setTimeout(this.flush, ms);
