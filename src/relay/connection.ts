@@ -218,7 +218,7 @@ export class Connection {
   private readonly path: RelayPath = {
     toUpstream: (buf) => this.relay("up", buf),
     toClient: (buf) => this.gate.pass(buf),
-    answerClient: (buf, requestBytes) => this.gate.answer(buf, answerTripMs(this.spec?.up, requestBytes)),
+    answerClient: (buf, requestBytes) => this.gate.answer(buf, this.answerTripMs(requestBytes)),
     resumeClient: () => this.updateFlow("up"),
     reset: () => this.reset(),
     close: () => this.endBoth(),

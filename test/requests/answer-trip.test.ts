@@ -94,26 +94,39 @@ describe("an answer made in the server's place takes its request's trip up the l
     }
   });
 
-  test("redis: a clear lets a made answer waiting out its trip go at once", async () => {
+  /** A made answer waiting out a 30 s trip, then `revert`: it comes right after, the connection goes on. */
+  async function releasedBy(tag: string, revert: () => Promise<unknown>, ttl?: string): Promise<void> {
     await agent.ctl.clear("rd");
     const c = new Redis({ host: "127.0.0.1", port: agent.port("rd"), maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 60_000 });
     c.on("error", () => {});
     try {
       await c.ping(); // ready before the slow link comes
-      await agent.ctl.apply("rd", undefined, upOnly([{ match: { command: "SET", key: `${prefix}:held*` }, fail: "OOM command not allowed" }], "30s"));
-      const answer = timed(() => c.set(`${prefix}:held`, "x"));
+      const spec = upOnly([{ match: { command: "SET", key: `${prefix}:held*` }, fail: "OOM command not allowed" }], "30s");
+      await agent.ctl.apply("rd", undefined, ttl !== undefined ? { ...spec, ttl } : spec);
+      const answer = timed(() => c.set(`${prefix}:held:${tag}`, "x"));
       await new Promise((r) => setTimeout(r, 300));
-      const clearedAt = performance.now();
-      await agent.ctl.clear("rd");
+      const revertedAt = performance.now();
+      await revert();
       const got = await answer;
       assert.match(String(got.value), /OOM/);
-      const late = performance.now() - clearedAt;
-      assert.ok(late < SLACK_MS, `the made answer came ${late.toFixed(0)} ms after the clear`);
+      const late = performance.now() - revertedAt;
+      assert.ok(late < SLACK_MS, `the made answer came ${late.toFixed(0)} ms after the ${tag}`);
       assert.equal(await c.set(`${prefix}:after`, "1"), "OK", "the connection goes on");
-      assert.equal(await admin.exists(`${prefix}:held`), 0);
+      assert.equal(await admin.exists(`${prefix}:held:${tag}`), 0);
+      const status = (await agent.proxies()).find((p) => p.name === "rd")!;
+      assert.equal(status.impairment, null, "the proxy is clean");
     } finally {
       c.disconnect();
     }
+  }
+
+  test("redis: a clear, a panic and a ttl each let a made answer waiting out its trip go at once", async () => {
+    await releasedBy("clear", () => agent.ctl.clear("rd"));
+    await releasedBy("panic", () => agent.ctl.panic());
+    await releasedBy("ttl", async () => {
+      const deadline = Date.now() + 10_000;
+      while ((await agent.proxies()).find((p) => p.name === "rd")!.impairment !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    }, "1s");
   });
 
   test("postgres: 40001 after the up trip; the row is not there", async () => {
