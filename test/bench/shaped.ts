@@ -9,6 +9,7 @@
 //   the added delay of the 20 ms link at p50 (sequential 64-byte ping-pongs, minus the bare hop).
 // Relay CPU = user + system of the relay process (/proc), per GB relayed. With `--load` a busy
 // loop per core runs beside (cpu-load.ts): the fidelity goals are checked under it.
+// SHAPED_CASES=fanout,probe (any of iperf, fanout, probe) runs only those cases' kinds.
 import type { Socket } from "node:net";
 import { cleanSpec, type ImpairmentSpec } from "../../src/profiles/types.js";
 import type { BenchContext } from "./lib/context.js";
@@ -63,12 +64,15 @@ const both = (type: Toxic["type"], attributes: Record<string, number>): Toxic[] 
   { type, stream: "downstream", attributes },
 ];
 
-const CASES: Case[] = [
+const ALL_CASES: Case[] = [
   { name: "20 ms each way", load: "iperf", dirs: ["up", "down"], spec: spec((d) => (d.delay = DELAY_MS)), toxics: both("latency", { latency: DELAY_MS, jitter: 0 }), bareBps: null, bps: null },
   { name: "100 Mbps each way", load: "iperf", dirs: ["up", "down"], spec: spec((d) => (d.bandwidth = 100e6)), toxics: both("bandwidth", { rate: 100e6 / 8000 }), bareBps: 100e6, bps: 100e6 },
   { name: `${FANOUT} x 1 Mbps`, load: "fanout", dirs: ["down"], spec: spec((d) => (d.bandwidth = FANOUT_BPS)), toxics: both("bandwidth", { rate: FANOUT_BPS / 8000 }), bareBps: FANOUT_BPS, bps: FANOUT_BPS },
   { name: "20 ms each way, delay probe", load: "probe", dirs: ["up"], spec: spec((d) => (d.delay = DELAY_MS)), toxics: both("latency", { latency: DELAY_MS, jitter: 0 }), bareBps: null, bps: null },
 ];
+
+const only = process.env.SHAPED_CASES?.split(",").map((x) => x.trim()) ?? null;
+const CASES = only === null ? ALL_CASES : ALL_CASES.filter((c) => only.includes(c.load));
 
 async function start(relay: RelayName, c: Case, upstreamPort: number): Promise<Running> {
   if (relay === "toxiproxy") {
@@ -268,7 +272,8 @@ export async function shaped(ctx: BenchContext): Promise<void> {
       }
     }
   }
-  const probe = CASES.find((x) => x.load === "probe")!;
+  const probe = CASES.find((x) => x.load === "probe");
+  if (probe !== undefined) {
   const hop = median(samples.get(key(probe, "bare relay", "up"))!.map((s) => median(s.rtts!)));
   for (const relay of relays) {
     const p50s = samples.get(key(probe, relay, "up"))!.map((s) => median(s.rtts!));
@@ -279,6 +284,7 @@ export async function shaped(ctx: BenchContext): Promise<void> {
       if (relay === "agent") goals.push(`added delay within 1 ms of ${DELAY_MS} ms at p50: ${Math.abs(median(errs)) <= 1 ? "MET" : "MISSED"} (${round(median(errs), 2)} ms)`);
     }
     rows.push(row);
+  }
   }
   ctx.results.table("shaped", {
     title: `8. Shaped path beside a bare relay${relays.includes("toxiproxy") ? " and Toxiproxy" : ""}${ctx.load ? " (with a busy loop per core)" : ""}`,
