@@ -18,6 +18,7 @@ import type { SharedLink } from "./shared.js";
 import type { SharedFlow } from "./shared-clock.js";
 import type { FlowSlot } from "./scheduler.js";
 import { PieceQueue, type Release } from "./pieces.js";
+import type { WriteModeration } from "./moderation.js";
 
 export { queueBound, streamQueueBound, MIN_QUEUE_BYTES, MIN_QUEUE_MS, UNLIMITED_QUEUE_BYTES } from "./bound.js";
 
@@ -63,6 +64,8 @@ interface WaitingSegment {
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
 export const EARLY_MS = 0.5;
+/** A held-back sender is read again while the queue still holds at least this long of the link's rate (lowMark). */
+export const LOW_MARK_MS = 50;
 /** What a member of a shared link may hold back beyond its share of the shared queue: one socket read. */
 export const HELD_READ_BYTES = 64 * 1024;
 
@@ -84,6 +87,10 @@ export class Link implements SharedFlow {
   private heldBack = false;
   private closed = false;
   private lastDelivered = -Infinity;
+  /** the release that began the last run as it would be unmoderated (depart(): write moderation) */
+  private naturalStart = -Infinity;
+  /** the release of the segment depart() took last (the spacing of this member's turns) */
+  private lastDeparted = -Infinity;
   private readonly scratch: ScheduledPiece[] = [];
   private shared: SharedLink<Link> | null = null;
   private slot: FlowSlot<Link> | null = null;
@@ -106,8 +113,9 @@ export class Link implements SharedFlow {
     private readonly now: Now,
     random: Random,
     shared: SharedLink<Link> | null = null,
+    moderation: WriteModeration | null = null,
   ) {
-    this.timing = new LinkTiming(spec, stall, random);
+    this.timing = new LinkTiming(spec, stall, random, moderation);
     this.bound = streamQueueBound(spec);
     if (shared !== null) {
       this.shared = shared;
@@ -291,18 +299,35 @@ export class Link implements SharedFlow {
     this.reportLoss();
     const queue = this.queue;
     const n = queue.length;
-    if (
-      n > 0 &&
-      queue.done(n - 1) === null &&
-      this.timing.direction.slice === null &&
-      release - queue.first(n - 1) < this.timing.coalesceMs &&
-      queue.buf(n - 1) === seg.buf &&
-      queue.off(n - 1) + queue.len(n - 1) === seg.off
-    ) {
-      queue.extendLast(seg.len, release, seg.done);
+    const contiguous = n > 0 && queue.done(n - 1) === null && this.timing.direction.slice === null && queue.buf(n - 1) === seg.buf && queue.off(n - 1) + queue.len(n - 1) === seg.off;
+    // a piece of its own unmoderated (counted for write moderation) unless it would join a run
+    // that began within coalesceMs
+    if (!contiguous || release - this.naturalStart >= this.timing.coalesceMs) {
+      this.timing.countPieces(1);
+      this.naturalStart = release;
+    }
+    // Write moderation (moderation.ts): this member's segments come a turn apart, one by one as
+    // the shared clock departs them, so a run cannot be seen whole ahead as schedule() sees it.
+    // A segment that does not end its chunk is held until the turn the run's last segment is
+    // expected (never past the window); the segments departing meanwhile join it; the one that
+    // ends the chunk lets the run go at its own release.
+    const spacing = Math.max(seg.len * this.timing.msPerByteNow, release - this.lastDeparted);
+    this.lastDeparted = release;
+    const window = this.timing.mergeWindow(spacing);
+    const endsChunk = seg.off + seg.len === seg.buf.length;
+    if (contiguous && release - queue.first(n - 1) < window) {
+      const held = queue.release(n - 1);
+      const at = endsChunk ? release : Math.max(release, held);
+      queue.extendLast(seg.len, at, seg.done);
+      // the head's timer was armed for the held time: a run let go sooner needs it sooner
+      if (n === 1 && at < held) {
+        this.disarm();
+        this.arm();
+      }
       return;
     }
-    queue.push(seg.buf, seg.off, seg.len, seg.done, seg.arrival, release, release);
+    const hold = window > this.timing.coalesceMs && !endsChunk ? Math.max(0, window - spacing) : 0;
+    queue.push(seg.buf, seg.off, seg.len, seg.done, seg.arrival, release + hold, release);
     if (n === 0) this.arm();
   }
 
@@ -472,11 +497,26 @@ export class Link implements SharedFlow {
     else this.arm();
   };
 
+  /**
+   * The queue's low mark: below it a held-back sender is read again. Three quarters of the limit,
+   * so the bandwidth clock never idles waiting for the sender to wake up; on a link of its own
+   * whose bound holds far more than LOW_MARK_MS of its rate (a slow link: the bound's floor is
+   * 64 KiB, half a second at 1 Mbps), down to a quarter while what is left still lasts
+   * LOW_MARK_MS: each time the sender is read again it gives a full socket read rather than a
+   * few segments' worth, a quarter of the reads, pauses and resumes.
+   */
+  private lowMark(): number {
+    const limit = this.limit;
+    if (this.shared !== null) return limit * 0.75;
+    const spec = this.timing.direction;
+    if (spec.bandwidth === null) return limit * 0.75;
+    const lasting = ((spec.bandwidth / 8) * LOW_MARK_MS) / 1000;
+    return Math.min(limit * 0.75, Math.max(limit * 0.25, lasting));
+  }
+
   private checkWritable(): void {
-    // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
-    // so the bandwidth clock never idles waiting for the sender to wake up.
     // (not while the sink is full: its drain resumes the sender, through the connection)
-    if (this.reportedFull && !this.blocked && this.bytes <= this.limit * 0.75) {
+    if (this.reportedFull && !this.blocked && this.bytes <= this.lowMark()) {
       this.reportedFull = false;
       this.events.onWritable();
     }

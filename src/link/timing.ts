@@ -16,6 +16,7 @@ import type { StallSchedule } from "../faults/stall.js";
 import { jitterSampler, type JitterSampler } from "./jitter.js";
 import { lossModel, type LossModel } from "./loss.js";
 import { slicePieces } from "./slicer.js";
+import type { WriteModeration } from "./moderation.js";
 
 /** One scheduled piece: `size` bytes at `offset` of the chunk, released at `release` (ms). */
 export interface ScheduledPiece {
@@ -69,6 +70,8 @@ export class LinkTiming {
     private spec: DirectionSpec,
     private stall: StallSchedule | null,
     private readonly random: Random,
+    /** the agent's write moderation (moderation.ts), null: every run within coalesceMs */
+    private readonly moderation: WriteModeration | null = null,
   ) {
     this.configure(spec, stall);
   }
@@ -97,6 +100,27 @@ export class LinkTiming {
     this.catchingUp = false;
   }
 
+  /**
+   * The window within which consecutive segments are merged into one piece now: coalesceMs, or
+   * wider while the agent moderates its writes (moderation.ts). `spacingMs`: the time between
+   * this link's consecutive segments (a segment's time on its own clock; on a shared link, the
+   * gap between its turns).
+   */
+  mergeWindow(spacingMs = this.pieceSize() * this.msPerByte): number {
+    if (this.moderation === null) return this.coalesceMs;
+    return Math.max(this.coalesceMs, this.moderation.window(spacingMs));
+  }
+
+  /** Counts, for write moderation, the pieces this link makes as it would make them unmoderated. */
+  countPieces(n: number): void {
+    this.moderation?.count(n);
+  }
+
+  /** ms a byte takes on this link (0: no bandwidth limit). */
+  get msPerByteNow(): number {
+    return this.msPerByte;
+  }
+
   /** The largest number of bytes per piece. */
   pieceSize(): number {
     return this.spec.slice ? Math.min(this.spec.slice.size, this.spec.mtu) : this.spec.mtu;
@@ -104,7 +128,7 @@ export class LinkTiming {
 
   /**
    * Schedules `length` bytes that arrived at `arrival`. Consecutive segments released within
-   * coalesceMs of the first one of a run are merged into one piece (never with slicing).
+   * mergeWindow() of the first one of a run are merged into one piece (never with slicing).
    * `backlogged`: the sender had these bytes waiting while the link held it back (its queue was
    * full): if the bandwidth clock ran dry meanwhile, the time it idled was the agent's lateness,
    * not the sender's, and up to CATCH_UP_MS of it is counted as sent (the bytes depart as if
@@ -115,9 +139,13 @@ export class LinkTiming {
     const seg = this.pieceSize();
     const sliceGap = spec.slice ? spec.slice.delay : 0;
     const coalesce = spec.slice === null;
-    const window = this.coalesceMs;
+    const base = this.coalesceMs;
+    const window = coalesce ? this.mergeWindow() : base;
     let runStart = -1;
     let run: ScheduledPiece | null = null;
+    /** runs as they would be within coalesceMs alone (what write moderation counts) */
+    let natural = 0;
+    let naturalStart = -Infinity;
     const varied = spec.slice?.variation ? slicePieces(length, spec.slice.size, spec.slice.variation, this.random) : null;
     if (backlogged && this.msPerByte > 0 && this.lastDeparture < arrival) arrival = Math.max(this.lastDeparture, arrival - CATCH_UP_MS);
     for (let offset = 0, i = 0; offset < length; i++) {
@@ -126,6 +154,10 @@ export class LinkTiming {
       const departure = Math.max(arrival, this.lastDeparture) + serialization;
       this.lastDeparture = departure;
       const release = this.releaseAt(departure, serialization, sliceGap);
+      if (!coalesce || release - naturalStart >= base) {
+        natural++;
+        naturalStart = release;
+      }
       if (coalesce && run !== null && release - runStart < window) {
         run.size += size;
         run.release = release;
@@ -136,6 +168,7 @@ export class LinkTiming {
       }
       offset += size;
     }
+    this.countPieces(natural);
     return out;
   }
 

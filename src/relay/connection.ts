@@ -11,6 +11,7 @@ import type { FaultKind } from "../control/protocol.js";
 import type { Now, Random } from "../clock.js";
 import { Link, type LinkSink, type Release } from "../link/link.js";
 import type { SharedLink } from "../link/shared.js";
+import type { WriteModeration } from "../link/moderation.js";
 import { StallSchedule, armStallCounter } from "../faults/stall.js";
 import { armTrigger, drawn, firesAtOnce, type ArmedTrigger } from "../faults/trigger.js";
 import { ByteLimit, type Direction } from "../faults/limit.js";
@@ -50,6 +51,8 @@ export interface ConnectionHost {
   readonly now: Now;
   readonly random: Random;
   readonly connectTimeoutMs: number;
+  /** the agent's write moderation for this connection's links, or null */
+  readonly moderation?: WriteModeration | null;
   /** bytes delivered, counted as they go */
   countBytes(dir: Direction, n: number): void;
   fault(conn: Connection, kind: FaultKind, detail: string, count?: number): void;
@@ -735,6 +738,7 @@ export class Connection {
       this.host.now,
       this.host.random,
       shared,
+      this.host.moderation ?? null,
     );
   }
 

@@ -13,6 +13,7 @@ import { Connection, type UpstreamWrap, type ServerFirstSwitch, type ConnectionH
 export type { SpecOverlay } from "./connection.js";
 import { sendReset } from "../faults/reset.js";
 import { LinkScopes } from "../link/scopes.js";
+import type { WriteModeration } from "../link/moderation.js";
 import { PROTOCOLS, type ProtocolName } from "../requests/rule.js";
 import { protocolModule } from "../requests/modules.js";
 import { RuleEngine, RuleCompileError } from "../requests/engine.js";
@@ -66,6 +67,8 @@ export interface ProxyOptions {
   udpMaxFlows?: number;
   /** TLS on either side (null: bytes pass as they come) */
   tls?: ProxyTls | null;
+  /** the agent's write moderation shared by its proxies' links (link/moderation.ts); none: every segment at its own time */
+  moderation?: WriteModeration | null;
   now?: Now;
   random?: Random;
 }
@@ -175,6 +178,7 @@ export class Proxy extends EventEmitter {
       now,
       random: opts.random ?? mathRandom,
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      moderation: opts.moderation ?? null,
       countBytes(dir, n) {
         if (dir === "up") counters.bytesUp += n;
         else counters.bytesDown += n;
