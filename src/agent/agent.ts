@@ -23,6 +23,8 @@ import { checkProxyName } from "./config.js";
 import { AgentError, cancelled, conflict, invalidParams, notFound } from "./errors.js";
 import { logConnClose, logImpairmentChange, logToxicChange, type Logger } from "./log.js";
 import { FaultLog } from "./fault-log.js";
+import { WriteModeration, WRITE_BUDGET } from "../link/moderation.js";
+import { monotonicNow } from "../clock.js";
 
 export { VERSION };
 
@@ -34,6 +36,8 @@ export interface AgentOptions {
   timers?: Timers;
   /** where the agent's CA lives (default: the state folder, made on first need) */
   ca?: CaSource;
+  /** writes a second the links make before they merge segments (default WRITE_BUDGET; 0: never) */
+  linkWriteBudget?: number;
 }
 
 export interface CreateProxyRequest {
@@ -117,6 +121,8 @@ export function underParams(errors: FieldError[]): FieldError[] {
 }
 
 export class Agent extends EventEmitter<AgentEvents> {
+  /** one budget of link writes for all the agent's proxies (link/moderation.ts) */
+  readonly moderation: WriteModeration;
   readonly id: string;
   readonly version = VERSION;
   readonly labels: Record<string, string>;
@@ -158,7 +164,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log = opts.log;
     this.faultLog = new FaultLog(opts.log);
     this.book = new ImpairmentBook((proxy, state, cause) => this.onImpairmentChange(proxy, state, cause), opts.timers ?? realTimers);
-    this.metrics = new AgentMetrics(() => this.metered());
+    this.moderation = new WriteModeration(monotonicNow, opts.linkWriteBudget ?? WRITE_BUDGET);
+    this.metrics = new AgentMetrics(
+      () => this.metered(),
+      () => this.moderation.segmentsPerWrite,
+    );
     this.caSource = opts.ca ?? { stateDir: defaultStateDir() };
   }
 
@@ -294,6 +304,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     let delayDown: ((seconds: number) => void) | null = null;
     const proxy: Proxy = new Proxy({
       tls,
+      moderation: this.moderation,
       name: req.name,
       listen: req.listen,
       upstream: req.upstream,

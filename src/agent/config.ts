@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { parseHostPort } from "../relay/address.js";
 import { checkAllowHost } from "./host-check.js";
 import { checkTlsSpec } from "../tls/settings.js";
+import { WRITE_BUDGET } from "../link/moderation.js";
 import type { ProxyTlsSpec } from "../control/protocol.js";
 
 export const DEFAULT_CONTROL = "127.0.0.1:8474";
@@ -38,6 +39,8 @@ export interface AgentFlags {
   stateDir?: string;
   caCert?: string;
   caKey?: string;
+  /** writes a second the links may make before merging segments (link/moderation.ts; 0: never) */
+  linkWriteBudget?: string;
 }
 
 export interface ProxyConfig {
@@ -81,6 +84,8 @@ export interface AgentConfig {
   allowHosts: string[];
   insecure: boolean;
   maxControlConnections: number;
+  /** writes a second the agent's links make before they merge segments (0: never; link/moderation.ts) */
+  linkWriteBudget: number;
   /** where the agent's CA is kept (undefined: the default state folder) */
   stateDir?: string;
   /** the agent's CA as files */
@@ -195,6 +200,7 @@ const KNOWN_FIELDS = new Set([
   "allowHosts",
   "insecure",
   "maxControlConnections",
+  "linkWriteBudget",
   "stateDir",
   "ca",
 ]);
@@ -457,6 +463,16 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
     if (typeof mcc === "number" && Number.isInteger(mcc) && mcc >= 1) maxControlConnections = mcc;
     else at("maxControlConnections", mcc, "expected a whole number >= 1");
   }
+  let linkWriteBudget = WRITE_BUDGET;
+  if (flags.linkWriteBudget !== undefined) {
+    const n = Number(flags.linkWriteBudget);
+    if (flags.linkWriteBudget.trim() !== "" && Number.isInteger(n) && n >= 0) linkWriteBudget = n;
+    else problems.push(`--link-write-budget: expected a whole number of writes a second >= 0 (0: never merge), got ${show(flags.linkWriteBudget)}`);
+  } else if (d.linkWriteBudget !== undefined && d.linkWriteBudget !== null) {
+    const b = d.linkWriteBudget;
+    if (typeof b === "number" && Number.isInteger(b) && b >= 0) linkWriteBudget = b;
+    else at("linkWriteBudget", b, "expected a whole number of writes a second >= 0 (0: never merge)");
+  }
 
   // secrets: token and TLS material
   let token: string | null = null;
@@ -498,5 +514,5 @@ export async function loadAgentConfig(flags: AgentFlags): Promise<AgentConfig> {
   }
 
   if (problems.length) throw new ConfigError(problems);
-  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, allowHosts, insecure, maxControlConnections, ...(stateDir !== undefined ? { stateDir } : {}), ...(ca !== undefined ? { ca } : {}) };
+  return { control, token, labels, profileDirs, proxies, tls, logLevel, allowOrigins, allowHosts, insecure, maxControlConnections, linkWriteBudget, ...(stateDir !== undefined ? { stateDir } : {}), ...(ca !== undefined ? { ca } : {}) };
 }

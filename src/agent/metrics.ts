@@ -89,7 +89,18 @@ export class AgentMetrics {
   });
   private readonly controlRequests = new Counter({ name: "netimpair_control_requests_total", help: "Control requests handled", labelNames: ["method", "outcome"], registers: [this.registry] });
 
-  constructor(private readonly source: () => Iterable<MeteredProxy>) {
+  constructor(
+    private readonly source: () => Iterable<MeteredProxy>,
+    segmentsPerWrite: () => number = () => 1,
+  ) {
+    new Gauge({
+      name: "netimpair_link_segments_per_write",
+      help: "Segments a slow link may merge into one write now: 1 while the links are within the agent's linkWriteBudget (docs/profiles.md#write-moderation)",
+      registers: [this.registry],
+      collect() {
+        this.set(segmentsPerWrite());
+      },
+    });
     // prom-client's registry reads any object with its metric shape (name, help, type, get)
     this.registry.registerMetric(this.requestDuration as unknown as Parameters<Registry["registerMetric"]>[0]);
     this.registry.registerMetric(this.delaySeconds as unknown as Parameters<Registry["registerMetric"]>[0]);

@@ -22,6 +22,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     allowHosts: config.allowHosts,
     insecure: config.insecure,
     maxControlConnections: config.maxControlConnections,
+    linkWriteBudget: config.linkWriteBudget,
     ...(config.stateDir !== undefined ? { stateDir: config.stateDir } : {}),
     ...(config.ca !== undefined ? { ca: config.ca } : {}),
   });

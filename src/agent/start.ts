@@ -54,6 +54,8 @@ export interface StartAgentOptions {
   /** allow serving control on a non-loopback address without a token */
   insecure?: boolean;
   maxControlConnections?: number;
+  /** writes a second the links make before they merge segments (default 2000; 0: never; link/moderation.ts) */
+  linkWriteBudget?: number;
   rateLimit?: RateLimit;
   pingIntervalMs?: number;
   silentCloseMs?: number;
@@ -90,7 +92,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Runni
   const registry = await ProfileRegistry.load(dirs);
   for (const problem of registry.loadErrors) log.warn({ event: "profile.load" }, problem);
   const ca: CaSource = options.ca !== undefined ? { certFile: options.ca.cert, keyFile: options.ca.key } : { stateDir: options.stateDir ?? defaultStateDir() };
-  const agent = new Agent({ registry, log, ca, ...(options.labels ? { labels: options.labels } : {}), ...(options.id ? { id: options.id } : {}) });
+  const agent = new Agent({ registry, log, ca, ...(options.linkWriteBudget !== undefined ? { linkWriteBudget: options.linkWriteBudget } : {}), ...(options.labels ? { labels: options.labels } : {}), ...(options.id ? { id: options.id } : {}) });
   const server = new AgentServer({
     control: options.control ?? "127.0.0.1:0",
     token: options.token ?? null,

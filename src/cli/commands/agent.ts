@@ -24,6 +24,7 @@ interface AgentCommandFlags {
   stateDir?: string;
   caCert?: string;
   caKey?: string;
+  linkWriteBudget?: string;
 }
 
 /** The flags as runAgent takes them; flag syntax problems are usage errors (the agent checks the rest). */
@@ -48,6 +49,7 @@ export function agentFlags(f: AgentCommandFlags): AgentFlags {
   if (f.stateDir !== undefined) flags.stateDir = f.stateDir;
   if (f.caCert !== undefined) flags.caCert = f.caCert;
   if (f.caKey !== undefined) flags.caKey = f.caKey;
+  if (f.linkWriteBudget !== undefined) flags.linkWriteBudget = f.linkWriteBudget;
   return flags;
 }
 
@@ -67,6 +69,7 @@ export function registerAgent(program: Command): void {
     .option("--tls-cert <file>", "serve HTTPS/WSS with this certificate")
     .option("--tls-key <file>", "... and this key")
     .option("--label <k=v>", "label reported by agent.info (repeatable)", collect)
+    .option("--link-write-budget <n>", "writes a second the links make before merging a slow link's segments into fewer writes (default 2000; 0: never; docs/profiles.md#write-moderation)")
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace or silent")
     .option("--insecure", "allow control on a non-loopback address without a token")
     .option("--allow-origin <origin>", "browser Origin allowed to use the control channel (repeatable)", collect)
