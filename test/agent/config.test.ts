@@ -49,6 +49,7 @@ logLevel: debug
 allowOrigins: [https://dash.example.com]
 insecure: false
 maxControlConnections: 5
+linkWriteBudget: 500
 `,
   );
   const c = await loadAgentConfig(flags({ config: cfg }));
@@ -65,6 +66,7 @@ maxControlConnections: 5
   assert.equal(c.logLevel, "debug");
   assert.deepEqual(c.allowOrigins, ["https://dash.example.com"]);
   assert.equal(c.maxControlConnections, 5);
+  assert.equal(c.linkWriteBudget, 500);
 
   // flags win
   const f = await loadAgentConfig(
@@ -77,6 +79,8 @@ maxControlConnections: 5
   assert.equal(f.logLevel, "warn");
   assert.equal(f.insecure, true);
   assert.deepEqual(f.allowOrigins, ["https://dash.example.com", "http://x"]);
+  assert.equal((await loadAgentConfig(flags({ config: cfg, linkWriteBudget: "0" }))).linkWriteBudget, 0);
+  assert.equal((await loadAgentConfig(flags())).linkWriteBudget, 2000, "the default budget");
 });
 
 test("a world-readable token file is refused with a clear message", async () => {
@@ -97,6 +101,7 @@ proxies:
   - {name: ok, listen: "127.0.0.1:1", upstream: "127.0.0.1:2", maxConnections: -1, colour: red}
 logLevel: loud
 maxControlConnections: 0
+linkWriteBudget: lots
 tls: {cert: only.pem}
 surprise: 1
 `,
@@ -118,6 +123,8 @@ surprise: 1
     "logLevel",
     '"loud"',
     "maxControlConnections",
+    `${cfg}: linkWriteBudget`,
+    '"lots"',
     "tls.key",
     "surprise",
   ])
@@ -132,6 +139,8 @@ test("bad flags and unreadable files are named", async () => {
   await assert.rejects(loadAgentConfig(flags({ config: join(dir, "nope.yaml") })), /nope\.yaml.*ENOENT/);
   await assert.rejects(loadAgentConfig(flags({ config: file("broken.yaml", "proxies: [\n") })), /broken\.yaml: not valid YAML/);
   await assert.rejects(loadAgentConfig(flags({ tlsCert: file("c.pem", "C") })), /both a certificate and a key/);
+  await assert.rejects(loadAgentConfig(flags({ linkWriteBudget: "-5" })), /--link-write-budget: expected a whole number.*"-5"/);
+  await assert.rejects(loadAgentConfig(flags({ linkWriteBudget: "" })), /--link-write-budget.*""/);
 });
 
 test("udp and dns proxies: protocol, udpIdle and udpMaxFlows in agent.yaml and --proxy; bad values named", async () => {
