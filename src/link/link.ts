@@ -64,8 +64,6 @@ interface WaitingSegment {
 
 /** A timer may fire up to 1 ms early; pieces due within this margin go out on this tick. */
 export const EARLY_MS = 0.5;
-/** A held-back sender is read again while the queue still holds at least this long of the link's rate (lowMark). */
-export const LOW_MARK_MS = 50;
 /** What a member of a shared link may hold back beyond its share of the shared queue: one socket read. */
 export const HELD_READ_BYTES = 64 * 1024;
 
@@ -326,7 +324,7 @@ export class Link implements SharedFlow {
       }
       return;
     }
-    const hold = window > this.timing.coalesceMs && !endsChunk ? Math.max(0, window - spacing) : 0;
+    const hold = window > this.timing.coalesceMs && !endsChunk && this.timing.direction.slice === null ? Math.max(0, window - spacing) : 0;
     queue.push(seg.buf, seg.off, seg.len, seg.done, seg.arrival, release + hold, release);
     if (n === 0) this.arm();
   }
@@ -497,26 +495,11 @@ export class Link implements SharedFlow {
     else this.arm();
   };
 
-  /**
-   * The queue's low mark: below it a held-back sender is read again. Three quarters of the limit,
-   * so the bandwidth clock never idles waiting for the sender to wake up; on a link of its own
-   * whose bound holds far more than LOW_MARK_MS of its rate (a slow link: the bound's floor is
-   * 64 KiB, half a second at 1 Mbps), down to a quarter while what is left still lasts
-   * LOW_MARK_MS: each time the sender is read again it gives a full socket read rather than a
-   * few segments' worth, a quarter of the reads, pauses and resumes.
-   */
-  private lowMark(): number {
-    const limit = this.limit;
-    if (this.shared !== null) return limit * 0.75;
-    const spec = this.timing.direction;
-    if (spec.bandwidth === null) return limit * 0.75;
-    const lasting = ((spec.bandwidth / 8) * LOW_MARK_MS) / 1000;
-    return Math.min(limit * 0.75, Math.max(limit * 0.25, lasting));
-  }
-
   private checkWritable(): void {
+    // Resume the sender while a quarter of the bound is still queued beyond the bytes in flight,
+    // so the bandwidth clock never idles waiting for the sender to wake up.
     // (not while the sink is full: its drain resumes the sender, through the connection)
-    if (this.reportedFull && !this.blocked && this.bytes <= this.lowMark()) {
+    if (this.reportedFull && !this.blocked && this.bytes <= this.limit * 0.75) {
       this.reportedFull = false;
       this.events.onWritable();
     }
