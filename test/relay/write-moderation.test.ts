@@ -141,6 +141,31 @@ test("on a link the connections share (share: client), moderation merges a membe
   );
 });
 
+test("a clear while runs are held for their members' turns leaves nothing queued: the downloads go on unshaped", async () => {
+  await withAgent(
+    50,
+    async (agent, port) => {
+      const upstreamBytes = download(port, 1500, 2500);
+      await sleep(1500); // moderating, runs held on the shared link
+      const before = await scrape(agent.httpUrl);
+      assert.ok(Number(/^netimpair_link_segments_per_write (\S+)$/m.exec(before)?.[1]) > 1, "moderating");
+      const ctl = await RawRpc.open(agent.url);
+      try {
+        await ctl.ok("impair.clear", { proxy: "bulk" });
+      } finally {
+        ctl.close();
+      }
+      await sleep(700);
+      const after = await scrape(agent.httpUrl);
+      assert.equal(Number(/^netimpair_queue_bytes\{proxy="bulk",direction="down"\} (\S+)$/m.exec(after)?.[1]), 0, "nothing held in a link");
+      const reads = await upstreamBytes;
+      // unshaped for most of the window: far above the 0.67 Mbps share each had
+      for (const r of reads) assert.ok((r.bytes * 8) / 2.5 / 1e6 > 10, `rate after the clear ${(r.bytes * 8) / 2.5 / 1e6} Mbps`);
+    },
+    "client",
+  );
+});
+
 test("while the agent moderates, a lone 64-byte ping on another connection of the proxy is not held for others: its round trip stays near the bare one", async () => {
   await withAgent(100, async (_agent, port) => {
     const bulk = download(port, 1500, 1000);
