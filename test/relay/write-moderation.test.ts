@@ -118,8 +118,10 @@ test("with a budget of 0 (never moderate) the same downloads arrive segment by s
     for (const r of reads) {
       const mbps = (r.bytes * 8) / 2 / 1e6;
       assert.ok(mbps > 0.85 * (BPS / 1e6) && mbps < 1.2 * (BPS / 1e6), `rate ${mbps} Mbps`);
-      // a busy receiver may find two segments waiting now and then; most reads are one
-      assert.ok(median(r.sizes) <= SEGMENT, `median read ${median(r.sizes)} bytes of ${r.sizes.length} reads`);
+      // most reads are one segment; a late timer or a busy receiver now and then finds two
+      // (moderated, the same downloads read at least three at the median)
+      assert.ok(median(r.sizes) <= 2 * SEGMENT, `median read ${median(r.sizes)} bytes of ${r.sizes.length} reads`);
+      assert.ok(r.sizes.length >= 0.5 * (r.bytes / SEGMENT), `${r.sizes.length} reads for ${r.bytes} bytes`);
     }
   });
 });
