@@ -50,6 +50,18 @@ class BlockReader {
 }
 
 /** Printable text using symbols of every Huffman code length (5 to 13 bits and beyond). */
+/** Listens `server` on a loopback port and connects a raw socket to it, its header blocks read by a BlockReader. */
+async function rawClient(server: http2.Http2Server): Promise<{ s: net.Socket; r: BlockReader }> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as net.AddressInfo).port;
+  const s = net.connect(port, "127.0.0.1");
+  await once(s, "connect");
+  const r = new BlockReader();
+  s.on("data", (b) => r.push(b));
+  return { s, r };
+}
+
 function oddText(seed: number, n: number): string {
   const alphabet = "aeiou0129-./_ABCXYZ:;<=>?@[\\]^`{|}~!\"#$%&'()*+,";
   let s = "";
@@ -173,13 +185,7 @@ describe("HPACK and frames (the splice's codec) against node's http2", () => {
       s.on("wantTrailers", () => s.sendTrailers({ "grpc-status": String(i % 3), "grpc-message": oddText(i + 100, 10) }));
       s.end(Buffer.from("x"));
     });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const port = (server.address() as net.AddressInfo).port;
-    const s = net.connect(port, "127.0.0.1");
-    await once(s, "connect");
-    const r = new BlockReader();
-    s.on("data", (b) => r.push(b));
+    const { s, r } = await rawClient(server);
     const out: Buffer[] = [H2_PREFACE, settingsFrame([])];
     for (let i = 0; i < 30; i++) {
       out.push(...headerFrames(1 + 2 * i, encodeLiteral([[":method", "POST"], [":scheme", "http"], [":path", "/r"], [":authority", "x"]]), true, 16_384));
@@ -210,13 +216,7 @@ describe("HPACK and frames (the splice's codec) against node's http2", () => {
       s.end();
     });
     server.on("sessionError", () => {});
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const port = (server.address() as net.AddressInfo).port;
-    const s = net.connect(port, "127.0.0.1");
-    await once(s, "connect");
-    const r = new BlockReader();
-    s.on("data", (b) => r.push(b));
+    const { s, r } = await rawClient(server);
     s.on("error", () => {});
     const fields: HeaderField[] = [
       [":method", "POST"],
